@@ -1,0 +1,136 @@
+// The interfaces the core needs from the world. Adapters (functions/adapters, AWS SDK) and local
+// stand-ins (local/) implement them; the core imports nothing else.
+import type {
+  ApprovalRecord,
+  AuditRecord,
+  Fill,
+  OrderRecord,
+  Position,
+  RiskCheck,
+  RiskProfile,
+  SecurityReference,
+} from './core/model.js';
+
+/** Wall clock with nanosecond resolution; injected so tests control time. */
+export interface Clock {
+  /** Nanoseconds since the Unix epoch, UTC. */
+  nowNs(): bigint;
+}
+
+export type CreateResult<T> = { created: true; item: T } | { created: false; existing: T };
+
+export interface OrderStore {
+  /** Conditional create: returns the existing record when the order_id is taken. */
+  create(order: OrderRecord): Promise<CreateResult<OrderRecord>>;
+  get(orderId: string): Promise<OrderRecord | undefined>;
+  /**
+   * Attach the risk decision once. When a decision is already recorded (a retried step) the stored
+   * one is returned instead, so the decision for an order never changes.
+   */
+  recordRisk(orderId: string, risk: RiskCheck): Promise<RiskCheck>;
+  /**
+   * Atomically verify the stored risk approval (check id, decision, order hash, unused) and record
+   * the fill, consuming the approval. Returns 'recorded', 'duplicate' (this fill was already
+   * recorded for this check: a retry), or 'not_verified' with the reason.
+   */
+  recordExecution(
+    orderId: string,
+    expected: { checkId: string; orderHash: string },
+    execution: ExecutionOutcome,
+  ): Promise<{ result: 'recorded' | 'duplicate'; execution: ExecutionOutcome } | { result: 'not_verified'; reason: string }>;
+}
+
+export interface ExecutionOutcome {
+  status: 'FILLED' | 'REJECTED';
+  fill: Fill | null;
+  venue_reason?: string;
+  executed_at: string;
+}
+
+export interface ReferenceStore {
+  getRiskProfile(accountId: string): Promise<RiskProfile | undefined>;
+  getSecurity(symbol: string): Promise<SecurityReference | undefined>;
+  /** Prices for several symbols in one round trip (for portfolio valuation). */
+  getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>>;
+  putRiskProfile(profile: RiskProfile): Promise<void>;
+  putSecurity(security: SecurityReference): Promise<void>;
+}
+
+export interface PositionStore {
+  list(accountId: string): Promise<Position[]>;
+  get(accountId: string, symbol: string): Promise<Position | undefined>;
+  /**
+   * Replace a position if its version is still `expectedVersion` (0 = absent) and the fill has not
+   * been applied. 'conflict' means re-read and retry; 'duplicate' means the fill is already in.
+   */
+  putIfVersion(position: Position, expectedVersion: number, fillId: string): Promise<'written' | 'conflict' | 'duplicate'>;
+}
+
+export interface ApprovalStore {
+  create(approval: ApprovalRecord): Promise<CreateResult<ApprovalRecord>>;
+  get(approvalId: string): Promise<ApprovalRecord | undefined>;
+  /** Conditional transition out of `from`; returns undefined when the record was not in `from`. */
+  transition(
+    approvalId: string,
+    from: ApprovalRecord['status'],
+    patch: Partial<ApprovalRecord> & { status: ApprovalRecord['status'] },
+  ): Promise<ApprovalRecord | undefined>;
+  /** Replace the task token of a still-pending approval (a retried request step gets a new token). */
+  updateTaskToken(approvalId: string, taskToken: string): Promise<ApprovalRecord | undefined>;
+  listByStatus(status: ApprovalRecord['status'], limit: number, nextToken?: string): Promise<Page<ApprovalRecord>>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextToken?: string;
+}
+
+/** Write-once archive of audit batches (S3 Object Lock on AWS, a local write-once directory). */
+export interface AuditArchive {
+  /** Write a new object; 'exists' when the key is already taken (never overwrites). */
+  putIfAbsent(key: string, body: string): Promise<'written' | 'exists'>;
+  get(key: string): Promise<string | undefined>;
+  /** Keys under a prefix, in lexical order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+export interface ChainHead {
+  sequence: number; // last committed sequence, -1 for an empty log
+  hash: string; // hash of that record, GENESIS_HASH for an empty log
+  archiveKey?: string;
+}
+
+/** DynamoDB index of audit records, and the chain head that serialises appends. */
+export interface AuditIndex {
+  getHead(): Promise<ChainHead>;
+  /** Move the head from `expected.sequence` to `next`; false when another writer moved it first. */
+  advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean>;
+  putRecords(records: readonly AuditRecord[]): Promise<void>;
+  queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>>;
+  queryByType(eventType: string, fromTs: string, toTs: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>>;
+}
+
+/** The order-lifecycle state machine. */
+export interface Workflow {
+  /** Idempotent by name: starting the same name with the same input again is a no-op. */
+  start(name: string, input: unknown): Promise<{ executionId: string }>;
+  sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
+  sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  describe(executionId: string): Promise<{ status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' } | undefined>;
+}
+
+/** A trading venue. Orders carry the client order id, which the venue uses to drop duplicates. */
+export interface Venue {
+  submit(order: {
+    clientOrderId: string;
+    symbol: string;
+    side: 'BUY' | 'SELL';
+    quantity: number;
+    orderType: 'MARKET' | 'LIMIT';
+    limitPrice?: string;
+    referencePrice: string;
+  }): Promise<
+    | { status: 'FILLED'; price: string; quantity: number; venueExecId: string }
+    | { status: 'REJECTED'; reason: string }
+  >;
+}
