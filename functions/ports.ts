@@ -2,6 +2,7 @@
 // stand-ins (local/) implement them; the core imports nothing else.
 import type {
   ApprovalRecord,
+  AuditEvent,
   AuditRecord,
   Fill,
   OrderRecord,
@@ -97,7 +98,12 @@ export interface AuditArchive {
 export interface ChainHead {
   sequence: number; // last committed sequence, -1 for an empty log
   hash: string; // hash of that record, GENESIS_HASH for an empty log
-  archiveKey?: string;
+  /**
+   * The batch that moved the head here, as written to the archive (key and NDJSON body). The head
+   * is claimed first (the conditional write is the arbiter), so a writer that dies before the
+   * archive and index writes leaves its batch here for the next writer to finish: no fork, no gap.
+   */
+  batch?: { archiveKey: string; body: string };
 }
 
 /** DynamoDB index of audit records, and the chain head that serialises appends. */
@@ -112,6 +118,8 @@ export interface AuditIndex {
 
 /** The order-lifecycle state machine. */
 export interface Workflow {
+  /** The id an execution started under this name gets (deterministic, so it can be answered first). */
+  executionIdFor(name: string): string;
   /** Idempotent by name: starting the same name with the same input again is a no-op. */
   start(name: string, input: unknown): Promise<{ executionId: string }>;
   sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
@@ -133,4 +141,9 @@ export interface Venue {
     | { status: 'FILLED'; price: string; quantity: number; venueExecId: string }
     | { status: 'REJECTED'; reason: string }
   >;
+}
+
+/** Where agents record what they decided (the audit trail). Resolves once durable. */
+export interface AuditSink {
+  append(event: AuditEvent): Promise<AuditRecord>;
 }
