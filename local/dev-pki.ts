@@ -3,7 +3,7 @@
 // (@peculiar/x509 over WebCrypto) so `npm start` needs no openssl binary.
 import 'reflect-metadata';
 import { createPrivateKey, X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 
@@ -77,6 +77,11 @@ export async function ensureDevPki(
 ): Promise<DevPkiPaths> {
   validateIdentities(identities);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Two processes starting together (server + CLI) must not each mint a CA and mix the results.
+  return withDirLock(dir, () => ensureDevPkiLocked(dir, identities));
+}
+
+async function ensureDevPkiLocked(dir: string, identities: readonly DevIdentity[]): Promise<DevPkiPaths> {
   const now = Date.now();
   const paths: DevPkiPaths = {
     dir,
@@ -350,6 +355,38 @@ async function issueClient(
     ],
   });
   return { cert: cert.toString('pem'), key: await exportKeyPem(keys.privateKey) };
+}
+
+const LOCK_WAIT_MS = 30_000;
+// Generation takes well under a second; a lock this old was left by a process that died holding it.
+const LOCK_STALE_MS = 60_000;
+
+async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(dir, '.lock');
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await mkdir(lock); // atomic: exactly one caller creates it
+      break;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+      const since = await stat(lock).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      );
+      if (since > LOCK_STALE_MS) {
+        await rm(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new DevPkiError(`timed out waiting for the dev PKI lock ${lock}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 async function readPairIfPresent(p: CertKeyPaths): Promise<PemPair | undefined> {

@@ -109,16 +109,19 @@ export async function createHttpsGateway(options: HttpsGatewayOptions): Promise<
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
+  let closing: Promise<void> | undefined;
   return {
     url: `https://${urlHost}:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: () => {
+      closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();
         // In-flight requests get a short grace period, then keep-alive sockets must not hold us open.
         setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
-      }),
+      });
+      return closing;
+    },
   };
 }
 
