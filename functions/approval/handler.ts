@@ -1,0 +1,12 @@
+// Lambda entry for the approval agent: configuration, clients, logger and tracer once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { approvalDeps } from '../deps.js';
+import { awsAgentContext } from '../wiring.js';
+import { createApprovalHandler } from './app.js';
+
+const logger = new Logger({ serviceName: 'approval' });
+const tracer = new Tracer({ serviceName: 'approval' });
+const { services, identity } = awsAgentContext('approval', tracer);
+
+export const handler = createApprovalHandler(approvalDeps(services, identity), logger);

@@ -1,0 +1,12 @@
+// Lambda entry for the compliance agent: configuration, clients, logger and tracer once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { complianceDeps } from '../deps.js';
+import { awsAgentContext } from '../wiring.js';
+import { createComplianceHandler } from './app.js';
+
+const logger = new Logger({ serviceName: 'compliance' });
+const tracer = new Tracer({ serviceName: 'compliance' });
+const { services, identity } = awsAgentContext('compliance', tracer);
+
+export const handler = createComplianceHandler(complianceDeps(services, identity), logger);

@@ -1,0 +1,35 @@
+// Configuration is read once, here, at start-up; a missing variable fails the cold start, not an order.
+
+export const AGENTS = ['order-router', 'risk', 'approval', 'execution', 'position-tracker', 'compliance'] as const;
+export type AgentName = (typeof AGENTS)[number];
+
+const COMMON = ['AGENT_NAME', 'AGENT_IDENTITY', 'AUDIT_TABLE', 'AUDIT_BUCKET', 'AUDIT_RETENTION_DAYS'] as const;
+const PER_AGENT = {
+  'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE', 'STATE_MACHINE_ARN'],
+  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE'],
+  approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS'],
+  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE'],
+  'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE'],
+  compliance: ['ORDERS_TABLE'],
+} as const satisfies Record<AgentName, readonly string[]>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export type AgentConfig = Record<(typeof COMMON)[number], string> & Partial<Record<string, string>>;
+
+export function loadConfig(agent: AgentName, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const names = [...COMMON, ...PER_AGENT[agent]];
+  const missing = names.filter((n) => !env[n]);
+  if (missing.length > 0) throw new ConfigError(`${agent}: missing environment variables ${missing.join(', ')}`);
+  const out: Record<string, string> = {};
+  for (const n of names) out[n] = env[n] as string;
+  return out as AgentConfig;
+}
+
+export function required(config: AgentConfig, name: string): string {
+  const v = config[name];
+  if (!v) throw new ConfigError(`missing configuration ${name}`);
+  return v;
+}

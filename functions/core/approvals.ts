@@ -1,0 +1,235 @@
+// approval agent use cases: maker-checker. The maker is the order's trader; a checker must be
+// someone else, must decide before the deadline, and every decision is audited before the
+// workflow is told.
+import type { ApprovalStore, AuditSink, Clock, Page, Workflow } from '../ports.js';
+import { ApprovalRejected, ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import type { ApprovalRecord, Order } from './model.js';
+import { addSeconds, formatNs, parseNs } from './time.js';
+
+export interface ApprovalDeps {
+  approvals: ApprovalStore;
+  workflow: Pick<Workflow, 'sendTaskSuccess' | 'sendTaskFailure'>;
+  audit: AuditSink;
+  clock: Clock;
+  identity: string;
+  timeoutSeconds: number;
+}
+
+export interface RiskSummary {
+  check_id: string;
+  decision: string;
+  order_value: string;
+}
+
+export const approvalIdFor = (orderId: string): string => `APR-${orderId}`;
+
+export async function requestApproval(deps: ApprovalDeps, order: Order, risk: RiskSummary, taskToken: string): Promise<ApprovalRecord> {
+  const now = formatNs(deps.clock.nowNs());
+  const approval: ApprovalRecord = {
+    approval_id: approvalIdFor(order.order_id),
+    order_id: order.order_id,
+    status: 'PENDING',
+    maker: order.trader_id,
+    account_id: order.account_id,
+    symbol: order.symbol,
+    side: order.side,
+    quantity: order.quantity,
+    order_value: risk.order_value,
+    risk_check_id: risk.check_id,
+    task_token: taskToken,
+    requested_at: now,
+    expires_at: addSeconds(now, deps.timeoutSeconds),
+  };
+  const existing = await deps.approvals.get(approval.approval_id);
+  if (existing) {
+    // A retried request step carries a new task token; the deadline stays the first one.
+    if (existing.status === 'PENDING') return (await deps.approvals.updateTaskToken(existing.approval_id, taskToken)) ?? existing;
+    return existing;
+  }
+  await deps.audit.append({
+    event_type: 'approval_requested',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { approval_id: approval.approval_id, risk_check_id: risk.check_id, order_value: risk.order_value, order },
+    decision: 'pending',
+    reason: `order value ${risk.order_value} is above the approval threshold; a checker other than ${order.trader_id} must approve by ${approval.expires_at}`,
+  });
+  const created = await deps.approvals.create(approval);
+  return created.created ? created.item : created.existing;
+}
+
+export type Verdict = 'approve' | 'reject';
+
+/** A checker's decision through the API or the CLI. */
+export async function decide(
+  deps: ApprovalDeps,
+  approvalId: string,
+  checker: string,
+  verdict: Verdict,
+  reason: string | undefined,
+): Promise<ApprovalRecord> {
+  if (verdict === 'reject' && (!reason || reason.trim() === '')) {
+    throw new ValidationError([{ field: 'reason', rule: 'required', message: 'a rejection needs a reason' }]);
+  }
+  const approval = await deps.approvals.get(approvalId);
+  if (!approval) throw new NotFoundError(`approval ${approvalId} not found`);
+  if (approval.status !== 'PENDING') {
+    throw new ConflictError(
+      `approval ${approvalId} is already ${approval.status}${approval.decided_by ? ` by ${approval.decided_by}` : ''}${approval.decided_at ? ` at ${approval.decided_at}` : ''}`,
+      `APPROVAL_${approval.status}`,
+    );
+  }
+  const now = formatNs(deps.clock.nowNs());
+  if (isPast(approval.expires_at, now)) {
+    throw new ConflictError(`approval ${approvalId} expired at ${approval.expires_at}`, 'APPROVAL_EXPIRED');
+  }
+  if (checker === approval.maker) {
+    await deps.audit.append({
+      event_type: 'approval_refused',
+      order_id: approval.order_id,
+      trader_id: approval.maker,
+      actor: checker,
+      input: { approval_id: approvalId, verdict },
+      decision: 'refused',
+      reason: 'SELF_APPROVAL: the maker of an order cannot be its checker',
+    });
+    throw new ForbiddenError(`${checker} submitted order ${approval.order_id} and cannot ${verdict} it`, 'SELF_APPROVAL');
+  }
+  const status = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
+  const decided = await deps.approvals.transition(approvalId, 'PENDING', {
+    status,
+    decided_by: checker,
+    decided_at: now,
+    ...(reason ? { reason } : {}),
+  });
+  if (!decided) throw new ConflictError(`approval ${approvalId} was decided concurrently`, 'APPROVAL_DECIDED');
+  await auditDecision(deps, decided, checker, 'api');
+
+  try {
+    if (verdict === 'approve') {
+      await deps.workflow.sendTaskSuccess(approval.task_token, {
+        approval_id: approvalId,
+        decision: 'approve',
+        approved_by: checker,
+        approved_at: now,
+      });
+    } else {
+      await deps.workflow.sendTaskFailure(approval.task_token, 'ApprovalRejected', `rejected by ${checker}: ${reason}`);
+    }
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name === 'TaskTimedOut' || name === 'TaskDoesNotExist' || name === 'InvalidToken') {
+      // The workflow gave up waiting first: the order expires, and the record must say so.
+      const expired = await deps.approvals.transition(approvalId, status, {
+        status: 'EXPIRED',
+        reason: `decision by ${checker} arrived after the workflow timed out`,
+      });
+      if (expired) await auditExpiry(deps, expired, 'decision arrived after the approval wait timed out');
+      throw new ConflictError(`approval ${approvalId} expired before the decision reached the order`, 'APPROVAL_EXPIRED');
+    }
+    throw err;
+  }
+  return decided;
+}
+
+/**
+ * After the wait state: re-read the approval. A decision sent straight to the task token (the Step
+ * Functions console) did not pass the API, so it is checked and recorded here.
+ */
+export async function confirmApproval(
+  deps: ApprovalDeps,
+  order: Order,
+  output: unknown,
+): Promise<{ approval_id: string; approved_by: string; approved_at: string }> {
+  const approvalId = approvalIdFor(order.order_id);
+  const approval = await deps.approvals.get(approvalId);
+  if (!approval) throw new ApprovalRejected(`approval ${approvalId} not found`);
+  if (approval.status === 'APPROVED') {
+    if (approval.decided_by === approval.maker) throw new ApprovalRejected('approved by its own maker');
+    return { approval_id: approvalId, approved_by: approval.decided_by ?? '', approved_at: approval.decided_at ?? '' };
+  }
+  if (approval.status !== 'PENDING') throw new ApprovalRejected(`approval ${approvalId} is ${approval.status}`);
+
+  const o = (typeof output === 'object' && output !== null ? output : {}) as Record<string, unknown>;
+  const by = typeof o.approved_by === 'string' ? o.approved_by.trim() : '';
+  const verdict = o.decision;
+  const now = formatNs(deps.clock.nowNs());
+  let problem: string | undefined;
+  if (verdict !== 'approve' && verdict !== 'reject') problem = 'decision must be "approve" or "reject"';
+  else if (!by) problem = 'approved_by is required';
+  else if (by === approval.maker) problem = 'SELF_APPROVAL: the maker of an order cannot be its checker';
+  if (problem || verdict === 'reject') {
+    const rejected = await deps.approvals.transition(approvalId, 'PENDING', {
+      status: 'REJECTED',
+      decided_by: by || 'unknown',
+      decided_at: now,
+      reason: problem ?? (typeof o.reason === 'string' ? o.reason : 'rejected in the Step Functions console'),
+    });
+    if (rejected) await auditDecision(deps, rejected, by || 'unknown', 'console');
+    throw new ApprovalRejected(problem ?? `rejected by ${by}`);
+  }
+  const approved = await deps.approvals.transition(approvalId, 'PENDING', {
+    status: 'APPROVED',
+    decided_by: by,
+    decided_at: now,
+    ...(typeof o.reason === 'string' ? { reason: o.reason } : {}),
+  });
+  if (!approved) throw new ApprovalRejected(`approval ${approvalId} changed while it was being confirmed`);
+  await auditDecision(deps, approved, by, 'console');
+  return { approval_id: approvalId, approved_by: by, approved_at: now };
+}
+
+/** A rejection sent straight to the task token (SendTaskFailure): make the record say so. */
+export async function recordRejection(deps: ApprovalDeps, order: Order, cause: string): Promise<void> {
+  const approvalId = approvalIdFor(order.order_id);
+  const rejected = await deps.approvals.transition(approvalId, 'PENDING', {
+    status: 'REJECTED',
+    decided_by: 'console',
+    decided_at: formatNs(deps.clock.nowNs()),
+    reason: cause || 'rejected with SendTaskFailure',
+  });
+  if (rejected) await auditDecision(deps, rejected, 'console', 'console');
+}
+
+export async function expireApproval(deps: ApprovalDeps, order: Order, why: string): Promise<void> {
+  const approvalId = approvalIdFor(order.order_id);
+  const current = await deps.approvals.get(approvalId);
+  if (!current || current.status === 'EXPIRED' || current.status === 'REJECTED') return;
+  const expired = await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why });
+  if (expired) await auditExpiry(deps, expired, why);
+}
+
+export function listPending(deps: Pick<ApprovalDeps, 'approvals'>, limit: number, nextToken?: string): Promise<Page<ApprovalRecord>> {
+  return deps.approvals.listByStatus('PENDING', limit, nextToken);
+}
+
+async function auditDecision(deps: ApprovalDeps, a: ApprovalRecord, checker: string, via: 'api' | 'console'): Promise<void> {
+  await deps.audit.append({
+    event_type: a.status === 'APPROVED' ? 'approved' : 'approval_rejected',
+    order_id: a.order_id,
+    trader_id: a.maker,
+    actor: checker,
+    input: { approval_id: a.approval_id, risk_check_id: a.risk_check_id, order_value: a.order_value, via, recorded_by: deps.identity },
+    decision: a.status === 'APPROVED' ? 'approved' : 'rejected',
+    reason: a.reason ?? (a.status === 'APPROVED' ? `approved by ${checker}` : `rejected by ${checker}`),
+  });
+}
+
+async function auditExpiry(deps: ApprovalDeps, a: ApprovalRecord, why: string): Promise<void> {
+  await deps.audit.append({
+    event_type: 'approval_expired',
+    order_id: a.order_id,
+    trader_id: a.maker,
+    actor: deps.identity,
+    input: { approval_id: a.approval_id, requested_at: a.requested_at, expires_at: a.expires_at },
+    decision: 'expired',
+    reason: why,
+  });
+}
+
+function isPast(deadline: string, now: string): boolean {
+  const d = parseNs(deadline);
+  const n = parseNs(now);
+  return d === undefined || n === undefined || n >= d;
+}

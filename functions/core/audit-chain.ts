@@ -1,0 +1,212 @@
+// The audit trail: every event becomes a record with a sequence number, a nanosecond UTC timestamp
+// and the hash of the previous record, committed in batches (group commit) so that concurrent
+// orders share round trips. Commit order per batch: claim the head (conditional write: the only
+// arbiter, so the sequence cannot fork), write the batch to the write-once archive, index it.
+import type { AuditArchive, AuditIndex, ChainHead, Clock } from '../ports.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { IntegrityError, TransientError, ValidationError } from './errors.js';
+import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from './model.js';
+import { formatNs } from './time.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+const EVENT_TYPES: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES);
+
+/** The record's hash: SHA-256 over the canonical JSON of every field but `hash`. */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  return sha256Hex(canonicalJson(record));
+}
+
+export function eventIdFor(sequence: number): string {
+  return `EVT-${String(sequence).padStart(20, '0')}`;
+}
+
+export function archiveKeyFor(first: AuditRecord): string {
+  return `records/dt=${first.timestamp.slice(0, 10)}/${String(first.sequence).padStart(20, '0')}.jsonl`;
+}
+
+export function serializeBatch(records: readonly AuditRecord[]): string {
+  return records.map((r) => `${canonicalJson(r)}\n`).join('');
+}
+
+export function parseBatch(body: string): AuditRecord[] {
+  return body
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as AuditRecord);
+}
+
+export interface ChainBreak {
+  sequence: number;
+  problem: string;
+}
+
+/** Checks sequence continuity, prev-hash links and each record's own hash; names the first break. */
+export function verifyChain(records: readonly AuditRecord[], from?: { sequence: number; hash: string }): ChainBreak | undefined {
+  let prevSeq = from?.sequence ?? -1;
+  let prevHash = from?.hash ?? GENESIS_HASH;
+  for (const r of records) {
+    if (r.sequence !== prevSeq + 1) return { sequence: r.sequence, problem: `expected sequence ${prevSeq + 1}` };
+    if (r.prev_hash !== prevHash) return { sequence: r.sequence, problem: 'prev_hash does not match the previous record' };
+    const { hash, ...rest } = r;
+    if (hashRecord(rest) !== hash) return { sequence: r.sequence, problem: 'record hash does not match its content' };
+    prevSeq = r.sequence;
+    prevHash = hash;
+  }
+  return undefined;
+}
+
+export interface AuditLogOptions {
+  maxBatch?: number;
+  /** Attempts at claiming the head before the append fails (each conflict means another writer won). */
+  maxClaimAttempts?: number;
+  /** Attempts for the archive and index writes of a claimed batch. */
+  maxWriteAttempts?: number;
+  onBatch?: (size: number) => void;
+}
+
+interface Pending {
+  event: AuditEvent;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+export class AuditLog {
+  private readonly queue: Pending[] = [];
+  private flushing = false;
+  private head: ChainHead | undefined;
+  private readonly maxBatch: number;
+  private readonly maxClaimAttempts: number;
+  private readonly maxWriteAttempts: number;
+
+  constructor(
+    private readonly deps: { archive: AuditArchive; index: AuditIndex; clock: Clock },
+    private readonly options: AuditLogOptions = {},
+  ) {
+    // 25 = one DynamoDB BatchWriteItem for the index.
+    this.maxBatch = options.maxBatch ?? 25;
+    this.maxClaimAttempts = options.maxClaimAttempts ?? 20;
+    this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
+  }
+
+  /** Resolves once the record is in the archive and the index: durable before the caller proceeds. */
+  append(event: AuditEvent): Promise<AuditRecord> {
+    if (!EVENT_TYPES.has(event.event_type)) {
+      return Promise.reject(
+        new ValidationError([
+          { field: 'event_type', rule: 'enum', message: `unknown audit event type ${JSON.stringify(event.event_type)}` },
+        ]),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const records = await this.commit(batch.map((p) => p.event));
+          this.options.onBatch?.(records.length);
+          batch.forEach((p, i) => {
+            const r = records[i];
+            if (r) p.resolve(r);
+            else p.reject(new IntegrityError('audit batch lost a record'));
+          });
+        } catch (err) {
+          this.head = undefined; // re-read from the store next time
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commit(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+    for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
+      const head = await this.currentHead();
+      const records = this.build(events, head);
+      const last = records[records.length - 1];
+      const first = records[0];
+      if (!last || !first) return [];
+      const body = serializeBatch(records);
+      const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch: { archiveKey: archiveKeyFor(first), body } };
+      if (await this.deps.index.advanceHead(head, next)) {
+        this.head = next;
+        await this.persist(next.batch as { archiveKey: string; body: string }, records);
+        return records;
+      }
+      this.head = undefined; // another writer moved the head: rebuild on top of theirs
+      await sleep(Math.min(50, 2 ** attempt) * Math.random());
+    }
+    throw new TransientError('audit head contended: could not claim a sequence range');
+  }
+
+  private async currentHead(): Promise<ChainHead> {
+    if (this.head) return this.head;
+    const head = await this.deps.index.getHead();
+    // A head read from the store may carry a batch whose writer died before archiving it.
+    if (head.batch) await this.persist(head.batch, parseBatch(head.batch.body));
+    this.head = head;
+    return head;
+  }
+
+  private build(events: readonly AuditEvent[], head: ChainHead): AuditRecord[] {
+    let prevHash = head.hash;
+    let seq = head.sequence;
+    return events.map((e) => {
+      seq += 1;
+      const partial: Omit<AuditRecord, 'hash'> = {
+        sequence: seq,
+        event_id: eventIdFor(seq),
+        timestamp: formatNs(this.deps.clock.nowNs()),
+        event_type: e.event_type,
+        ...(e.order_id !== undefined ? { order_id: e.order_id } : {}),
+        ...(e.trader_id !== undefined ? { trader_id: e.trader_id } : {}),
+        actor: e.actor,
+        input: e.input,
+        decision: e.decision,
+        reason: e.reason,
+        prev_hash: prevHash,
+      };
+      const record: AuditRecord = { ...partial, hash: hashRecord(partial) };
+      prevHash = record.hash;
+      return record;
+    });
+  }
+
+  /** Archive then index; both idempotent, retried, and surfaced (never dropped) if they keep failing. */
+  private async persist(batch: { archiveKey: string; body: string }, records: readonly AuditRecord[]): Promise<void> {
+    await retry(this.maxWriteAttempts, async () => {
+      const result = await this.deps.archive.putIfAbsent(batch.archiveKey, batch.body);
+      if (result === 'exists') {
+        const stored = await this.deps.archive.get(batch.archiveKey);
+        if (stored !== batch.body) throw new IntegrityError(`archive object ${batch.archiveKey} differs from the claimed batch`);
+      }
+    });
+    await retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));
+  }
+}
+
+async function retry(attempts: number, fn: () => Promise<void>): Promise<void> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (err instanceof IntegrityError) throw err;
+      last = err;
+      await sleep(Math.min(1000, 20 * 2 ** i));
+    }
+  }
+  throw new TransientError(`audit write failed after ${attempts} attempts: ${String(last)}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,143 @@
+// compliance agent use cases: log_event, record_failure, query_audit_log, generate_report.
+import type { AuditIndex, AuditSink, Clock, Page } from '../ports.js';
+import { type FieldError, ValidationError } from './errors.js';
+import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
+import { buildReport, REPORT_TYPES, type Report, type ReportType } from './reports.js';
+import { formatNs, parseNs } from './time.js';
+
+export interface ComplianceDeps {
+  audit: AuditSink;
+  index: Pick<AuditIndex, 'queryByOrder' | 'queryByType'>;
+  clock: Clock;
+  identity: string;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES);
+
+export function logEvent(deps: ComplianceDeps, event: AuditEvent): Promise<AuditRecord> {
+  return deps.audit.append(event);
+}
+
+/** The state machine's catch-all: no order is left without a final record. */
+export async function recordFailure(deps: ComplianceDeps, order: Order, error: unknown, executionId: string): Promise<AuditRecord> {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { Error?: unknown; Cause?: unknown };
+  const name = typeof e.Error === 'string' ? e.Error : 'Unknown';
+  const cause = typeof e.Cause === 'string' ? e.Cause.slice(0, 2000) : '';
+  return deps.audit.append({
+    event_type: 'order_failed',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { execution_id: executionId, error: name, cause },
+    decision: 'failed',
+    reason: `${name}${cause ? `: ${cause.slice(0, 300)}` : ''}`,
+  });
+}
+
+export interface AuditQuery {
+  order_id?: string;
+  event_type?: AuditEventType;
+  from?: string;
+  to?: string;
+  limit: number;
+  next_token?: string;
+}
+
+export function parseAuditQuery(q: Record<string, string | undefined>): AuditQuery {
+  const errors: FieldError[] = [];
+  const allowed = new Set(['order_id', 'event_type', 'from', 'to', 'limit', 'next_token']);
+  for (const k of Object.keys(q)) if (!allowed.has(k)) errors.push({ field: k, rule: 'unknown_field', message: `unknown parameter ${k}` });
+  const limit = q.limit === undefined ? 100 : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    errors.push({ field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 1000' });
+  }
+  if (q.event_type !== undefined && !EVENT_TYPES.has(q.event_type)) {
+    errors.push({ field: 'event_type', rule: 'enum', message: `event_type must be one of ${AUDIT_EVENT_TYPES.join(', ')}` });
+  }
+  if (!q.order_id && !q.event_type) {
+    errors.push({ field: 'order_id', rule: 'required', message: 'give order_id, or event_type with an optional from/to range' });
+  }
+  const from = q.from !== undefined ? toTimestamp(q.from, 'start') : undefined;
+  const to = q.to !== undefined ? toTimestamp(q.to, 'end') : undefined;
+  if (q.from !== undefined && from === undefined) errors.push({ field: 'from', rule: 'format', message: 'from must be YYYY-MM-DD or an RFC 3339 UTC time' });
+  if (q.to !== undefined && to === undefined) errors.push({ field: 'to', rule: 'format', message: 'to must be YYYY-MM-DD or an RFC 3339 UTC time' });
+  if (from && to && from > to) errors.push({ field: 'to', rule: 'range', message: 'to must not be before from' });
+  if (errors.length > 0) throw new ValidationError(errors);
+  return {
+    ...(q.order_id ? { order_id: q.order_id } : {}),
+    ...(q.event_type ? { event_type: q.event_type as AuditEventType } : {}),
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
+    limit,
+    ...(q.next_token ? { next_token: q.next_token } : {}),
+  };
+}
+
+export function queryAuditLog(deps: ComplianceDeps, q: AuditQuery): Promise<Page<AuditRecord>> {
+  if (q.order_id) return deps.index.queryByOrder(q.order_id, q.limit, q.next_token);
+  return deps.index.queryByType(
+    q.event_type as string,
+    q.from ?? '0000-01-01T00:00:00.000000000Z',
+    q.to ?? '9999-12-31T23:59:59.999999999Z',
+    q.limit,
+    q.next_token,
+  );
+}
+
+export async function generateReport(
+  deps: ComplianceDeps,
+  params: Record<string, string | undefined>,
+  requestedBy: string,
+): Promise<Report> {
+  const errors: FieldError[] = [];
+  const type = params.report_type;
+  if (!type || !(REPORT_TYPES as readonly string[]).includes(type)) {
+    errors.push({ field: 'report_type', rule: 'enum', message: `report_type must be one of ${REPORT_TYPES.join(', ')}` });
+  }
+  const day = /^\d{4}-\d{2}-\d{2}$/;
+  const from = params.from;
+  const to = params.to;
+  if (!from || !day.test(from) || !toTimestamp(from, 'start')) errors.push({ field: 'from', rule: 'format', message: 'from must be a date YYYY-MM-DD' });
+  if (!to || !day.test(to) || !toTimestamp(to, 'end')) errors.push({ field: 'to', rule: 'format', message: 'to must be a date YYYY-MM-DD' });
+  if (from && to && from > to) errors.push({ field: 'to', rule: 'range', message: 'to must not be before from' });
+  if (errors.length > 0) throw new ValidationError(errors);
+  const start = toTimestamp(from as string, 'start') as string;
+  const end = toTimestamp(to as string, 'end') as string;
+
+  const records = new Map<AuditEventType, AuditRecord[]>();
+  const needed: AuditEventType[] = [
+    'trade_executed',
+    'order_rejected_risk',
+    'approval_rejected',
+    'approval_expired',
+    'trade_failed',
+    'order_invalid',
+    'approved',
+  ];
+  await Promise.all(
+    needed.map(async (t) => {
+      const all: AuditRecord[] = [];
+      let token: string | undefined;
+      do {
+        const page = await deps.index.queryByType(t, start, end, 1000, token);
+        all.push(...page.items);
+        token = page.nextToken;
+      } while (token);
+      records.set(t, all);
+    }),
+  );
+  return buildReport(type as ReportType, { from: from as string, to: to as string }, records, {
+    generated_at: formatNs(deps.clock.nowNs()),
+    generated_by: requestedBy,
+  });
+}
+
+function toTimestamp(v: string, edge: 'start' | 'end'): string | undefined {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    const ts = `${v}T${edge === 'start' ? '00:00:00.000000000' : '23:59:59.999999999'}Z`;
+    const ns = parseNs(ts);
+    return ns !== undefined && formatNs(ns) === ts ? ts : undefined;
+  }
+  const ns = parseNs(v);
+  return ns === undefined ? undefined : formatNs(ns);
+}

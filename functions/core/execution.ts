@@ -1,0 +1,141 @@
+// execution agent use case: execute_trade. Nothing reaches the venue unless the stored risk
+// decision (re-read, consistently) is an approval for this exact order content, unused, and, when
+// a checker was needed, the checker's approval is on record.
+import type { ApprovalStore, AuditSink, Clock, ExecutionOutcome, OrderStore, Venue } from '../ports.js';
+import { approvalIdFor } from './approvals.js';
+import type { Fill, Order } from './model.js';
+import { orderHash } from './order.js';
+import type { ReferenceCache } from './reference-cache.js';
+import { formatNs } from './time.js';
+
+export class RiskApprovalNotVerified extends Error {
+  override readonly name = 'RiskApprovalNotVerified';
+}
+
+export interface ExecutionDeps {
+  orders: Pick<OrderStore, 'get' | 'recordExecution'>;
+  approvals: Pick<ApprovalStore, 'get'>;
+  reference: Pick<ReferenceCache, 'getSecurity'>;
+  venue: Venue;
+  audit: AuditSink;
+  clock: Clock;
+  identity: string;
+}
+
+export interface ExecutionResult {
+  status: 'FILLED' | 'REJECTED';
+  fill: Fill | null;
+  venue_reason?: string;
+}
+
+export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckId: string): Promise<ExecutionResult> {
+  const hash = orderHash(order);
+  const rec = await deps.orders.get(order.order_id);
+  if (rec?.execution && rec.risk?.check_id === riskCheckId) {
+    // A retried step: the trade already happened; answer with what was recorded.
+    await auditOutcome(deps, order, riskCheckId, rec.execution, 'replayed');
+    return toResult(rec.execution);
+  }
+
+  const problem = await verify(deps, order, hash, riskCheckId, rec);
+  if (problem) return blocked(deps, order, riskCheckId, problem);
+
+  const security = await deps.reference.getSecurity(order.symbol);
+  if (!security) return blocked(deps, order, riskCheckId, `no reference price for ${order.symbol}`);
+  const venueResult = await deps.venue.submit({
+    clientOrderId: order.order_id,
+    symbol: order.symbol,
+    side: order.side,
+    quantity: order.quantity,
+    orderType: order.order_type,
+    ...(order.price !== undefined ? { limitPrice: order.price } : {}),
+    referencePrice: security.reference_price,
+  });
+  const executedAt = formatNs(deps.clock.nowNs());
+  const outcome: ExecutionOutcome =
+    venueResult.status === 'FILLED'
+      ? {
+          status: 'FILLED',
+          fill: {
+            fill_id: `FILL-${order.order_id}-${venueResult.venueExecId}`,
+            order_id: order.order_id,
+            account_id: order.account_id,
+            symbol: order.symbol,
+            side: order.side,
+            quantity: venueResult.quantity,
+            price: venueResult.price,
+            venue_exec_id: venueResult.venueExecId,
+            executed_at: executedAt,
+          },
+          executed_at: executedAt,
+        }
+      : { status: 'REJECTED', fill: null, venue_reason: venueResult.reason, executed_at: executedAt };
+
+  const recorded = await deps.orders.recordExecution(order.order_id, { checkId: riskCheckId, orderHash: hash }, outcome);
+  if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
+  await auditOutcome(deps, order, riskCheckId, recorded.execution, recorded.result === 'duplicate' ? 'replayed' : 'new');
+  return toResult(recorded.execution);
+}
+
+async function verify(
+  deps: ExecutionDeps,
+  order: Order,
+  hash: string,
+  riskCheckId: string,
+  rec: Awaited<ReturnType<OrderStore['get']>>,
+): Promise<string | undefined> {
+  if (!rec) return `order ${order.order_id} is not on record`;
+  if (rec.order_hash !== hash) return 'the order to execute differs from the order on record';
+  const risk = rec.risk;
+  if (!risk) return 'no risk decision on record';
+  if (risk.check_id !== riskCheckId) return `risk check ${riskCheckId} is not the decision on record (${risk.check_id})`;
+  if (risk.order_hash !== hash) return 'the risk decision was made for different order content';
+  if (risk.decision === 'rejected') return 'the risk decision on record is a rejection';
+  if (rec.execution) return 'the risk approval was already used';
+  if (risk.decision === 'needs_approval') {
+    const approval = await deps.approvals.get(approvalIdFor(order.order_id));
+    if (!approval || approval.status !== 'APPROVED') return `the order needs a checker's approval and has ${approval?.status ?? 'none'}`;
+    if (approval.risk_check_id !== riskCheckId) return 'the approval was given for a different risk check';
+    if (!approval.decided_by || approval.decided_by === approval.maker) return 'the approval was not given by an independent checker';
+  }
+  return undefined;
+}
+
+async function blocked(deps: ExecutionDeps, order: Order, riskCheckId: string, reason: string): Promise<never> {
+  await deps.audit.append({
+    event_type: 'trade_failed',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { order, risk_check_id: riskCheckId },
+    decision: 'blocked',
+    reason: `RISK_APPROVAL_NOT_VERIFIED: ${reason}`,
+  });
+  throw new RiskApprovalNotVerified(reason);
+}
+
+async function auditOutcome(
+  deps: ExecutionDeps,
+  order: Order,
+  riskCheckId: string,
+  outcome: ExecutionOutcome,
+  kind: 'new' | 'replayed',
+): Promise<void> {
+  const filled = outcome.status === 'FILLED';
+  await deps.audit.append({
+    event_type: filled ? 'trade_executed' : 'trade_failed',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { order, risk_check_id: riskCheckId, fill: outcome.fill, executed_at: outcome.executed_at },
+    // 'replayed' marks a retried step's record of an execution that was already recorded.
+    decision: kind === 'replayed' ? 'replayed' : filled ? 'filled' : 'rejected',
+    reason: filled
+      ? `filled ${outcome.fill?.quantity} ${order.symbol} at ${outcome.fill?.price}`
+      : `venue rejected: ${outcome.venue_reason ?? 'unknown'}`,
+  });
+}
+
+function toResult(e: ExecutionOutcome): ExecutionResult {
+  return { status: e.status, fill: e.fill, ...(e.venue_reason ? { venue_reason: e.venue_reason } : {}) };
+}

@@ -1,0 +1,168 @@
+// order-router use cases: submit_order (validate, record, audit, start the lifecycle) and status.
+import type { AuditIndex, AuditSink, Clock, OrderStore, Workflow } from '../ports.js';
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import { type AuditRecord, FINAL_STATUSES, type Order, type OrderRecord, type OrderStatus } from './model.js';
+import { orderHash, parseJsonBody, validateOrder } from './order.js';
+import { deriveStatus } from './order-status.js';
+import type { ReferenceCache } from './reference-cache.js';
+import { formatNs } from './time.js';
+
+export interface OrderIntakeDeps {
+  orders: OrderStore;
+  reference: Pick<ReferenceCache, 'getRiskProfile'>;
+  audit: AuditSink;
+  auditIndex: Pick<AuditIndex, 'queryByOrder'>;
+  workflow: Workflow;
+  clock: Clock;
+  /** This agent's identity, written into every record it makes. */
+  identity: string;
+}
+
+export interface Answer {
+  statusCode: number;
+  body: Record<string, unknown>;
+}
+
+/** Raw input kept in an order_invalid record, bounded so a hostile body cannot bloat the log. */
+const MAX_RAW_AUDIT = 4096;
+
+export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null, caller: string): Promise<Answer> {
+  let order: Order;
+  try {
+    order = validateOrder(parseJsonBody(rawBody));
+    if (!(await deps.reference.getRiskProfile(order.account_id))) {
+      throw new ValidationError([{ field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` }]);
+    }
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    await deps.audit.append({
+      event_type: 'order_invalid',
+      ...orderIdOf(rawBody),
+      actor: deps.identity,
+      input: { caller, body: (rawBody ?? '').slice(0, MAX_RAW_AUDIT) },
+      decision: 'rejected',
+      reason: err.errors.map((e) => `${e.field}:${e.rule}`).join(', '),
+    });
+    return { statusCode: 400, body: { error: 'ValidationError', message: 'the order is invalid', errors: err.errors } };
+  }
+
+  const hash = orderHash(order);
+  const executionId = deps.workflow.executionIdFor(order.order_id);
+  const record: OrderRecord = {
+    order_id: order.order_id,
+    order,
+    order_hash: hash,
+    submitted_at: formatNs(deps.clock.nowNs()),
+    submitted_by: caller,
+    execution_id: executionId,
+    answer: {
+      statusCode: 202,
+      body: {
+        order_id: order.order_id,
+        status: 'ACCEPTED',
+        execution_id: executionId,
+        status_url: `/orders/${order.order_id}`,
+      },
+    },
+  };
+  const created = await deps.orders.create(record);
+  if (!created.created) {
+    if (created.existing.order_hash !== hash) {
+      await deps.audit.append({
+        event_type: 'order_invalid',
+        order_id: order.order_id,
+        trader_id: order.trader_id,
+        actor: deps.identity,
+        input: { caller, order },
+        decision: 'rejected',
+        reason: 'IDEMPOTENCY_CONFLICT: order_id already used for a different order',
+      });
+      throw new ConflictError(
+        `order_id ${order.order_id} was already submitted with a different body`,
+        'IDEMPOTENCY_CONFLICT',
+      );
+    }
+    // Same order again: the first answer. Starting again is a no-op, and heals a first attempt
+    // that stopped between recording the order and starting its lifecycle.
+    await deps.workflow.start(order.order_id, { order: created.existing.order });
+    return created.existing.answer;
+  }
+
+  await deps.audit.append({
+    event_type: 'order_submitted',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { caller, order },
+    decision: 'accepted',
+    reason: 'order is well-formed; sent to the pre-trade risk check',
+  });
+  await deps.workflow.start(order.order_id, { order });
+  return record.answer;
+}
+
+function orderIdOf(rawBody: string | null): { order_id?: string } {
+  try {
+    const v = JSON.parse(rawBody ?? '') as { order_id?: unknown };
+    if (typeof v.order_id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v.order_id)) return { order_id: v.order_id };
+  } catch {
+    // the body was not JSON: nothing to index the record under
+  }
+  return {};
+}
+
+export interface OrderView {
+  order_id: string;
+  status: OrderStatus;
+  order: Order;
+  submitted_at: string;
+  execution_id: string;
+  risk?: { check_id: string; decision: string; reasons: string[]; order_value: string };
+  execution?: OrderRecord['execution'];
+  history: Array<Pick<AuditRecord, 'sequence' | 'event_id' | 'timestamp' | 'event_type' | 'actor' | 'decision' | 'reason'>>;
+}
+
+export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<OrderView> {
+  const rec = await deps.orders.get(orderId);
+  if (!rec) throw new NotFoundError(`order ${orderId} not found`);
+  const records: AuditRecord[] = [];
+  let token: string | undefined;
+  do {
+    const page = await deps.auditIndex.queryByOrder(orderId, 100, token);
+    records.push(...page.items);
+    token = page.nextToken;
+  } while (token);
+  let status = deriveStatus(records);
+  if (!FINAL_STATUSES.has(status)) {
+    // No final record: if the lifecycle itself ended abnormally, the order failed.
+    const exec = await deps.workflow.describe(rec.execution_id);
+    if (exec && exec.status !== 'RUNNING' && exec.status !== 'SUCCEEDED') status = 'FAILED';
+  }
+  return {
+    order_id: rec.order_id,
+    status,
+    order: rec.order,
+    submitted_at: rec.submitted_at,
+    execution_id: rec.execution_id,
+    ...(rec.risk
+      ? {
+          risk: {
+            check_id: rec.risk.check_id,
+            decision: rec.risk.decision,
+            reasons: rec.risk.reasons,
+            order_value: rec.risk.order_value,
+          },
+        }
+      : {}),
+    ...(rec.execution ? { execution: rec.execution } : {}),
+    history: records.map((r) => ({
+      sequence: r.sequence,
+      event_id: r.event_id,
+      timestamp: r.timestamp,
+      event_type: r.event_type,
+      actor: r.actor,
+      decision: r.decision,
+      reason: r.reason,
+    })),
+  };
+}

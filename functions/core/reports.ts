@@ -1,0 +1,121 @@
+// Regulatory reports computed from audit records (never from mutable state).
+import { Decimal } from './decimal.js';
+import type { AuditEventType, AuditRecord, Fill } from './model.js';
+
+export const REPORT_TYPES = ['daily_trading_activity', 'risk_violations', 'rejected_orders', 'high_value_trades'] as const;
+export type ReportType = (typeof REPORT_TYPES)[number];
+
+export interface Report {
+  report_type: ReportType;
+  from: string;
+  to: string;
+  generated_at: string;
+  generated_by: string;
+  rows: Array<Record<string, string | number>>;
+  totals: Record<string, string | number>;
+}
+
+const fillOf = (r: AuditRecord): Fill | undefined => (r.input as { fill?: Fill | null } | null)?.fill ?? undefined;
+
+export function buildReport(
+  type: ReportType,
+  range: { from: string; to: string },
+  byType: ReadonlyMap<AuditEventType, AuditRecord[]>,
+  meta: { generated_at: string; generated_by: string },
+): Report {
+  const get = (t: AuditEventType) => byType.get(t) ?? [];
+  // Retried steps re-record an execution with decision 'replayed': count each trade once.
+  const trades = get('trade_executed').filter((r) => r.decision === 'filled');
+  let rows: Report['rows'] = [];
+  let totals: Report['totals'] = {};
+
+  switch (type) {
+    case 'daily_trading_activity': {
+      const groups = new Map<string, { trades: number; bought: number; sold: number; notional: Decimal }>();
+      for (const r of trades) {
+        const f = fillOf(r);
+        if (!f) continue;
+        const key = `${r.timestamp.slice(0, 10)}|${f.symbol}`;
+        const g = groups.get(key) ?? { trades: 0, bought: 0, sold: 0, notional: Decimal.ZERO };
+        g.trades += 1;
+        if (f.side === 'BUY') g.bought += f.quantity;
+        else g.sold += f.quantity;
+        g.notional = g.notional.add(Decimal.parse(f.price).mulInt(f.quantity));
+        groups.set(key, g);
+      }
+      rows = [...groups.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, g]) => {
+          const [date, symbol] = key.split('|');
+          return { date: date ?? '', symbol: symbol ?? '', trades: g.trades, shares_bought: g.bought, shares_sold: g.sold, notional: g.notional.toFixed(2) };
+        });
+      const notional = [...groups.values()].reduce((s, g) => s.add(g.notional), Decimal.ZERO);
+      totals = { trades: trades.length, notional: notional.toFixed(2) };
+      break;
+    }
+    case 'risk_violations': {
+      rows = get('order_rejected_risk').map((r) => ({
+        timestamp: r.timestamp,
+        order_id: r.order_id ?? '',
+        trader_id: r.trader_id ?? '',
+        reasons: r.reason,
+        event_id: r.event_id,
+      }));
+      totals = { violations: rows.length };
+      break;
+    }
+    case 'rejected_orders': {
+      const rejected: AuditRecord[] = [
+        ...get('order_invalid'),
+        ...get('order_rejected_risk'),
+        ...get('approval_rejected'),
+        ...get('approval_expired'),
+        ...get('trade_failed').filter((r) => r.decision === 'rejected' || r.decision === 'blocked'),
+      ].sort((a, b) => a.sequence - b.sequence);
+      rows = rejected.map((r) => ({
+        timestamp: r.timestamp,
+        order_id: r.order_id ?? '',
+        trader_id: r.trader_id ?? '',
+        stage: r.event_type,
+        reason: r.reason,
+        event_id: r.event_id,
+      }));
+      totals = { rejected: rows.length };
+      break;
+    }
+    case 'high_value_trades': {
+      const approvals = new Map(get('approved').map((r) => [r.order_id, r]));
+      rows = trades
+        .filter((r) => r.order_id !== undefined && approvals.has(r.order_id))
+        .map((r) => {
+          const a = approvals.get(r.order_id) as AuditRecord;
+          const f = fillOf(r);
+          const input = a.input as { order_value?: string; via?: string };
+          return {
+            executed_at: r.timestamp,
+            order_id: r.order_id ?? '',
+            trader_id: r.trader_id ?? '',
+            symbol: f?.symbol ?? '',
+            quantity: f?.quantity ?? 0,
+            price: f?.price ?? '',
+            order_value: input.order_value ?? '',
+            approved_by: a.actor,
+            approved_at: a.timestamp,
+            approved_via: input.via ?? '',
+          };
+        });
+      totals = { trades: rows.length };
+      break;
+    }
+  }
+  return { report_type: type, ...range, ...meta, rows, totals };
+}
+
+export function reportToCsv(report: Report): string {
+  const cols = [...new Set(report.rows.flatMap((r) => Object.keys(r)))];
+  const esc = (v: string | number | undefined) => {
+    const s = v === undefined ? '' : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...report.rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n') + '\n';
+}

@@ -1,0 +1,44 @@
+import type { Clock } from '../ports.js';
+
+/** System clock: wall time from Date.now() refined by hrtime so successive readings stay ordered. */
+export class SystemClock implements Clock {
+  private readonly originNs = BigInt(Date.now()) * 1_000_000n;
+  private readonly originHr = process.hrtime.bigint();
+  private last = 0n;
+
+  nowNs(): bigint {
+    let t = this.originNs + (process.hrtime.bigint() - this.originHr);
+    if (t <= this.last) t = this.last + 1n;
+    this.last = t;
+    return t;
+  }
+}
+
+/** RFC 3339 UTC with exactly nine fractional digits: 2026-11-23T19:25:00.123456789Z. */
+export function formatNs(ns: bigint): string {
+  const ms = ns / 1_000_000n;
+  const iso = new Date(Number(ms)).toISOString(); // ...T19:25:00.123Z
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+  return `${iso.slice(0, 19)}.${frac}Z`;
+}
+
+export function nowIso(clock: Clock): string {
+  return formatNs(clock.nowNs());
+}
+
+const NS_TS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
+
+/** Parses an RFC 3339 UTC timestamp (Z suffix) to epoch nanoseconds. */
+export function parseNs(ts: string): bigint | undefined {
+  const m = NS_TS.exec(ts);
+  if (!m?.[1]) return undefined;
+  const secMs = Date.parse(`${m[1]}Z`);
+  if (Number.isNaN(secMs)) return undefined;
+  return BigInt(secMs) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
+export function addSeconds(ts: string, seconds: number): string {
+  const ns = parseNs(ts);
+  if (ns === undefined) throw new RangeError(`bad timestamp ${ts}`);
+  return formatNs(ns + BigInt(seconds) * 1_000_000_000n);
+}

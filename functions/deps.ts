@@ -1,0 +1,85 @@
+// What each agent needs, projected from one set of platform services. AWS wiring (wiring.ts) and
+// the local platform (local/platform.ts) build the services; this file decides who gets what.
+import type { ApprovalDeps } from './core/approvals.js';
+import type { ComplianceDeps } from './core/compliance.js';
+import type { ExecutionDeps } from './core/execution.js';
+import type { OrderIntakeDeps } from './core/order-intake.js';
+import type { PositionDeps } from './core/position-keeping.js';
+import type { ReferenceCache } from './core/reference-cache.js';
+import type { RiskCheckDeps } from './core/risk-check.js';
+import type {
+  ApprovalStore,
+  AuditIndex,
+  AuditSink,
+  Clock,
+  OrderStore,
+  PositionStore,
+  Venue,
+  Workflow,
+} from './ports.js';
+
+export interface PlatformServices {
+  readonly orders: OrderStore;
+  readonly reference: ReferenceCache;
+  readonly positions: PositionStore;
+  readonly approvals: ApprovalStore;
+  readonly audit: AuditSink;
+  readonly auditIndex: AuditIndex;
+  readonly workflow: Workflow;
+  readonly venue: Venue;
+  readonly clock: Clock;
+  readonly approvalTimeoutSeconds: number;
+}
+
+export const routerDeps = (s: PlatformServices, identity: string): OrderIntakeDeps => ({
+  orders: s.orders,
+  reference: s.reference,
+  audit: s.audit,
+  auditIndex: s.auditIndex,
+  workflow: s.workflow,
+  clock: s.clock,
+  identity,
+});
+
+export const riskDeps = (s: PlatformServices, identity: string): RiskCheckDeps => ({
+  orders: s.orders,
+  positions: s.positions,
+  reference: s.reference,
+  audit: s.audit,
+  clock: s.clock,
+  identity,
+});
+
+export const approvalDeps = (s: PlatformServices, identity: string): ApprovalDeps => ({
+  approvals: s.approvals,
+  workflow: s.workflow,
+  audit: s.audit,
+  clock: s.clock,
+  identity,
+  timeoutSeconds: s.approvalTimeoutSeconds,
+});
+
+export const executionDeps = (s: PlatformServices, identity: string): ExecutionDeps => ({
+  orders: s.orders,
+  approvals: s.approvals,
+  reference: s.reference,
+  venue: s.venue,
+  audit: s.audit,
+  clock: s.clock,
+  identity,
+});
+
+export const positionDeps = (s: PlatformServices, identity: string): PositionDeps => ({
+  positions: s.positions,
+  reference: s.reference,
+  audit: s.audit,
+  clock: s.clock,
+  identity,
+});
+
+export const complianceDeps = (s: PlatformServices, identity: string): ComplianceDeps => ({
+  audit: s.audit,
+  index: s.auditIndex,
+  clock: s.clock,
+  identity,
+});

@@ -1,0 +1,42 @@
+// position-tracker: apply_fill (task) and GET /positions/{account_id}.
+import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+import { NotFoundError, ValidationError } from '../core/errors.js';
+import type { Fill } from '../core/model.js';
+import { applyFillOnce, type PositionDeps, readPositions } from '../core/position-keeping.js';
+import { callerOf, json, pathParam } from '../http.js';
+
+export function createPositionTrackerHandler(deps: PositionDeps, logger: AgentLogger): AgentHandler {
+  return agentHandler(
+    logger,
+    async (event) => {
+      callerOf(event);
+      if (routeKey(event) !== 'GET /positions/{account_id}') throw new NotFoundError(`no route ${routeKey(event)}`);
+      const accountId = pathParam(event, 'account_id');
+      return json(200, { account_id: accountId, positions: await readPositions(deps, accountId) });
+    },
+    {
+      apply_fill: async (p) => {
+        const position = await applyFillOnce(deps, fillOf(p.fill));
+        return { account_id: position.account_id, symbol: position.symbol, quantity: position.quantity };
+      },
+    },
+  );
+}
+
+function fillOf(v: unknown): Fill {
+  const f = v as Partial<Fill> | null | undefined;
+  const ok =
+    f &&
+    typeof f.fill_id === 'string' &&
+    typeof f.order_id === 'string' &&
+    typeof f.account_id === 'string' &&
+    typeof f.symbol === 'string' &&
+    (f.side === 'BUY' || f.side === 'SELL') &&
+    Number.isSafeInteger(f.quantity) &&
+    (f.quantity as number) > 0 &&
+    typeof f.price === 'string' &&
+    typeof f.venue_exec_id === 'string' &&
+    typeof f.executed_at === 'string';
+  if (!ok) throw new ValidationError([{ field: 'fill', rule: 'shape', message: 'fill is missing fields or has wrong types' }]);
+  return f as Fill;
+}

@@ -1,0 +1,12 @@
+// Lambda entry for the position-tracker agent: configuration, clients, logger and tracer once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { positionDeps } from '../deps.js';
+import { awsAgentContext } from '../wiring.js';
+import { createPositionTrackerHandler } from './app.js';
+
+const logger = new Logger({ serviceName: 'position-tracker' });
+const tracer = new Tracer({ serviceName: 'position-tracker' });
+const { services, identity } = awsAgentContext('position-tracker', tracer);
+
+export const handler = createPositionTrackerHandler(positionDeps(services, identity), logger);

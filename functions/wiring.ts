@@ -1,0 +1,86 @@
+// AWS wiring: the SDK clients once per Lambda module, and the adapters an agent's configuration
+// names. Built lazily per service, so an agent only touches what its configuration provides
+// (loadConfig has already failed the cold start if anything it needs is missing).
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { createAwsClients } from './adapters/aws-clients.js';
+import { DynamoDbApprovalStore } from './adapters/dynamodb-approval-store.js';
+import { DynamoDbAuditIndex } from './adapters/dynamodb-audit-index.js';
+import { DynamoDbOrderStore } from './adapters/dynamodb-order-store.js';
+import { DynamoDbPositionStore } from './adapters/dynamodb-position-store.js';
+import { DynamoDbReferenceStore } from './adapters/dynamodb-reference-store.js';
+import { S3AuditArchive } from './adapters/s3-audit-archive.js';
+import { SfnWorkflow } from './adapters/sfn-workflow.js';
+import { type AgentConfig, type AgentName, loadConfig, required } from './config.js';
+import { AuditLog } from './core/audit-chain.js';
+import { ReferenceCache } from './core/reference-cache.js';
+import { SimulatedVenue } from './core/simulated-venue.js';
+import { SystemClock } from './core/time.js';
+import type { PlatformServices } from './deps.js';
+
+export interface AwsAgentContext {
+  config: AgentConfig;
+  identity: string;
+  services: PlatformServices;
+}
+
+export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentContext {
+  const config = loadConfig(agent);
+  const clients = createAwsClients(tracer ? { tracer } : {});
+  const clock = new SystemClock();
+  const lazy = <T>(make: () => T): (() => T) => {
+    let v: T | undefined;
+    return () => {
+      v ??= make();
+      return v;
+    };
+  };
+  const auditIndex = lazy(() => new DynamoDbAuditIndex(clients.dynamodb, required(config, 'AUDIT_TABLE')));
+  const audit = lazy(
+    () =>
+      new AuditLog({
+        archive: new S3AuditArchive(clients.s3, required(config, 'AUDIT_BUCKET'), Number(required(config, 'AUDIT_RETENTION_DAYS'))),
+        index: auditIndex(),
+        clock,
+      }),
+  );
+  const orders = lazy(() => new DynamoDbOrderStore(clients.dynamodb, required(config, 'ORDERS_TABLE')));
+  const reference = lazy(
+    () => new ReferenceCache(new DynamoDbReferenceStore(clients.dynamodb, required(config, 'REFERENCE_TABLE')), clock),
+  );
+  const positions = lazy(() => new DynamoDbPositionStore(clients.dynamodb, required(config, 'POSITIONS_TABLE')));
+  const approvals = lazy(() => new DynamoDbApprovalStore(clients.dynamodb, required(config, 'APPROVALS_TABLE')));
+  const workflow = lazy(() => new SfnWorkflow(clients.sfn, required(config, 'STATE_MACHINE_ARN')));
+  const venue = lazy(() => new SimulatedVenue());
+
+  const services: PlatformServices = {
+    get orders() {
+      return orders();
+    },
+    get reference() {
+      return reference();
+    },
+    get positions() {
+      return positions();
+    },
+    get approvals() {
+      return approvals();
+    },
+    get audit() {
+      return audit();
+    },
+    get auditIndex() {
+      return auditIndex();
+    },
+    get workflow() {
+      return workflow();
+    },
+    get venue() {
+      return venue();
+    },
+    clock,
+    get approvalTimeoutSeconds() {
+      return Number(required(config, 'APPROVAL_TIMEOUT_SECONDS'));
+    },
+  };
+  return { config, identity: config.AGENT_IDENTITY, services };
+}
