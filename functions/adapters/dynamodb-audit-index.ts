@@ -1,0 +1,156 @@
+// AuditIndex on the audit table: `pk=HEAD` is the chain head (its conditional write is the only
+// arbiter of who appends next); `pk=SEQ#<20 digits>` items index the records for the GSIs
+// by-order (order_id / sequence) and by-type (event_type / timestamp).
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GENESIS_HASH } from '../core/audit-chain.js';
+import { canonicalJson } from '../core/canonical-json.js';
+import { IntegrityError } from '../core/errors.js';
+import type { AuditRecord } from '../core/model.js';
+import { formatNs, parseNs } from '../core/time.js';
+import type { AuditIndex, ChainHead, Page } from '../ports.js';
+import {
+  batchWriteAll,
+  conditionalWrite,
+  decodePageToken,
+  documentClient,
+  getConsistent,
+  type Item,
+  queryPage,
+} from './dynamodb-common.js';
+
+export const AUDIT_BY_ORDER_INDEX = 'by-order';
+export const AUDIT_BY_TYPE_INDEX = 'by-type';
+const HEAD_KEY = 'HEAD';
+// DynamoDB refuses an empty string as an index key, so an empty order_id is kept as this flag.
+const EMPTY_ORDER_ID_FLAG = 'order_id_empty';
+
+/**
+ * Timestamps are compared as strings, and records carry nine fractional digits; a bound written
+ * another way ('...T00:00:00Z' sorts after '...T00:00:00.5Z') is rewritten to that form.
+ */
+function normaliseTimestamp(ts: string): string {
+  const ns = parseNs(ts);
+  return ns === undefined ? ts : formatNs(ns);
+}
+
+export const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
+
+export class DynamoDbAuditIndex implements AuditIndex {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {
+    this.doc = documentClient(client);
+  }
+
+  async getHead(): Promise<ChainHead> {
+    const item = await getConsistent(this.doc, this.tableName, { pk: HEAD_KEY });
+    if (!item) return { sequence: -1, hash: GENESIS_HASH };
+    const head: ChainHead = { sequence: item.sequence as number, hash: item.hash as string };
+    if (item.batch) head.batch = item.batch as NonNullable<ChainHead['batch']>;
+    return head;
+  }
+
+  async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
+    // The hash is checked too: a writer holding a stale view of the same sequence must not win.
+    const fromEmpty = expected.sequence === -1;
+    const outcome = await conditionalWrite(`PutItem ${this.tableName} HEAD`, () =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: HEAD_KEY, sequence: next.sequence, hash: next.hash, batch: next.batch },
+          ConditionExpression: fromEmpty ? 'attribute_not_exists(pk)' : '#seq = :expected AND #hash = :hash',
+          ...(fromEmpty
+            ? {}
+            : {
+                ExpressionAttributeNames: { '#seq': 'sequence', '#hash': 'hash' },
+                ExpressionAttributeValues: { ':expected': expected.sequence, ':hash': expected.hash },
+              }),
+        }),
+      ),
+    );
+    return outcome.ok;
+  }
+
+  async putRecords(records: readonly AuditRecord[]): Promise<void> {
+    // Re-indexing a batch (a retry, or a writer finishing a dead writer's batch) rewrites the same items.
+    await batchWriteAll(
+      this.doc,
+      this.tableName,
+      records.map((r) => ({ PutRequest: { Item: toItem(r) } })),
+    );
+  }
+
+  async queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>> {
+    // DynamoDB refuses an empty key value in a query; such records are not in the index anyway.
+    if (orderId === '') return { items: [] };
+    return queryPage(
+      this.doc,
+      {
+        TableName: this.tableName,
+        IndexName: AUDIT_BY_ORDER_INDEX,
+        KeyConditionExpression: '#oid = :oid',
+        ExpressionAttributeNames: { '#oid': 'order_id' },
+        ExpressionAttributeValues: { ':oid': orderId },
+        ScanIndexForward: true,
+      },
+      limit,
+      decodePageToken(nextToken, { order_id: orderId }),
+      fromItem,
+    );
+  }
+
+  async queryByType(
+    eventType: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    if (eventType === '') return { items: [] };
+    const from = normaliseTimestamp(fromTs);
+    const to = normaliseTimestamp(toTs);
+    return queryPage(
+      this.doc,
+      {
+        TableName: this.tableName,
+        IndexName: AUDIT_BY_TYPE_INDEX,
+        KeyConditionExpression: '#et = :et AND #ts BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#et': 'event_type', '#ts': 'timestamp' },
+        ExpressionAttributeValues: { ':et': eventType, ':from': from, ':to': to },
+        ScanIndexForward: true,
+      },
+      limit,
+      decodePageToken(nextToken, { event_type: eventType }),
+      fromItem,
+    );
+  }
+}
+
+/**
+ * The record's own attributes, with `input` as its canonical JSON text: exact by construction (a
+ * DynamoDB map would drop undefined list entries and re-type numbers), and the hash chain needs the
+ * same content back. order_id is present only when the record has one (sparse GSI).
+ */
+export function toItem(record: AuditRecord): Item {
+  const { input, order_id, ...rest } = record;
+  const item: Item = { ...rest, pk: recordKey(record.sequence) };
+  if (input !== undefined) item.input = canonicalJson(input);
+  if (order_id === '') item[EMPTY_ORDER_ID_FLAG] = true;
+  else if (order_id !== undefined) item.order_id = order_id;
+  return item;
+}
+
+export function fromItem(item: Item): AuditRecord {
+  const { pk: _pk, input, [EMPTY_ORDER_ID_FLAG]: emptyOrderId, ...rest } = item;
+  const record = rest as Item;
+  if (emptyOrderId === true) record.order_id = '';
+  if (input !== undefined) {
+    if (typeof input !== 'string') throw new IntegrityError(`audit item ${String(item.pk)}: input is not JSON text`);
+    record.input = JSON.parse(input);
+  }
+  return record as unknown as AuditRecord;
+}
