@@ -16,7 +16,8 @@ export interface ErrorLogger {
 
 /** Known domain errors become 4xx with a body that says which rule; anything else is a 500. */
 export function errorResponse(err: unknown, logger: ErrorLogger, requestId?: string): APIGatewayProxyResult {
-  if (err instanceof ValidationError) return json(400, { error: 'ValidationError', message: err.message, errors: err.errors });
+  if (err instanceof ValidationError)
+    return json(400, { error: 'ValidationError', message: err.message, errors: err.errors });
   if (err instanceof NotFoundError) return json(404, { error: 'NotFound', message: err.message });
   if (err instanceof ConflictError) return json(409, { error: 'Conflict', code: err.code, message: err.message });
   if (err instanceof ForbiddenError) return json(403, { error: 'Forbidden', code: err.code, message: err.message });

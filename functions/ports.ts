@@ -38,7 +38,9 @@ export interface OrderStore {
     orderId: string,
     expected: { checkId: string; orderHash: string },
     execution: ExecutionOutcome,
-  ): Promise<{ result: 'recorded' | 'duplicate'; execution: ExecutionOutcome } | { result: 'not_verified'; reason: string }>;
+  ): Promise<
+    { result: 'recorded' | 'duplicate'; execution: ExecutionOutcome } | { result: 'not_verified'; reason: string }
+  >;
 }
 
 export interface ExecutionOutcome {
@@ -64,7 +66,11 @@ export interface PositionStore {
    * Replace a position if its version is still `expectedVersion` (0 = absent) and the fill has not
    * been applied. 'conflict' means re-read and retry; 'duplicate' means the fill is already in.
    */
-  putIfVersion(position: Position, expectedVersion: number, fillId: string): Promise<'written' | 'conflict' | 'duplicate'>;
+  putIfVersion(
+    position: Position,
+    expectedVersion: number,
+    fillId: string,
+  ): Promise<'written' | 'conflict' | 'duplicate'>;
 }
 
 export interface ApprovalStore {
@@ -113,7 +119,13 @@ export interface AuditIndex {
   advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean>;
   putRecords(records: readonly AuditRecord[]): Promise<void>;
   queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>>;
-  queryByType(eventType: string, fromTs: string, toTs: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>>;
+  queryByType(
+    eventType: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>>;
 }
 
 /** The order-lifecycle state machine. */
@@ -124,7 +136,9 @@ export interface Workflow {
   start(name: string, input: unknown): Promise<{ executionId: string }>;
   sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
-  describe(executionId: string): Promise<{ status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' } | undefined>;
+  describe(
+    executionId: string,
+  ): Promise<{ status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' } | undefined>;
 }
 
 /** A trading venue. Orders carry the client order id, which the venue uses to drop duplicates. */
@@ -138,8 +152,7 @@ export interface Venue {
     limitPrice?: string;
     referencePrice: string;
   }): Promise<
-    | { status: 'FILLED'; price: string; quantity: number; venueExecId: string }
-    | { status: 'REJECTED'; reason: string }
+    { status: 'FILLED'; price: string; quantity: number; venueExecId: string } | { status: 'REJECTED'; reason: string }
   >;
 }
 

@@ -38,7 +38,11 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
   const audit = lazy(
     () =>
       new AuditLog({
-        archive: new S3AuditArchive(clients.s3, required(config, 'AUDIT_BUCKET'), Number(required(config, 'AUDIT_RETENTION_DAYS'))),
+        archive: new S3AuditArchive(
+          clients.s3,
+          required(config, 'AUDIT_BUCKET'),
+          Number(required(config, 'AUDIT_RETENTION_DAYS')),
+        ),
         index: auditIndex(),
         clock,
       }),

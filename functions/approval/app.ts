@@ -26,7 +26,9 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): 
           const q = queryOf(event);
           const limit = q.limit === undefined ? 50 : Number(q.limit);
           if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-            throw new ValidationError([{ field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 500' }]);
+            throw new ValidationError([
+              { field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 500' },
+            ]);
           }
           const page = await listPending(deps, limit, q.next_token);
           return json(200, { approvals: page.items, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
@@ -35,13 +37,23 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): 
         case 'POST /approvals/{approval_id}/reject': {
           const body = objectBody(event);
           const extra = Object.keys(body).filter((k) => k !== 'reason');
-          const errors = extra.map((k) => ({ field: k, rule: 'unknown_field', message: `unknown field ${JSON.stringify(k)}` }));
+          const errors = extra.map((k) => ({
+            field: k,
+            rule: 'unknown_field',
+            message: `unknown field ${JSON.stringify(k)}`,
+          }));
           if (body.reason !== undefined && typeof body.reason !== 'string') {
             errors.push({ field: 'reason', rule: 'type', message: 'reason must be a string' });
           }
           if (errors.length > 0) throw new ValidationError(errors);
           const verdict = key.endsWith('/approve') ? 'approve' : 'reject';
-          const decided = await decide(deps, pathParam(event, 'approval_id'), caller, verdict, body.reason as string | undefined);
+          const decided = await decide(
+            deps,
+            pathParam(event, 'approval_id'),
+            caller,
+            verdict,
+            body.reason as string | undefined,
+          );
           const { task_token: _hidden, ...view } = decided;
           return json(200, view);
         }
@@ -71,7 +83,9 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): 
 function riskOf(v: unknown): RiskSummary {
   const r = v as Partial<RiskSummary> | undefined;
   if (!r || typeof r.check_id !== 'string' || typeof r.order_value !== 'string' || typeof r.decision !== 'string') {
-    throw new ValidationError([{ field: 'risk', rule: 'required', message: 'the risk decision (check_id, decision, order_value) is required' }]);
+    throw new ValidationError([
+      { field: 'risk', rule: 'required', message: 'the risk decision (check_id, decision, order_value) is required' },
+    ]);
   }
   return { check_id: r.check_id, decision: r.decision, order_value: r.order_value };
 }

@@ -23,7 +23,11 @@ export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogge
       switch (routeKey(event)) {
         case 'GET /audit': {
           const page = await queryAuditLog(deps, parseAuditQuery(queryOf(event)));
-          return json(200, { records: page.items, count: page.items.length, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
+          return json(200, {
+            records: page.items,
+            count: page.items.length,
+            ...(page.nextToken ? { next_token: page.nextToken } : {}),
+          });
         }
         case 'GET /reports/{report_type}': {
           const { format, ...q } = queryOf(event);

@@ -23,7 +23,12 @@ export interface RiskSummary {
 
 export const approvalIdFor = (orderId: string): string => `APR-${orderId}`;
 
-export async function requestApproval(deps: ApprovalDeps, order: Order, risk: RiskSummary, taskToken: string): Promise<ApprovalRecord> {
+export async function requestApproval(
+  deps: ApprovalDeps,
+  order: Order,
+  risk: RiskSummary,
+  taskToken: string,
+): Promise<ApprovalRecord> {
   const now = formatNs(deps.clock.nowNs());
   const approval: ApprovalRecord = {
     approval_id: approvalIdFor(order.order_id),
@@ -43,7 +48,8 @@ export async function requestApproval(deps: ApprovalDeps, order: Order, risk: Ri
   const existing = await deps.approvals.get(approval.approval_id);
   if (existing) {
     // A retried request step carries a new task token; the deadline stays the first one.
-    if (existing.status === 'PENDING') return (await deps.approvals.updateTaskToken(existing.approval_id, taskToken)) ?? existing;
+    if (existing.status === 'PENDING')
+      return (await deps.approvals.updateTaskToken(existing.approval_id, taskToken)) ?? existing;
     return existing;
   }
   await deps.audit.append({
@@ -94,7 +100,10 @@ export async function decide(
       decision: 'refused',
       reason: 'SELF_APPROVAL: the maker of an order cannot be its checker',
     });
-    throw new ForbiddenError(`${checker} submitted order ${approval.order_id} and cannot ${verdict} it`, 'SELF_APPROVAL');
+    throw new ForbiddenError(
+      `${checker} submitted order ${approval.order_id} and cannot ${verdict} it`,
+      'SELF_APPROVAL',
+    );
   }
   const status = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
   const decided = await deps.approvals.transition(approvalId, 'PENDING', {
@@ -126,7 +135,10 @@ export async function decide(
         reason: `decision by ${checker} arrived after the workflow timed out`,
       });
       if (expired) await auditExpiry(deps, expired, 'decision arrived after the approval wait timed out');
-      throw new ConflictError(`approval ${approvalId} expired before the decision reached the order`, 'APPROVAL_EXPIRED');
+      throw new ConflictError(
+        `approval ${approvalId} expired before the decision reached the order`,
+        'APPROVAL_EXPIRED',
+      );
     }
     throw err;
   }
@@ -200,17 +212,32 @@ export async function expireApproval(deps: ApprovalDeps, order: Order, why: stri
   if (expired) await auditExpiry(deps, expired, why);
 }
 
-export function listPending(deps: Pick<ApprovalDeps, 'approvals'>, limit: number, nextToken?: string): Promise<Page<ApprovalRecord>> {
+export function listPending(
+  deps: Pick<ApprovalDeps, 'approvals'>,
+  limit: number,
+  nextToken?: string,
+): Promise<Page<ApprovalRecord>> {
   return deps.approvals.listByStatus('PENDING', limit, nextToken);
 }
 
-async function auditDecision(deps: ApprovalDeps, a: ApprovalRecord, checker: string, via: 'api' | 'console'): Promise<void> {
+async function auditDecision(
+  deps: ApprovalDeps,
+  a: ApprovalRecord,
+  checker: string,
+  via: 'api' | 'console',
+): Promise<void> {
   await deps.audit.append({
     event_type: a.status === 'APPROVED' ? 'approved' : 'approval_rejected',
     order_id: a.order_id,
     trader_id: a.maker,
     actor: checker,
-    input: { approval_id: a.approval_id, risk_check_id: a.risk_check_id, order_value: a.order_value, via, recorded_by: deps.identity },
+    input: {
+      approval_id: a.approval_id,
+      risk_check_id: a.risk_check_id,
+      order_value: a.order_value,
+      via,
+      recorded_by: deps.identity,
+    },
     decision: a.status === 'APPROVED' ? 'approved' : 'rejected',
     reason: a.reason ?? (a.status === 'APPROVED' ? `approved by ${checker}` : `rejected by ${checker}`),
   });

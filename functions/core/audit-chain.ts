@@ -41,12 +41,16 @@ export interface ChainBreak {
 }
 
 /** Checks sequence continuity, prev-hash links and each record's own hash; names the first break. */
-export function verifyChain(records: readonly AuditRecord[], from?: { sequence: number; hash: string }): ChainBreak | undefined {
+export function verifyChain(
+  records: readonly AuditRecord[],
+  from?: { sequence: number; hash: string },
+): ChainBreak | undefined {
   let prevSeq = from?.sequence ?? -1;
   let prevHash = from?.hash ?? GENESIS_HASH;
   for (const r of records) {
     if (r.sequence !== prevSeq + 1) return { sequence: r.sequence, problem: `expected sequence ${prevSeq + 1}` };
-    if (r.prev_hash !== prevHash) return { sequence: r.sequence, problem: 'prev_hash does not match the previous record' };
+    if (r.prev_hash !== prevHash)
+      return { sequence: r.sequence, problem: 'prev_hash does not match the previous record' };
     const { hash, ...rest } = r;
     if (hashRecord(rest) !== hash) return { sequence: r.sequence, problem: 'record hash does not match its content' };
     prevSeq = r.sequence;
@@ -93,7 +97,11 @@ export class AuditLog {
     if (!EVENT_TYPES.has(event.event_type)) {
       return Promise.reject(
         new ValidationError([
-          { field: 'event_type', rule: 'enum', message: `unknown audit event type ${JSON.stringify(event.event_type)}` },
+          {
+            field: 'event_type',
+            rule: 'enum',
+            message: `unknown audit event type ${JSON.stringify(event.event_type)}`,
+          },
         ]),
       );
     }
@@ -134,7 +142,11 @@ export class AuditLog {
       const first = records[0];
       if (!last || !first) return [];
       const body = serializeBatch(records);
-      const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch: { archiveKey: archiveKeyFor(first), body } };
+      const next: ChainHead = {
+        sequence: last.sequence,
+        hash: last.hash,
+        batch: { archiveKey: archiveKeyFor(first), body },
+      };
       if (await this.deps.index.advanceHead(head, next)) {
         this.head = next;
         await this.persist(next.batch as { archiveKey: string; body: string }, records);
@@ -185,7 +197,8 @@ export class AuditLog {
       const result = await this.deps.archive.putIfAbsent(batch.archiveKey, batch.body);
       if (result === 'exists') {
         const stored = await this.deps.archive.get(batch.archiveKey);
-        if (stored !== batch.body) throw new IntegrityError(`archive object ${batch.archiveKey} differs from the claimed batch`);
+        if (stored !== batch.body)
+          throw new IntegrityError(`archive object ${batch.archiveKey} differs from the claimed batch`);
       }
     });
     await retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));

@@ -19,7 +19,12 @@ export function logEvent(deps: ComplianceDeps, event: AuditEvent): Promise<Audit
 }
 
 /** The state machine's catch-all: no order is left without a final record. */
-export async function recordFailure(deps: ComplianceDeps, order: Order, error: unknown, executionId: string): Promise<AuditRecord> {
+export async function recordFailure(
+  deps: ComplianceDeps,
+  order: Order,
+  error: unknown,
+  executionId: string,
+): Promise<AuditRecord> {
   const e = (typeof error === 'object' && error !== null ? error : {}) as { Error?: unknown; Cause?: unknown };
   const name = typeof e.Error === 'string' ? e.Error : 'Unknown';
   const cause = typeof e.Cause === 'string' ? e.Cause.slice(0, 2000) : '';
@@ -46,21 +51,32 @@ export interface AuditQuery {
 export function parseAuditQuery(q: Record<string, string | undefined>): AuditQuery {
   const errors: FieldError[] = [];
   const allowed = new Set(['order_id', 'event_type', 'from', 'to', 'limit', 'next_token']);
-  for (const k of Object.keys(q)) if (!allowed.has(k)) errors.push({ field: k, rule: 'unknown_field', message: `unknown parameter ${k}` });
+  for (const k of Object.keys(q))
+    if (!allowed.has(k)) errors.push({ field: k, rule: 'unknown_field', message: `unknown parameter ${k}` });
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     errors.push({ field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 1000' });
   }
   if (q.event_type !== undefined && !EVENT_TYPES.has(q.event_type)) {
-    errors.push({ field: 'event_type', rule: 'enum', message: `event_type must be one of ${AUDIT_EVENT_TYPES.join(', ')}` });
+    errors.push({
+      field: 'event_type',
+      rule: 'enum',
+      message: `event_type must be one of ${AUDIT_EVENT_TYPES.join(', ')}`,
+    });
   }
   if (!q.order_id && !q.event_type) {
-    errors.push({ field: 'order_id', rule: 'required', message: 'give order_id, or event_type with an optional from/to range' });
+    errors.push({
+      field: 'order_id',
+      rule: 'required',
+      message: 'give order_id, or event_type with an optional from/to range',
+    });
   }
   const from = q.from !== undefined ? toTimestamp(q.from, 'start') : undefined;
   const to = q.to !== undefined ? toTimestamp(q.to, 'end') : undefined;
-  if (q.from !== undefined && from === undefined) errors.push({ field: 'from', rule: 'format', message: 'from must be YYYY-MM-DD or an RFC 3339 UTC time' });
-  if (q.to !== undefined && to === undefined) errors.push({ field: 'to', rule: 'format', message: 'to must be YYYY-MM-DD or an RFC 3339 UTC time' });
+  if (q.from !== undefined && from === undefined)
+    errors.push({ field: 'from', rule: 'format', message: 'from must be YYYY-MM-DD or an RFC 3339 UTC time' });
+  if (q.to !== undefined && to === undefined)
+    errors.push({ field: 'to', rule: 'format', message: 'to must be YYYY-MM-DD or an RFC 3339 UTC time' });
   if (from && to && from > to) errors.push({ field: 'to', rule: 'range', message: 'to must not be before from' });
   if (errors.length > 0) throw new ValidationError(errors);
   return {
@@ -92,13 +108,19 @@ export async function generateReport(
   const errors: FieldError[] = [];
   const type = params.report_type;
   if (!type || !(REPORT_TYPES as readonly string[]).includes(type)) {
-    errors.push({ field: 'report_type', rule: 'enum', message: `report_type must be one of ${REPORT_TYPES.join(', ')}` });
+    errors.push({
+      field: 'report_type',
+      rule: 'enum',
+      message: `report_type must be one of ${REPORT_TYPES.join(', ')}`,
+    });
   }
   const day = /^\d{4}-\d{2}-\d{2}$/;
   const from = params.from;
   const to = params.to;
-  if (!from || !day.test(from) || !toTimestamp(from, 'start')) errors.push({ field: 'from', rule: 'format', message: 'from must be a date YYYY-MM-DD' });
-  if (!to || !day.test(to) || !toTimestamp(to, 'end')) errors.push({ field: 'to', rule: 'format', message: 'to must be a date YYYY-MM-DD' });
+  if (!from || !day.test(from) || !toTimestamp(from, 'start'))
+    errors.push({ field: 'from', rule: 'format', message: 'from must be a date YYYY-MM-DD' });
+  if (!to || !day.test(to) || !toTimestamp(to, 'end'))
+    errors.push({ field: 'to', rule: 'format', message: 'to must be a date YYYY-MM-DD' });
   if (from && to && from > to) errors.push({ field: 'to', rule: 'range', message: 'to must not be before from' });
   if (errors.length > 0) throw new ValidationError(errors);
   const start = toTimestamp(from as string, 'start') as string;

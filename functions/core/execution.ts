@@ -71,9 +71,19 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
         }
       : { status: 'REJECTED', fill: null, venue_reason: venueResult.reason, executed_at: executedAt };
 
-  const recorded = await deps.orders.recordExecution(order.order_id, { checkId: riskCheckId, orderHash: hash }, outcome);
+  const recorded = await deps.orders.recordExecution(
+    order.order_id,
+    { checkId: riskCheckId, orderHash: hash },
+    outcome,
+  );
   if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
-  await auditOutcome(deps, order, riskCheckId, recorded.execution, recorded.result === 'duplicate' ? 'replayed' : 'new');
+  await auditOutcome(
+    deps,
+    order,
+    riskCheckId,
+    recorded.execution,
+    recorded.result === 'duplicate' ? 'replayed' : 'new',
+  );
   return toResult(recorded.execution);
 }
 
@@ -88,15 +98,18 @@ async function verify(
   if (rec.order_hash !== hash) return 'the order to execute differs from the order on record';
   const risk = rec.risk;
   if (!risk) return 'no risk decision on record';
-  if (risk.check_id !== riskCheckId) return `risk check ${riskCheckId} is not the decision on record (${risk.check_id})`;
+  if (risk.check_id !== riskCheckId)
+    return `risk check ${riskCheckId} is not the decision on record (${risk.check_id})`;
   if (risk.order_hash !== hash) return 'the risk decision was made for different order content';
   if (risk.decision === 'rejected') return 'the risk decision on record is a rejection';
   if (rec.execution) return 'the risk approval was already used';
   if (risk.decision === 'needs_approval') {
     const approval = await deps.approvals.get(approvalIdFor(order.order_id));
-    if (!approval || approval.status !== 'APPROVED') return `the order needs a checker's approval and has ${approval?.status ?? 'none'}`;
+    if (approval?.status !== 'APPROVED')
+      return `the order needs a checker's approval and has ${approval?.status ?? 'none'}`;
     if (approval.risk_check_id !== riskCheckId) return 'the approval was given for a different risk check';
-    if (!approval.decided_by || approval.decided_by === approval.maker) return 'the approval was not given by an independent checker';
+    if (!approval.decided_by || approval.decided_by === approval.maker)
+      return 'the approval was not given by an independent checker';
   }
   return undefined;
 }

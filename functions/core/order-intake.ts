@@ -31,7 +31,9 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
   try {
     order = validateOrder(parseJsonBody(rawBody));
     if (!(await deps.reference.getRiskProfile(order.account_id))) {
-      throw new ValidationError([{ field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` }]);
+      throw new ValidationError([
+        { field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` },
+      ]);
     }
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
@@ -119,7 +121,9 @@ export interface OrderView {
   execution_id: string;
   risk?: { check_id: string; decision: string; reasons: string[]; order_value: string };
   execution?: OrderRecord['execution'];
-  history: Array<Pick<AuditRecord, 'sequence' | 'event_id' | 'timestamp' | 'event_type' | 'actor' | 'decision' | 'reason'>>;
+  history: Array<
+    Pick<AuditRecord, 'sequence' | 'event_id' | 'timestamp' | 'event_type' | 'actor' | 'decision' | 'reason'>
+  >;
 }
 
 export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<OrderView> {

@@ -4,7 +4,16 @@ import { Decimal } from './decimal.js';
 import { type FieldError, ValidationError } from './errors.js';
 import type { Order } from './model.js';
 
-export const ORDER_FIELDS = ['order_id', 'symbol', 'side', 'quantity', 'order_type', 'price', 'account_id', 'trader_id'] as const;
+export const ORDER_FIELDS = [
+  'order_id',
+  'symbol',
+  'side',
+  'quantity',
+  'order_type',
+  'price',
+  'account_id',
+  'trader_id',
+] as const;
 /** Above this a quantity is treated as a fat-finger error, whatever the account's limits. */
 export const MAX_ORDER_QUANTITY = 10_000_000;
 export const MAX_PRICE = Decimal.parse('1000000');
@@ -34,7 +43,8 @@ export function validateOrder(input: unknown): Order {
   const bad = (field: string, rule: string, message: string) => errors.push({ field, rule, message });
 
   for (const key of Object.keys(o)) {
-    if (!(ORDER_FIELDS as readonly string[]).includes(key)) bad(key, 'unknown_field', `unknown field ${JSON.stringify(key)}`);
+    if (!(ORDER_FIELDS as readonly string[]).includes(key))
+      bad(key, 'unknown_field', `unknown field ${JSON.stringify(key)}`);
   }
 
   const str = (field: string, re: RegExp, what: string): string | undefined => {

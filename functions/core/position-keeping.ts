@@ -19,7 +19,8 @@ const MAX_ATTEMPTS = 10;
 
 export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Position> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const current = (await deps.positions.get(fill.account_id, fill.symbol)) ?? emptyPosition(fill.account_id, fill.symbol);
+    const current =
+      (await deps.positions.get(fill.account_id, fill.symbol)) ?? emptyPosition(fill.account_id, fill.symbol);
     const next = applyFill(current, fill, formatNs(deps.clock.nowNs()));
     const result = await deps.positions.putIfVersion(next, current.version, fill.fill_id);
     if (result === 'conflict') continue;
@@ -37,7 +38,9 @@ export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Pos
     });
     return applied;
   }
-  throw new TransientError(`position ${fill.account_id}/${fill.symbol} kept changing; fill ${fill.fill_id} not yet applied`);
+  throw new TransientError(
+    `position ${fill.account_id}/${fill.symbol} kept changing; fill ${fill.fill_id} not yet applied`,
+  );
 }
 
 export async function readPositions(deps: PositionDeps, accountId: string): Promise<PositionView[]> {

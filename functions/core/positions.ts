@@ -3,7 +3,15 @@ import { Decimal } from './decimal.js';
 import type { Fill, Position } from './model.js';
 
 export function emptyPosition(accountId: string, symbol: string): Position {
-  return { account_id: accountId, symbol, quantity: 0, average_cost: '0', realized_pnl: '0', version: 0, updated_at: '' };
+  return {
+    account_id: accountId,
+    symbol,
+    quantity: 0,
+    average_cost: '0',
+    realized_pnl: '0',
+    version: 0,
+    updated_at: '',
+  };
 }
 
 /** Applies one fill. Crossing through flat realises the closed part and opens the rest at the fill price. */

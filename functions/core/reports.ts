@@ -2,7 +2,12 @@
 import { Decimal } from './decimal.js';
 import type { AuditEventType, AuditRecord, Fill } from './model.js';
 
-export const REPORT_TYPES = ['daily_trading_activity', 'risk_violations', 'rejected_orders', 'high_value_trades'] as const;
+export const REPORT_TYPES = [
+  'daily_trading_activity',
+  'risk_violations',
+  'rejected_orders',
+  'high_value_trades',
+] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 
 export interface Report {
@@ -47,7 +52,14 @@ export function buildReport(
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([key, g]) => {
           const [date, symbol] = key.split('|');
-          return { date: date ?? '', symbol: symbol ?? '', trades: g.trades, shares_bought: g.bought, shares_sold: g.sold, notional: g.notional.toFixed(2) };
+          return {
+            date: date ?? '',
+            symbol: symbol ?? '',
+            trades: g.trades,
+            shares_bought: g.bought,
+            shares_sold: g.sold,
+            notional: g.notional.toFixed(2),
+          };
         });
       const notional = [...groups.values()].reduce((s, g) => s.add(g.notional), Decimal.ZERO);
       totals = { trades: trades.length, notional: notional.toFixed(2) };
@@ -117,5 +129,5 @@ export function reportToCsv(report: Report): string {
     const s = v === undefined ? '' : String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [cols.join(','), ...report.rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n') + '\n';
+  return `${[cols.join(','), ...report.rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n')}\n`;
 }

@@ -72,5 +72,10 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
   }
   await Promise.all(writes);
   const stored = await deps.orders.recordRisk(order.order_id, check);
-  return { check_id: stored.check_id, decision: stored.decision, order_value: stored.order_value, reasons: stored.reasons };
+  return {
+    check_id: stored.check_id,
+    decision: stored.decision,
+    order_value: stored.order_value,
+    reasons: stored.reasons,
+  };
 }

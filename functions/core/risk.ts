@@ -38,7 +38,8 @@ export interface RiskEvaluation {
  * reference price. Undefined when there is no price to value it at.
  */
 export function orderValue(order: Order, security: SecurityReference | undefined): Decimal | undefined {
-  if (order.order_type === 'LIMIT' && order.price !== undefined) return Decimal.parse(order.price).mulInt(order.quantity);
+  if (order.order_type === 'LIMIT' && order.price !== undefined)
+    return Decimal.parse(order.price).mulInt(order.quantity);
   if (!security) return undefined;
   return Decimal.parse(security.reference_price).mulInt(order.quantity);
 }
@@ -108,11 +109,16 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
 
     const projectedPositionValue = refPrice.mulInt(Math.abs(projectedQty));
     const maxPosition = Decimal.parse(profile.max_position_value);
-    add('max_position_value', !increases || projectedPositionValue.lte(maxPosition), REASON.MAX_POSITION_VALUE_EXCEEDED, {
-      projected_quantity: String(projectedQty),
-      projected_position_value: projectedPositionValue.toString(),
-      max_position_value: maxPosition.toString(),
-    });
+    add(
+      'max_position_value',
+      !increases || projectedPositionValue.lte(maxPosition),
+      REASON.MAX_POSITION_VALUE_EXCEEDED,
+      {
+        projected_quantity: String(projectedQty),
+        projected_position_value: projectedPositionValue.toString(),
+        max_position_value: maxPosition.toString(),
+      },
+    );
 
     // Concentration: the symbol's share of the account, where the account is worth the larger of
     // its capital and its gross exposure after the order. Compared by cross-multiplication: exact.
@@ -131,7 +137,7 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
   const failed = controls.filter((c) => !c.passed);
   const reasons = failed.map((c) => c.reason_code ?? c.control);
   let decision: RiskDecision = failed.length > 0 ? 'rejected' : 'approved';
-  if (decision === 'approved' && profile && value !== undefined && value.gt(Decimal.parse(profile.approval_threshold))) {
+  if (decision === 'approved' && profile && value?.gt(Decimal.parse(profile.approval_threshold))) {
     decision = 'needs_approval';
   }
   return {

@@ -37,6 +37,7 @@ function fillOf(v: unknown): Fill {
     typeof f.price === 'string' &&
     typeof f.venue_exec_id === 'string' &&
     typeof f.executed_at === 'string';
-  if (!ok) throw new ValidationError([{ field: 'fill', rule: 'shape', message: 'fill is missing fields or has wrong types' }]);
+  if (!ok)
+    throw new ValidationError([{ field: 'fill', rule: 'shape', message: 'fill is missing fields or has wrong types' }]);
   return f as Fill;
 }

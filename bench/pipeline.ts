@@ -1,0 +1,158 @@
+// Pipeline benchmark: orders that need no approval, driven over HTTPS with mTLS through the whole
+// local platform (router, state machine, risk, execution, positions, audit), at 8 and 64 in flight.
+// Latency is submit -> final state of the order's execution. In the same run, against the same
+// dynalite, the rate of plain PutItem calls at 8 in flight: the yardstick for round trips per order.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { LOCAL_CREDENTIALS } from '../functions/adapters/aws-clients.js';
+import { closeHttpsAgents, httpsJson } from '../local/https-gateway.js';
+import { type LocalPlatform, startLocalPlatform } from '../local/platform.js';
+
+const SYMBOLS = ['AAPL', 'MSFT', 'GOOGL', 'AMZN', 'NVDA', 'TSLA', 'JPM', 'XOM', 'SPY', 'BRK.B'];
+const ACCOUNTS = ['ACC-001', 'ACC-002', 'ACC-003'];
+
+interface RunResult {
+  in_flight: number;
+  orders: number;
+  orders_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  failed: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, i)] ?? 0;
+}
+
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+async function runOrders(
+  platform: LocalPlatform,
+  tls: TlsMaterial,
+  count: number,
+  inFlight: number,
+  tag: string,
+): Promise<RunResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  let failed = 0;
+  const endpoint = platform.url;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      const order = {
+        order_id: `B-${tag}-${i}`,
+        symbol: SYMBOLS[i % SYMBOLS.length],
+        // Alternate sides per account and symbol so positions oscillate instead of growing into limits.
+        side: Math.floor(i / (SYMBOLS.length * ACCOUNTS.length)) % 2 === 0 ? 'BUY' : 'SELL',
+        quantity: 10,
+        order_type: 'MARKET',
+        account_id: ACCOUNTS[Math.floor(i / SYMBOLS.length) % ACCOUNTS.length],
+        trader_id: 'TRADER-123',
+      };
+      const t0 = performance.now();
+      const res = await httpsJson(`${endpoint}/orders`, { method: 'POST', body: order, ...tls });
+      if (res.status !== 202) {
+        failed++;
+        continue;
+      }
+      const { execution_id } = res.body as { execution_id: string };
+      const end = await platform.workflow.waitForEnd(execution_id, 60_000);
+      latencies.push(performance.now() - t0);
+      if (end.status !== 'SUCCEEDED') failed++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    in_flight: inFlight,
+    orders: count,
+    orders_per_s: round(count / seconds),
+    p50_ms: round(percentile(latencies, 50), 2),
+    p99_ms: round(percentile(latencies, 99), 2),
+    failed,
+  };
+}
+
+async function measurePuts(endpoint: string, count: number, inFlight: number): Promise<number> {
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  const table = `bench-puts-${randomUUID().slice(0, 8)}`;
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  // An item about the size of an order record.
+  const payload = 'x'.repeat(600);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `k${i}` }, v: { S: payload } } }));
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const rate = count / ((performance.now() - t0) / 1000);
+  client.destroy();
+  return round(rate);
+}
+
+interface TlsMaterial {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export async function pipelineBench(args: string[]): Promise<void> {
+  const orders = Number(args[0] ?? process.env.BENCH_ORDERS ?? 2000);
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-pipeline-'));
+  const platform = await startLocalPlatform({ dataDir, port: 0, logLevel: 'SILENT' });
+  try {
+    const trader = platform.pki.clients.trader;
+    if (!trader) throw new Error('no trader certificate');
+    const tls: TlsMaterial = {
+      ca: await readFile(platform.pki.caCert, 'utf8'),
+      cert: await readFile(trader.cert, 'utf8'),
+      key: await readFile(trader.key, 'utf8'),
+    };
+    // Warm-up: JIT, connection pool, caches.
+    await runOrders(platform, tls, 200, 8, 'warm');
+    const at8 = await runOrders(platform, tls, orders, 8, 'p8');
+    console.log(JSON.stringify({ run: 'pipeline', ...at8 }));
+    const at64 = await runOrders(platform, tls, orders, 64, 'p64');
+    console.log(JSON.stringify({ run: 'pipeline', ...at64 }));
+    const puts = await measurePuts(platform.dynamoEndpoint, 4000, 8);
+    console.log(JSON.stringify({ run: 'db_puts', in_flight: 8, puts_per_s: puts }));
+    console.log(
+      JSON.stringify({
+        bench: 'pipeline',
+        orders_per_s: at8.orders_per_s,
+        p50_ms: at8.p50_ms,
+        p99_ms: at8.p99_ms,
+        in_flight: 8,
+        db_puts_per_s: puts,
+      }),
+    );
+    if (at8.failed > 0 || at64.failed > 0) {
+      console.error(`warning: ${at8.failed + at64.failed} orders did not end SUCCEEDED`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await platform.stop();
+    closeHttpsAgents();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

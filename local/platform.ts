@@ -1,0 +1,249 @@
+// The embedded platform: the same handlers and state machine as on AWS, in one process, on the
+// local stand-ins of DESIGN.md (dynalite, a write-once archive, aws-local-stepfunctions, node:https
+// with mTLS). Everything lives under one data directory and survives a restart.
+import './polyfills.js';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbApprovalStore } from '../functions/adapters/dynamodb-approval-store.js';
+import { DynamoDbAuditIndex } from '../functions/adapters/dynamodb-audit-index.js';
+import { DynamoDbOrderStore } from '../functions/adapters/dynamodb-order-store.js';
+import { DynamoDbPositionStore } from '../functions/adapters/dynamodb-position-store.js';
+import { DynamoDbReferenceStore } from '../functions/adapters/dynamodb-reference-store.js';
+import type { AgentHandler } from '../functions/agent-runtime.js';
+import { createApprovalHandler } from '../functions/approval/app.js';
+import { createComplianceHandler } from '../functions/compliance/app.js';
+import type { AgentName } from '../functions/config.js';
+import { expireApproval } from '../functions/core/approvals.js';
+import { AuditLog } from '../functions/core/audit-chain.js';
+import { recordFailure } from '../functions/core/compliance.js';
+import type { Order } from '../functions/core/model.js';
+import { ReferenceCache } from '../functions/core/reference-cache.js';
+import { SimulatedVenue } from '../functions/core/simulated-venue.js';
+import { formatNs, SystemClock } from '../functions/core/time.js';
+import {
+  approvalDeps,
+  complianceDeps,
+  executionDeps,
+  type PlatformServices,
+  positionDeps,
+  riskDeps,
+  routerDeps,
+} from '../functions/deps.js';
+import { createExecutionHandler } from '../functions/execution/app.js';
+import { createOrderRouterHandler } from '../functions/order-router/app.js';
+import type { Clock } from '../functions/ports.js';
+import { createPositionTrackerHandler } from '../functions/position-tracker/app.js';
+import { createRiskHandler } from '../functions/risk/app.js';
+import { DEFAULT_DEV_IDENTITIES, type DevPkiPaths, ensureDevPki, readServerTls } from './dev-pki.js';
+import { startLocalDynamo } from './dynamo.js';
+import { createHttpsGateway, type GatewayHandler, type HttpsGateway } from './https-gateway.js';
+import { LocalArchive } from './local-archive.js';
+import { seedProfiles, seedSecurities } from './seed-data.js';
+import { LocalStepFunctions } from './step-functions.js';
+
+export const ASL_PATH = resolve(import.meta.dirname, '../statemachines/order-lifecycle.asl.json');
+
+export interface LocalPlatformOptions {
+  dataDir: string;
+  host?: string;
+  /** 0 = ephemeral (tests). */
+  port?: number;
+  /** Shorten the approval wait (tests); the ASL's 300 s otherwise. */
+  approvalTimeoutSeconds?: number;
+  auditRetentionDays?: number;
+  /** Powertools log level for the agents; tests and benchmarks keep it quiet. */
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  clock?: Clock;
+}
+
+export interface LocalPlatform {
+  url: string;
+  /** dynalite's endpoint (benchmarks compare against plain PutItem calls on it). */
+  dynamoEndpoint: string;
+  dataDir: string;
+  pki: DevPkiPaths;
+  workflow: LocalStepFunctions;
+  services: PlatformServices;
+  handlers: Record<AgentName, AgentHandler>;
+  /** What the start-up recovery did with executions a previous process left unfinished. */
+  recovered: Array<{ order_id: string; outcome: 'expired' | 'failed' }>;
+  stop(): Promise<void>;
+}
+
+/** The identity each agent writes into the audit trail: the role it would assume on AWS. */
+export const localIdentity = (agent: AgentName): string => `arn:aws:iam::000000000000:role/acme-local-${agent}`;
+
+const FUNCTION_NAMES: Record<string, AgentName> = {
+  RiskFunctionArn: 'risk',
+  ApprovalFunctionArn: 'approval',
+  ExecutionFunctionArn: 'execution',
+  PositionFunctionArn: 'position-tracker',
+  ComplianceFunctionArn: 'compliance',
+};
+
+export async function startLocalPlatform(options: LocalPlatformOptions): Promise<LocalPlatform> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const clock = options.clock ?? new SystemClock();
+  const approvalTimeoutSeconds = options.approvalTimeoutSeconds ?? 300;
+
+  const pki = await ensureDevPki(join(dataDir, 'pki'), DEFAULT_DEV_IDENTITIES);
+  const dynamo = await startLocalDynamo({ dataDir });
+  const t = dynamo.tableNames;
+  const archive = new LocalArchive({
+    dir: join(dataDir, 'archive'),
+    retentionDays: options.auditRetentionDays ?? 2555,
+  });
+  const auditIndex = new DynamoDbAuditIndex(dynamo.client, t.audit);
+  const referenceStore = new DynamoDbReferenceStore(dynamo.client, t.reference);
+  await seedOnce(dataDir, referenceStore, clock);
+
+  const handlers = {} as Record<AgentName, AgentHandler>;
+  const substitutions: Record<string, string> = {};
+  const taskHandlers: Record<string, (payload: unknown) => Promise<unknown>> = {};
+  for (const [placeholder, agent] of Object.entries(FUNCTION_NAMES)) {
+    substitutions[placeholder] = `local:${agent}`;
+    taskHandlers[`local:${agent}`] = (payload) => handlers[agent](payload);
+  }
+  const workflow = new LocalStepFunctions({
+    definitionPath: ASL_PATH,
+    substitutions,
+    handlers: taskHandlers,
+    dataDir,
+    ...(options.approvalTimeoutSeconds !== undefined
+      ? { overrides: { taskTimeoutSeconds: { RequestApproval: approvalTimeoutSeconds } } }
+      : {}),
+  });
+
+  const services: PlatformServices = {
+    orders: new DynamoDbOrderStore(dynamo.client, t.orders),
+    reference: new ReferenceCache(referenceStore, clock),
+    positions: new DynamoDbPositionStore(dynamo.client, t.positions),
+    approvals: new DynamoDbApprovalStore(dynamo.client, t.approvals),
+    // One writer for the whole process: every agent's records share its group commits.
+    audit: new AuditLog({ archive, index: auditIndex, clock }),
+    auditIndex,
+    workflow,
+    venue: new SimulatedVenue(),
+    clock,
+    approvalTimeoutSeconds,
+  };
+
+  const logLevel = options.logLevel ?? 'INFO';
+  const logger = (agent: AgentName) => new Logger({ serviceName: agent, logLevel });
+  handlers['order-router'] = createOrderRouterHandler(
+    routerDeps(services, localIdentity('order-router')),
+    logger('order-router'),
+  );
+  handlers.risk = createRiskHandler(riskDeps(services, localIdentity('risk')), logger('risk'));
+  handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
+  handlers.execution = createExecutionHandler(executionDeps(services, localIdentity('execution')), logger('execution'));
+  handlers['position-tracker'] = createPositionTrackerHandler(
+    positionDeps(services, localIdentity('position-tracker')),
+    logger('position-tracker'),
+  );
+  handlers.compliance = createComplianceHandler(
+    complianceDeps(services, localIdentity('compliance')),
+    logger('compliance'),
+  );
+
+  const recovered = await recoverInterrupted(workflow, services);
+
+  const api =
+    (agent: AgentName): GatewayHandler =>
+    async (event) => {
+      const result = (await handlers[agent](event)) as Awaited<ReturnType<GatewayHandler>>;
+      return result;
+    };
+  const tls = await readServerTls(pki);
+  let gateway: HttpsGateway;
+  try {
+    gateway = await createHttpsGateway({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      key: tls.key,
+      cert: tls.cert,
+      ca: tls.ca,
+      routes: [
+        { method: 'POST', path: '/orders', handler: api('order-router') },
+        { method: 'GET', path: '/orders/{order_id}', handler: api('order-router') },
+        { method: 'GET', path: '/approvals', handler: api('approval') },
+        { method: 'POST', path: '/approvals/{approval_id}/approve', handler: api('approval') },
+        { method: 'POST', path: '/approvals/{approval_id}/reject', handler: api('approval') },
+        { method: 'GET', path: '/audit', handler: api('compliance') },
+        { method: 'GET', path: '/reports/{report_type}', handler: api('compliance') },
+        { method: 'GET', path: '/positions/{account_id}', handler: api('position-tracker') },
+      ],
+    });
+  } catch (err) {
+    await workflow.close();
+    await dynamo.close();
+    throw err;
+  }
+
+  return {
+    url: gateway.url,
+    dynamoEndpoint: dynamo.endpoint,
+    dataDir,
+    pki,
+    workflow,
+    services,
+    handlers,
+    recovered,
+    async stop() {
+      await gateway.close();
+      await workflow.close();
+      await dynamo.close();
+    },
+  };
+}
+
+/** Reference data is written on the first start only; later changes are kept across restarts. */
+async function seedOnce(dataDir: string, store: DynamoDbReferenceStore, clock: Clock): Promise<void> {
+  const marker = join(dataDir, 'seeded.json');
+  try {
+    await readFile(marker);
+    return;
+  } catch {
+    // first start
+  }
+  const asOf = formatNs(clock.nowNs());
+  for (const p of seedProfiles()) await store.putRiskProfile(p);
+  for (const s of seedSecurities(asOf)) await store.putSecurity(s);
+  await writeFile(marker, JSON.stringify({ seeded_at: asOf }));
+}
+
+/**
+ * Executions the previous process left running cannot be resumed by the local runner. None is
+ * dropped silently: a pending approval expires, anything else fails, each with an audit record.
+ */
+async function recoverInterrupted(
+  workflow: LocalStepFunctions,
+  services: PlatformServices,
+): Promise<Array<{ order_id: string; outcome: 'expired' | 'failed' }>> {
+  const out: Array<{ order_id: string; outcome: 'expired' | 'failed' }> = [];
+  for (const e of workflow.interrupted()) {
+    const order = (e.input as { order?: Order } | undefined)?.order;
+    if (!order) continue;
+    const why = 'the platform stopped while this order was in flight';
+    if (e.waitingForTaskToken) {
+      await expireApproval(
+        approvalDeps(services, localIdentity('approval')),
+        order,
+        `${why}; the approval wait cannot be resumed`,
+      );
+      out.push({ order_id: order.order_id, outcome: 'expired' });
+    } else {
+      await recordFailure(
+        complianceDeps(services, localIdentity('compliance')),
+        order,
+        { Error: 'PlatformRestarted', Cause: why },
+        e.executionId,
+      );
+      out.push({ order_id: order.order_id, outcome: 'failed' });
+    }
+    await workflow.markAborted(e.executionId, why);
+  }
+  return out;
+}

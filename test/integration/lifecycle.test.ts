@@ -1,0 +1,300 @@
+// The order lifecycle end to end on the local platform, driven over HTTPS with client certificates.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashRecord, parseBatch, verifyChain } from '../../functions/core/audit-chain.js';
+import type { AuditRecord } from '../../functions/core/model.js';
+import { closeHttpsAgents, type HttpsJsonResponse, httpsJson } from '../../local/https-gateway.js';
+import { LocalArchive } from '../../local/local-archive.js';
+import { type LocalPlatform, startLocalPlatform } from '../../local/platform.js';
+
+type Who = 'trader' | 'approver' | 'auditor';
+interface OrderBody {
+  order_id: string;
+  symbol: string;
+  side: string;
+  quantity: number;
+  order_type: string;
+  price?: string;
+  account_id: string;
+  trader_id: string;
+}
+interface OrderView {
+  status: string;
+  history: Array<{ sequence: number; event_type: string; actor: string; decision: string; reason: string }>;
+  risk?: { decision: string; reasons: string[] };
+}
+
+const APPROVAL_TIMEOUT_S = 4;
+let dataDir: string;
+let platform: LocalPlatform;
+const tls: Record<Who, { cert: string; key: string }> = {
+  trader: { cert: '', key: '' },
+  approver: { cert: '', key: '' },
+  auditor: { cert: '', key: '' },
+};
+let ca = '';
+
+async function call(who: Who, method: string, path: string, body?: unknown): Promise<HttpsJsonResponse> {
+  return httpsJson(`${platform.url}${path}`, { method, ...(body !== undefined ? { body } : {}), ca, ...tls[who] });
+}
+
+const order = (id: string, over: Partial<OrderBody> = {}): OrderBody => ({
+  order_id: id,
+  symbol: 'AAPL',
+  side: 'BUY',
+  quantity: 100,
+  order_type: 'MARKET',
+  account_id: 'ACC-001',
+  trader_id: 'TRADER-123',
+  ...over,
+});
+
+async function waitForStatus(id: string, wanted: readonly string[], timeoutMs = 15_000): Promise<OrderView> {
+  const deadline = Date.now() + timeoutMs;
+  let last: OrderView | undefined;
+  while (Date.now() < deadline) {
+    const res = await call('trader', 'GET', `/orders/${id}`);
+    if (res.status === 200) {
+      last = res.body as OrderView;
+      if (wanted.includes(last.status)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`order ${id} did not reach ${wanted.join('/')}; last status ${last?.status}`);
+}
+
+async function auditOf(id: string): Promise<AuditRecord[]> {
+  const res = await call('auditor', 'GET', `/audit?order_id=${id}`);
+  expect(res.status).toBe(200);
+  return (res.body as { records: AuditRecord[] }).records;
+}
+
+async function boot(): Promise<void> {
+  platform = await startLocalPlatform({
+    dataDir,
+    port: 0,
+    approvalTimeoutSeconds: APPROVAL_TIMEOUT_S,
+    logLevel: 'ERROR',
+  });
+  ca = await readFile(platform.pki.caCert, 'utf8');
+  for (const who of ['trader', 'approver', 'auditor'] as const) {
+    const paths = platform.pki.clients[who];
+    if (!paths) throw new Error(`no ${who} certificate`);
+    tls[who] = { cert: await readFile(paths.cert, 'utf8'), key: await readFile(paths.key, 'utf8') };
+  }
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'lifecycle-'));
+  await boot();
+});
+
+afterAll(async () => {
+  await platform?.stop();
+  closeHttpsAgents();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('order lifecycle on the local platform', () => {
+  it('fills a normal order and updates the position once', async () => {
+    const res = await call('trader', 'POST', '/orders', order('ORD-FILL-1'));
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ order_id: 'ORD-FILL-1', status: 'ACCEPTED' });
+    const view = await waitForStatus('ORD-FILL-1', ['FILLED', 'REJECTED', 'FAILED']);
+    expect(view.status).toBe('FILLED');
+    expect(view.history.map((h) => h.event_type)).toEqual([
+      'order_submitted',
+      'risk_check',
+      'trade_executed',
+      'position_updated',
+    ]);
+    const pos = await call('trader', 'GET', '/positions/ACC-001');
+    expect(pos.status).toBe(200);
+    const aapl = (
+      pos.body as { positions: Array<{ symbol: string; quantity: number; average_cost: string }> }
+    ).positions.find((p) => p.symbol === 'AAPL');
+    expect(aapl).toMatchObject({ quantity: 100, average_cost: '190' });
+  });
+
+  it('holds a $630K order for a checker, refuses the maker, fills after an independent approval', async () => {
+    // 1500 MSFT at 420.00 = 630,000: above the 500,000 approval threshold, within every limit.
+    expect(
+      (await call('trader', 'POST', '/orders', order('ORD-HV-1', { symbol: 'MSFT', quantity: 1500 }))).status,
+    ).toBe(202);
+    await waitForStatus('ORD-HV-1', ['PENDING_APPROVAL']);
+    const pending = await call('approver', 'GET', '/approvals');
+    expect(
+      (pending.body as { approvals: Array<{ approval_id: string; task_token?: string }> }).approvals.map(
+        (a) => a.approval_id,
+      ),
+    ).toContain('APR-ORD-HV-1');
+
+    // The trader's certificate says TRADER-123, the order's maker: refused.
+    const self = await call('trader', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
+    expect(self.status).toBe(403);
+    expect(self.body).toMatchObject({ code: 'SELF_APPROVAL' });
+
+    const ok = await call('approver', 'POST', '/approvals/APR-ORD-HV-1/approve', { reason: 'client mandate on file' });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ status: 'APPROVED', decided_by: 'RISK-OFFICER-1' });
+    expect(ok.body).not.toHaveProperty('task_token');
+
+    const view = await waitForStatus('ORD-HV-1', ['FILLED', 'REJECTED', 'FAILED', 'EXPIRED']);
+    expect(view.status).toBe('FILLED');
+    const types = view.history.map((h) => h.event_type);
+    expect(types).toEqual([
+      'order_submitted',
+      'risk_check',
+      'approval_requested',
+      'approval_refused',
+      'approved',
+      'trade_executed',
+      'position_updated',
+    ]);
+    expect(view.history.find((h) => h.event_type === 'approved')?.actor).toBe('RISK-OFFICER-1');
+
+    const again = await call('approver', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'APPROVAL_APPROVED' });
+  });
+
+  it('ends REJECTED when the checker rejects', async () => {
+    await call('trader', 'POST', '/orders', order('ORD-HV-2', { symbol: 'MSFT', quantity: 1500 }));
+    await waitForStatus('ORD-HV-2', ['PENDING_APPROVAL']);
+    const noReason = await call('approver', 'POST', '/approvals/APR-ORD-HV-2/reject', {});
+    expect(noReason.status).toBe(400);
+    const res = await call('approver', 'POST', '/approvals/APR-ORD-HV-2/reject', { reason: 'exceeds desk appetite' });
+    expect(res.status).toBe(200);
+    const view = await waitForStatus('ORD-HV-2', ['REJECTED', 'FILLED', 'FAILED']);
+    expect(view.status).toBe('REJECTED');
+    expect(view.history.map((h) => h.event_type)).toContain('approval_rejected');
+    expect(view.history.map((h) => h.event_type)).not.toContain('trade_executed');
+  });
+
+  it('expires an approval nobody decides, and refuses a late approval', async () => {
+    await call('trader', 'POST', '/orders', order('ORD-HV-3', { symbol: 'MSFT', quantity: 1500 }));
+    await waitForStatus('ORD-HV-3', ['PENDING_APPROVAL']);
+    const view = await waitForStatus('ORD-HV-3', ['EXPIRED', 'FILLED', 'FAILED'], (APPROVAL_TIMEOUT_S + 10) * 1000);
+    expect(view.status).toBe('EXPIRED');
+    expect(view.history.map((h) => h.event_type)).toContain('approval_expired');
+    const late = await call('approver', 'POST', '/approvals/APR-ORD-HV-3/approve', {});
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ code: 'APPROVAL_EXPIRED' });
+  });
+
+  it('rejects a prohibited symbol and an over-limit order with their reasons', async () => {
+    await call('trader', 'POST', '/orders', order('ORD-PROHIB-1', { symbol: 'SANC' }));
+    // 8000 AAPL at 190.00 = 1,520,000 > ACC-001's 1,000,000 max order value.
+    await call('trader', 'POST', '/orders', order('ORD-BIG-1', { quantity: 8000 }));
+    const prohibited = await waitForStatus('ORD-PROHIB-1', ['REJECTED', 'FILLED', 'FAILED']);
+    const big = await waitForStatus('ORD-BIG-1', ['REJECTED', 'FILLED', 'FAILED']);
+    expect(prohibited.status).toBe('REJECTED');
+    expect(prohibited.risk?.reasons).toContain('PROHIBITED_SECURITY');
+    expect(big.status).toBe('REJECTED');
+    expect(big.risk?.reasons).toContain('MAX_ORDER_VALUE_EXCEEDED');
+    expect(big.history.map((h) => h.event_type)).toEqual(['order_submitted', 'risk_check', 'order_rejected_risk']);
+  });
+
+  it('rejects a non-marketable limit order at the venue (immediate-or-cancel)', async () => {
+    await call('trader', 'POST', '/orders', order('ORD-LMT-1', { order_type: 'LIMIT', price: '150.00' }));
+    const view = await waitForStatus('ORD-LMT-1', ['REJECTED', 'FILLED', 'FAILED']);
+    expect(view.status).toBe('REJECTED');
+    expect(view.history.find((h) => h.event_type === 'trade_failed')?.reason).toMatch(/LIMIT_NOT_MARKETABLE/);
+  });
+
+  it('answers a resubmission with the first answer, and a changed body with 409', async () => {
+    const first = await call('trader', 'POST', '/orders', order('ORD-IDEM-1'));
+    const second = await call('trader', 'POST', '/orders', order('ORD-IDEM-1'));
+    expect(second.status).toBe(first.status);
+    expect(second.body).toEqual(first.body);
+    const changed = await call('trader', 'POST', '/orders', order('ORD-IDEM-1', { quantity: 101 }));
+    expect(changed.status).toBe(409);
+    expect(changed.body).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
+    await waitForStatus('ORD-IDEM-1', ['FILLED']);
+    const submitted = (await auditOf('ORD-IDEM-1')).filter((r) => r.event_type === 'order_submitted');
+    expect(submitted).toHaveLength(1);
+  });
+
+  it('answers bad input with 400 naming each field and rule, audits it, executes nothing', async () => {
+    const cases: Array<[unknown, Array<[string, string]>]> = [
+      ['{"order_id": "X",', [['body', 'json']]],
+      [
+        {
+          order_id: 'ORD-BAD-1',
+          symbol: 'AAPL',
+          side: 'HOLD',
+          quantity: 0,
+          order_type: 'MARKET',
+          account_id: 'ACC-001',
+          trader_id: 'T',
+          extra: 1,
+        },
+        [
+          ['side', 'enum'],
+          ['quantity', 'positive'],
+          ['extra', 'unknown_field'],
+        ],
+      ],
+      [order('ORD-BAD-2', { quantity: 1.5 }), [['quantity', 'integer']]],
+      [order('ORD-BAD-3', { quantity: -5 }), [['quantity', 'positive']]],
+      [order('ORD-BAD-4', { quantity: 1e12 }), [['quantity', 'max']]],
+      [order('ORD-BAD-5', { order_type: 'LIMIT' }), [['price', 'required']]],
+      [{ ...order('ORD-BAD-6', { order_type: 'LIMIT' }), price: 'abc' }, [['price', 'format']]],
+      [{ ...order('ORD-BAD-7', { order_type: 'LIMIT' }), price: -10 }, [['price', 'positive']]],
+      [order('ORD-BAD-8', { account_id: 'ACC-999' }), [['account_id', 'known_account']]],
+      [{ ...order('ORD-BAD-9'), quantity: '100' }, [['quantity', 'type']]],
+    ];
+    for (const [body, expected] of cases) {
+      const res = await call('trader', 'POST', '/orders', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const errors = (res.body as { errors: Array<{ field: string; rule: string }> }).errors;
+      for (const [field, rule] of expected) expect(errors).toContainEqual(expect.objectContaining({ field, rule }));
+    }
+    const invalid = await call('auditor', 'GET', '/audit?event_type=order_invalid&limit=1000');
+    expect((invalid.body as { records: AuditRecord[] }).records.length).toBeGreaterThanOrEqual(cases.length);
+    expect((await call('trader', 'GET', '/orders/ORD-BAD-2')).status).toBe(404);
+  });
+
+  it('answers 404 for an unknown order and an unknown approval', async () => {
+    expect((await call('trader', 'GET', '/orders/NOPE-1')).status).toBe(404);
+    const res = await call('approver', 'POST', '/approvals/APR-NOPE/approve', {});
+    expect(res.status).toBe(404);
+  });
+
+  it('keeps every order’s audit records in sequence with intact hash links', async () => {
+    for (const id of ['ORD-FILL-1', 'ORD-HV-1', 'ORD-HV-2', 'ORD-HV-3', 'ORD-PROHIB-1', 'ORD-BIG-1']) {
+      const records = await auditOf(id);
+      expect(records.length).toBeGreaterThan(2);
+      const seqs = records.map((r) => r.sequence);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      for (const r of records) {
+        const { hash, ...rest } = r;
+        expect(hashRecord(rest), `${id} #${r.sequence}`).toBe(hash);
+        expect(r.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
+        expect(r.actor).not.toBe('');
+      }
+    }
+    // The whole log, read back from the write-once archive, is one unbroken chain.
+    const archive = new LocalArchive({ dir: join(dataDir, 'archive'), retentionDays: 1 });
+    const all: AuditRecord[] = [];
+    for (const key of await archive.list('records/')) all.push(...parseBatch((await archive.get(key)) ?? ''));
+    all.sort((a, b) => a.sequence - b.sequence);
+    expect(all.length).toBeGreaterThan(20);
+    expect(verifyChain(all)).toBeUndefined();
+  });
+
+  it('does not silently drop an approval pending when the platform stops', async () => {
+    await call('trader', 'POST', '/orders', order('ORD-HV-4', { symbol: 'MSFT', quantity: 1500 }));
+    await waitForStatus('ORD-HV-4', ['PENDING_APPROVAL']);
+    await platform.stop();
+    closeHttpsAgents();
+    await boot();
+    expect(platform.recovered).toContainEqual({ order_id: 'ORD-HV-4', outcome: 'expired' });
+    const view = await waitForStatus('ORD-HV-4', ['EXPIRED']);
+    expect(view.history.at(-1)?.event_type).toBe('approval_expired');
+    // Data from before the restart is still there.
+    expect((await waitForStatus('ORD-FILL-1', ['FILLED'])).status).toBe('FILLED');
+  });
+});
