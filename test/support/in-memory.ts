@@ -1,0 +1,594 @@
+// In-memory implementations of the ports (functions/ports.ts) for unit tests of the core: no
+// network, no DynamoDB. Each one behaves like its adapter (conditional writes, idempotent retries,
+// pagination) and can be told to fail, so the core's failure paths can be driven deterministically.
+import { AuditLog, type AuditLogOptions } from '../../functions/core/audit-chain.js';
+import { TransientError } from '../../functions/core/errors.js';
+import type {
+  ApprovalRecord,
+  AuditEvent,
+  AuditRecord,
+  OrderRecord,
+  Position,
+  RiskCheck,
+  RiskProfile,
+  SecurityReference,
+} from '../../functions/core/model.js';
+import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
+import { formatNs, parseNs } from '../../functions/core/time.js';
+import type {
+  ApprovalStore,
+  AuditArchive,
+  AuditIndex,
+  AuditSink,
+  ChainHead,
+  Clock,
+  CreateResult,
+  ExecutionOutcome,
+  OrderStore,
+  Page,
+  PositionStore,
+  ReferenceStore,
+  Venue,
+  Workflow,
+} from '../../functions/ports.js';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** An Error whose `name` is chosen by the test (AWS SDK errors are matched by name: TaskTimedOut...). */
+export function namedError(name: string, message = name): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+/** Pages `items` by offset; the token is the offset of the next page. */
+function paginate<T>(items: readonly T[], limit: number, nextToken?: string): Page<T> {
+  const start = nextToken === undefined ? 0 : Number(nextToken);
+  const page = items.slice(start, start + limit);
+  const next = start + limit;
+  return next < items.length ? { items: page.map(clone), nextToken: String(next) } : { items: page.map(clone) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+export const T0 = '2026-01-02T14:30:00.000000000Z';
+
+/**
+ * A controllable clock. Every reading advances it by `stepNs` (1 us by default), so successive
+ * readings are strictly ordered, as the system clock's are; set `stepNs` to 0n to freeze it.
+ */
+export class ManualClock implements Clock {
+  private ns: bigint;
+  readings = 0;
+
+  constructor(
+    start: string = T0,
+    public stepNs = 1_000n,
+  ) {
+    this.ns = toNs(start);
+  }
+
+  nowNs(): bigint {
+    this.readings += 1;
+    const t = this.ns;
+    this.ns += this.stepNs;
+    return t;
+  }
+
+  /** The next reading, without taking it. */
+  peek(): string {
+    return formatNs(this.ns);
+  }
+
+  set(ts: string): void {
+    this.ns = toNs(ts);
+  }
+
+  advanceSeconds(seconds: number): void {
+    this.ns += BigInt(Math.round(seconds * 1e9));
+  }
+
+  advanceNs(ns: bigint): void {
+    this.ns += ns;
+  }
+}
+
+function toNs(ts: string): bigint {
+  const ns = parseNs(ts);
+  if (ns === undefined) throw new RangeError(`bad timestamp ${ts}`);
+  return ns;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders
+
+export class InMemoryOrderStore implements OrderStore {
+  readonly records = new Map<string, OrderRecord>();
+  readonly calls = { create: 0, get: 0, recordRisk: 0, recordExecution: 0 };
+
+  async create(order: OrderRecord): Promise<CreateResult<OrderRecord>> {
+    this.calls.create += 1;
+    const existing = this.records.get(order.order_id);
+    if (existing) return { created: false, existing: clone(existing) };
+    this.records.set(order.order_id, clone(order));
+    return { created: true, item: clone(order) };
+  }
+
+  async get(orderId: string): Promise<OrderRecord | undefined> {
+    this.calls.get += 1;
+    const r = this.records.get(orderId);
+    return r ? clone(r) : undefined;
+  }
+
+  async recordRisk(orderId: string, risk: RiskCheck): Promise<RiskCheck> {
+    this.calls.recordRisk += 1;
+    const r = this.records.get(orderId);
+    if (!r) throw new Error(`order ${orderId} not found`);
+    if (r.risk) return clone(r.risk);
+    r.risk = clone(risk);
+    return clone(risk);
+  }
+
+  /** Same semantics as the DynamoDB adapter: one conditional write, explained on refusal. */
+  async recordExecution(
+    orderId: string,
+    expected: { checkId: string; orderHash: string },
+    execution: ExecutionOutcome,
+  ): ReturnType<OrderStore['recordExecution']> {
+    this.calls.recordExecution += 1;
+    const r = this.records.get(orderId);
+    if (!r) return { result: 'not_verified', reason: `order ${orderId} not found` };
+    const risk = r.risk;
+    if (r.execution) {
+      if (risk?.check_id === expected.checkId && risk.order_hash === expected.orderHash) {
+        return { result: 'duplicate', execution: clone(r.execution) };
+      }
+      return {
+        result: 'not_verified',
+        reason: `order already executed under risk check ${risk?.check_id ?? '(none)'}`,
+      };
+    }
+    if (!risk) return { result: 'not_verified', reason: 'no risk decision recorded for the order' };
+    if (risk.decision === 'rejected') return { result: 'not_verified', reason: 'risk decision is rejected' };
+    if (risk.check_id !== expected.checkId) return { result: 'not_verified', reason: 'risk check id mismatch' };
+    if (risk.order_hash !== expected.orderHash || r.order_hash !== expected.orderHash) {
+      return { result: 'not_verified', reason: 'order content hash mismatch' };
+    }
+    r.execution = clone(execution);
+    return { result: 'recorded', execution: clone(execution) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference data
+
+export class InMemoryReferenceStore implements ReferenceStore {
+  readonly profiles = new Map<string, RiskProfile>();
+  readonly securities = new Map<string, SecurityReference>();
+  readonly calls = { getRiskProfile: 0, getSecurity: 0, getSecurities: 0 };
+
+  constructor(init: { profiles?: readonly RiskProfile[]; securities?: readonly SecurityReference[] } = {}) {
+    for (const p of init.profiles ?? []) this.profiles.set(p.account_id, clone(p));
+    for (const s of init.securities ?? []) this.securities.set(s.symbol, clone(s));
+  }
+
+  async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
+    this.calls.getRiskProfile += 1;
+    const p = this.profiles.get(accountId);
+    return p ? clone(p) : undefined;
+  }
+
+  async getSecurity(symbol: string): Promise<SecurityReference | undefined> {
+    this.calls.getSecurity += 1;
+    const s = this.securities.get(symbol);
+    return s ? clone(s) : undefined;
+  }
+
+  async getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>> {
+    this.calls.getSecurities += 1;
+    const out = new Map<string, SecurityReference>();
+    for (const sym of symbols) {
+      const s = this.securities.get(sym);
+      if (s) out.set(sym, clone(s));
+    }
+    return out;
+  }
+
+  async putRiskProfile(profile: RiskProfile): Promise<void> {
+    this.profiles.set(profile.account_id, clone(profile));
+  }
+
+  async putSecurity(security: SecurityReference): Promise<void> {
+    this.securities.set(security.symbol, clone(security));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions
+
+interface StoredPosition {
+  position: Position;
+  fills: Set<string>;
+}
+
+export class InMemoryPositionStore implements PositionStore {
+  private readonly rows = new Map<string, StoredPosition>();
+  readonly calls = { putIfVersion: 0, conflicts: 0 };
+  /**
+   * Run before the next putIfVersion calls (one hook per call, in order): lets a test slip a
+   * concurrent writer in between a read and the conditional write.
+   */
+  readonly beforePut: Array<() => Promise<void>> = [];
+
+  private static key(accountId: string, symbol: string): string {
+    return `${accountId}|${symbol}`;
+  }
+
+  /** Seeds a position directly (as if earlier fills had been applied). */
+  seed(position: Position, fillIds: readonly string[] = []): void {
+    this.rows.set(InMemoryPositionStore.key(position.account_id, position.symbol), {
+      position: clone(position),
+      fills: new Set(fillIds),
+    });
+  }
+
+  appliedFills(accountId: string, symbol: string): string[] {
+    return [...(this.rows.get(InMemoryPositionStore.key(accountId, symbol))?.fills ?? [])];
+  }
+
+  async list(accountId: string): Promise<Position[]> {
+    return [...this.rows.values()]
+      .filter((r) => r.position.account_id === accountId)
+      .map((r) => clone(r.position))
+      .sort((a, b) => a.symbol.localeCompare(b.symbol));
+  }
+
+  async get(accountId: string, symbol: string): Promise<Position | undefined> {
+    const r = this.rows.get(InMemoryPositionStore.key(accountId, symbol));
+    return r ? clone(r.position) : undefined;
+  }
+
+  async putIfVersion(
+    position: Position,
+    expectedVersion: number,
+    fillId: string,
+  ): Promise<'written' | 'conflict' | 'duplicate'> {
+    this.calls.putIfVersion += 1;
+    const hook = this.beforePut.shift();
+    if (hook) await hook();
+    const key = InMemoryPositionStore.key(position.account_id, position.symbol);
+    const row = this.rows.get(key);
+    if (row?.fills.has(fillId)) return 'duplicate';
+    const current = row?.position.version ?? 0;
+    if (current !== expectedVersion) {
+      this.calls.conflicts += 1;
+      return 'conflict';
+    }
+    const fills = new Set(row?.fills ?? []);
+    fills.add(fillId);
+    this.rows.set(key, { position: clone(position), fills });
+    return 'written';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+
+export class InMemoryApprovalStore implements ApprovalStore {
+  readonly records = new Map<string, ApprovalRecord>();
+  readonly transitions: Array<{ approvalId: string; from: ApprovalRecord['status']; to: ApprovalRecord['status'] }> =
+    [];
+
+  async create(approval: ApprovalRecord): Promise<CreateResult<ApprovalRecord>> {
+    const existing = this.records.get(approval.approval_id);
+    if (existing) return { created: false, existing: clone(existing) };
+    this.records.set(approval.approval_id, clone(approval));
+    return { created: true, item: clone(approval) };
+  }
+
+  async get(approvalId: string): Promise<ApprovalRecord | undefined> {
+    const r = this.records.get(approvalId);
+    return r ? clone(r) : undefined;
+  }
+
+  async transition(
+    approvalId: string,
+    from: ApprovalRecord['status'],
+    patch: Partial<ApprovalRecord> & { status: ApprovalRecord['status'] },
+  ): Promise<ApprovalRecord | undefined> {
+    const r = this.records.get(approvalId);
+    if (!r || r.status !== from) return undefined;
+    const next: ApprovalRecord = { ...r, ...clone(patch) };
+    this.records.set(approvalId, next);
+    this.transitions.push({ approvalId, from, to: patch.status });
+    return clone(next);
+  }
+
+  async updateTaskToken(approvalId: string, taskToken: string): Promise<ApprovalRecord | undefined> {
+    const r = this.records.get(approvalId);
+    if (r?.status !== 'PENDING') return undefined;
+    r.task_token = taskToken;
+    return clone(r);
+  }
+
+  async listByStatus(
+    status: ApprovalRecord['status'],
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<ApprovalRecord>> {
+    const items = [...this.records.values()]
+      .filter((r) => r.status === status)
+      .sort((a, b) => a.requested_at.localeCompare(b.requested_at));
+    return paginate(items, limit, nextToken);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit: write-once archive and index
+
+export class InMemoryAuditArchive implements AuditArchive {
+  readonly objects = new Map<string, string>();
+  putAttempts = 0;
+  /** The next `failNextPuts` putIfAbsent calls throw a transient error. */
+  failNextPuts = 0;
+  /** Every putIfAbsent throws (a writer whose archive is unreachable, or that died). */
+  failAllPuts = false;
+
+  async putIfAbsent(key: string, body: string): Promise<'written' | 'exists'> {
+    this.putAttempts += 1;
+    if (this.failAllPuts) throw namedError('ServiceUnavailable', `archive unreachable writing ${key}`);
+    if (this.failNextPuts > 0) {
+      this.failNextPuts -= 1;
+      throw namedError('SlowDown', `archive throttled writing ${key}`);
+    }
+    if (this.objects.has(key)) return 'exists';
+    this.objects.set(key, body);
+    return 'written';
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.objects.get(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+/**
+ * An archive that shares another archive's objects but whose writes always fail: the view of a
+ * writer that claimed the head and then died before archiving its batch.
+ */
+export class DeadWriterArchive implements AuditArchive {
+  putAttempts = 0;
+  constructor(private readonly shared: AuditArchive) {}
+
+  async putIfAbsent(key: string): Promise<'written' | 'exists'> {
+    this.putAttempts += 1;
+    throw namedError('ProcessCrashed', `writer died before archiving ${key}`);
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.shared.get(key);
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return this.shared.list(prefix);
+  }
+}
+
+export const EMPTY_HEAD_HASH = '0'.repeat(64);
+
+export class InMemoryAuditIndex implements AuditIndex {
+  private head: ChainHead = { sequence: -1, hash: EMPTY_HEAD_HASH };
+  readonly records = new Map<number, AuditRecord>();
+  readonly calls = { getHead: 0, advanceHead: 0, advanceHeadLost: 0, putRecords: 0 };
+  /** The next `failNextPutRecords` putRecords calls throw a transient error. */
+  failNextPutRecords = 0;
+
+  async getHead(): Promise<ChainHead> {
+    this.calls.getHead += 1;
+    return clone(this.head);
+  }
+
+  /** Conditional on both sequence and hash, as the DynamoDB adapter is. */
+  async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
+    this.calls.advanceHead += 1;
+    if (this.head.sequence !== expected.sequence || this.head.hash !== expected.hash) {
+      this.calls.advanceHeadLost += 1;
+      return false;
+    }
+    this.head = clone(next);
+    return true;
+  }
+
+  async putRecords(records: readonly AuditRecord[]): Promise<void> {
+    this.calls.putRecords += 1;
+    if (this.failNextPutRecords > 0) {
+      this.failNextPutRecords -= 1;
+      throw namedError('ProvisionedThroughputExceededException', 'index throttled');
+    }
+    for (const r of records) this.records.set(r.sequence, clone(r));
+  }
+
+  async queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>> {
+    return paginate(
+      this.all().filter((r) => r.order_id === orderId),
+      limit,
+      nextToken,
+    );
+  }
+
+  async queryByType(
+    eventType: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    const items = this.all()
+      .filter((r) => r.event_type === eventType && r.timestamp >= fromTs && r.timestamp <= toTs)
+      .sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.sequence - b.sequence);
+    return paginate(items, limit, nextToken);
+  }
+
+  /** Every indexed record in sequence order. */
+  all(): AuditRecord[] {
+    return [...this.records.values()].sort((a, b) => a.sequence - b.sequence).map(clone);
+  }
+
+  /** The stored head (for assertions). */
+  peekHead(): ChainHead {
+    return clone(this.head);
+  }
+}
+
+/** A real AuditLog over the in-memory archive and index: the audit sink the use-case tests use. */
+export class InMemoryAuditTrail implements AuditSink {
+  readonly archive = new InMemoryAuditArchive();
+  readonly index = new InMemoryAuditIndex();
+  readonly log: AuditLog;
+  /** Events that should fail (a transient archive outage for that append only). */
+  failWhen: ((event: AuditEvent) => boolean) | undefined;
+
+  constructor(clock: Clock, options: AuditLogOptions = {}) {
+    this.log = new AuditLog({ archive: this.archive, index: this.index, clock }, { maxWriteAttempts: 1, ...options });
+  }
+
+  append(event: AuditEvent): Promise<AuditRecord> {
+    if (this.failWhen?.(event)) return Promise.reject(new TransientError(`audit append of ${event.event_type} failed`));
+    return this.log.append(event);
+  }
+
+  records(): AuditRecord[] {
+    return this.index.all();
+  }
+
+  forOrder(orderId: string): AuditRecord[] {
+    return this.records().filter((r) => r.order_id === orderId);
+  }
+
+  ofType(eventType: AuditEvent['event_type']): AuditRecord[] {
+    return this.records().filter((r) => r.event_type === eventType);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflow
+
+export type WorkflowStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export type WorkflowCall =
+  | { method: 'start'; name: string; input: unknown }
+  | { method: 'sendTaskSuccess'; taskToken: string; output: unknown }
+  | { method: 'sendTaskFailure'; taskToken: string; error: string; cause: string };
+
+/** Records every call; idempotent start by name; can be told to throw named errors. */
+export class RecordingWorkflow implements Workflow {
+  readonly calls: WorkflowCall[] = [];
+  readonly executions = new Map<string, { input: unknown; status: WorkflowStatus }>();
+  /** Errors the next calls of a method throw, in order (e.g. namedError('TaskTimedOut')). */
+  readonly failures: { [M in WorkflowCall['method']]: Error[] } = {
+    start: [],
+    sendTaskSuccess: [],
+    sendTaskFailure: [],
+  };
+
+  executionIdFor(name: string): string {
+    return `arn:aws:states:us-east-1:000000000000:execution:order-lifecycle:${name}`;
+  }
+
+  async start(name: string, input: unknown): Promise<{ executionId: string }> {
+    this.calls.push({ method: 'start', name, input: clone(input) });
+    this.throwIfTold('start');
+    const existing = this.executions.get(name);
+    if (existing && JSON.stringify(existing.input) !== JSON.stringify(input)) {
+      throw namedError('ExecutionAlreadyExists', `execution ${name} exists with a different input`);
+    }
+    if (!existing) this.executions.set(name, { input: clone(input), status: 'RUNNING' });
+    return { executionId: this.executionIdFor(name) };
+  }
+
+  async sendTaskSuccess(taskToken: string, output: unknown): Promise<void> {
+    this.calls.push({ method: 'sendTaskSuccess', taskToken, output: clone(output) });
+    this.throwIfTold('sendTaskSuccess');
+  }
+
+  async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void> {
+    this.calls.push({ method: 'sendTaskFailure', taskToken, error, cause });
+    this.throwIfTold('sendTaskFailure');
+  }
+
+  async describe(executionId: string): Promise<{ status: WorkflowStatus } | undefined> {
+    for (const [name, e] of this.executions) if (this.executionIdFor(name) === executionId) return { status: e.status };
+    return undefined;
+  }
+
+  setStatus(name: string, status: WorkflowStatus): void {
+    const e = this.executions.get(name);
+    if (!e) throw new Error(`no execution ${name}`);
+    e.status = status;
+  }
+
+  callsOf<M extends WorkflowCall['method']>(method: M): Array<Extract<WorkflowCall, { method: M }>> {
+    return this.calls.filter((c): c is Extract<WorkflowCall, { method: M }> => c.method === method);
+  }
+
+  private throwIfTold(method: WorkflowCall['method']): void {
+    const err = this.failures[method].shift();
+    if (err) throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Venue
+
+type VenueOrder = Parameters<Venue['submit']>[0];
+
+/** The simulated venue, with every submission recorded (a spy). */
+export class SpyVenue implements Venue {
+  readonly submissions: VenueOrder[] = [];
+  private readonly inner = new SimulatedVenue();
+
+  submit(order: VenueOrder): ReturnType<Venue['submit']> {
+    this.submissions.push(clone(order));
+    return this.inner.submit(order);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures shared by the core tests
+
+/** The seed's ACC-001: $50M capital, $1M max order, $10M max position, 20% concentration, $500K threshold. */
+export const ACC_001: RiskProfile = {
+  account_id: 'ACC-001',
+  available_capital: '50000000',
+  max_order_value: '1000000',
+  max_position_value: '10000000',
+  max_concentration: '0.20',
+  approval_threshold: '500000',
+  version: 'ACC-001/v1',
+};
+
+export function security(symbol: string, referencePrice: string, prohibited = false): SecurityReference {
+  return {
+    symbol,
+    reference_price: referencePrice,
+    price_as_of: T0,
+    prohibited,
+    ...(prohibited ? { prohibited_reason: 'firm restricted list' } : {}),
+  };
+}
+
+export function position(symbol: string, quantity: number, averageCost = '0', accountId = 'ACC-001'): Position {
+  return {
+    account_id: accountId,
+    symbol,
+    quantity,
+    average_cost: averageCost,
+    realized_pnl: '0',
+    version: 1,
+    updated_at: T0,
+  };
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CanonicalJsonError, canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
+
+describe('canonicalJson', () => {
+  it('does not depend on key insertion order', () => {
+    expect(canonicalJson({ b: 1, a: 2 })).toBe('{"a":2,"b":1}');
+    expect(canonicalJson({ a: 2, b: 1 })).toBe('{"a":2,"b":1}');
+  });
+
+  it('sorts nested objects inside arrays and keeps array order', () => {
+    const value = { z: [3, { y: true, x: null }, [2, 1]], a: 's', m: { d: { c: 'x', b: false } } };
+    expect(canonicalJson(value)).toBe('{"a":"s","m":{"d":{"b":false,"c":"x"}},"z":[3,{"x":null,"y":true},[2,1]]}');
+  });
+
+  it('writes no whitespace and escapes strings as JSON does', () => {
+    expect(canonicalJson({ 'a b': 'line\n"quoted"\u0001' })).toBe('{"a b":"line\\n\\"quoted\\"\\u0001"}');
+  });
+
+  it('orders keys by UTF-16 code units (RFC 8785), not by locale', () => {
+    const value = { é: 1, z: 2, Z: 3, a: 4, '\u{1F600}': 5, '\uFFFD': 6, '10': 7, '9': 8 };
+    const keys = Object.keys(JSON.parse(canonicalJson(value)) as Record<string, unknown>);
+    // Integer-like keys come first in JS object key order, so compare the text instead.
+    expect(canonicalJson(value)).toBe('{"10":7,"9":8,"Z":3,"a":4,"z":2,"é":1,"\u{1F600}":5,"\uFFFD":6}');
+    expect(keys).toHaveLength(8);
+  });
+
+  it('drops undefined members and writes undefined array slots as null', () => {
+    expect(canonicalJson({ a: undefined, b: 1 })).toBe('{"b":1}');
+    expect(canonicalJson([1, undefined, 2])).toBe('[1,null,2]');
+  });
+
+  it('accepts safe integers, including negatives and zero', () => {
+    expect(canonicalJson([0, -1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER])).toBe(
+      `[0,-1,${Number.MAX_SAFE_INTEGER},-${Number.MAX_SAFE_INTEGER}]`,
+    );
+  });
+
+  it.each([
+    ['a fraction', 1.5],
+    ['a fraction nested deep', { a: [{ b: 0.1 }] }],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['an unsafe integer', 2 ** 53],
+    ['a bigint', 1n],
+    ['a function', () => 1],
+    ['a symbol', Symbol('s')],
+    ['undefined at the top', undefined],
+  ])('refuses %s', (_what, value) => {
+    expect(() => canonicalJson(value)).toThrow(CanonicalJsonError);
+  });
+
+  it('is stable under JSON round trip and key shuffling (property)', () => {
+    const json = fc.jsonValue().filter((v) => {
+      try {
+        canonicalJson(v);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    fc.assert(
+      fc.property(json, (v) => {
+        const text = canonicalJson(v);
+        expect(canonicalJson(JSON.parse(text))).toBe(text);
+        expect(canonicalJson(reverseKeys(v))).toBe(text);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+function reverseKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(reverseKeys);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).reverse()) out[k] = reverseKeys((v as Record<string, unknown>)[k]);
+    return out;
+  }
+  return v;
+}
+
+describe('sha256Hex', () => {
+  it('matches the FIPS 180-2 test vector', () => {
+    expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('hashes the canonical bytes: a known digest whatever the key order', () => {
+    const expected = 'cdab067e9f3beb32d1252cfd63e492592fecbf591b0d08cadb24bb17f3864246'; // sha256('{"a":"x","b":1}')
+    expect(sha256Hex(canonicalJson({ b: 1, a: 'x' }))).toBe(expected);
+    expect(sha256Hex(canonicalJson({ a: 'x', b: 1 }))).toBe(expected);
+  });
+
+  it('hashes UTF-8', () => {
+    expect(sha256Hex('é')).toBe(
+      createHash('sha256')
+        .update(Buffer.from([0xc3, 0xa9]))
+        .digest('hex'),
+    );
+  });
+});
