@@ -2,7 +2,7 @@
 import '../local/polyfills.js';
 import { pipelineBench } from './pipeline.js';
 
-process.env.AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING ??= '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   pipeline: pipelineBench,

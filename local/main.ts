@@ -3,7 +3,7 @@ import './polyfills.js';
 import { relative } from 'node:path';
 import { startLocalPlatform } from './platform.js';
 
-process.env.AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING ??= '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const dataDir = process.env.TRADING_DATA_DIR ?? 'data';
 const port = Number(process.env.TRADING_PORT ?? 8443);

@@ -1,4 +1,4 @@
 // Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions uses.
 import '../local/polyfills.js';
 
-process.env.AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING ??= '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -8,8 +8,8 @@ export function deriveStatus(records: readonly AuditRecord[]): OrderStatus {
   for (const r of records) {
     switch (r.event_type) {
       case 'risk_check':
+        // needs_approval becomes PENDING_APPROVAL once the approval is actually requested.
         if (r.decision === 'approved') status = 'RISK_APPROVED';
-        else if (r.decision === 'needs_approval') status = 'PENDING_APPROVAL';
         break;
       case 'approval_requested':
         status = 'PENDING_APPROVAL';

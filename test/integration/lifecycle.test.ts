@@ -51,18 +51,37 @@ const order = (id: string, over: Partial<OrderBody> = {}): OrderBody => ({
   ...over,
 });
 
+const FINAL = ['FILLED', 'REJECTED', 'EXPIRED', 'FAILED'];
+
+/** Polls the order until it has one of the wanted statuses and, for a final one, its lifecycle has ended. */
 async function waitForStatus(id: string, wanted: readonly string[], timeoutMs = 15_000): Promise<OrderView> {
   const deadline = Date.now() + timeoutMs;
   let last: OrderView | undefined;
   while (Date.now() < deadline) {
     const res = await call('trader', 'GET', `/orders/${id}`);
     if (res.status === 200) {
-      last = res.body as OrderView;
-      if (wanted.includes(last.status)) return last;
+      last = res.body as OrderView & { execution_id: string };
+      const settled =
+        !FINAL.includes(last.status) ||
+        (await platform.workflow.describe((last as OrderView & { execution_id: string }).execution_id))?.status !==
+          'RUNNING';
+      if (wanted.includes(last.status) && settled) return last;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`order ${id} did not reach ${wanted.join('/')}; last status ${last?.status}`);
+}
+
+async function waitForApproval(approvalId: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const res = await call('approver', 'GET', '/approvals');
+    expect(res.status).toBe(200);
+    if ((res.body as { approvals: Array<{ approval_id: string }> }).approvals.some((a) => a.approval_id === approvalId))
+      return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${approvalId} never appeared in the pending list`);
 }
 
 async function auditOf(id: string): Promise<AuditRecord[]> {
@@ -163,6 +182,7 @@ describe('order lifecycle on the local platform', () => {
   it('ends REJECTED when the checker rejects', async () => {
     await call('trader', 'POST', '/orders', order('ORD-HV-2', { symbol: 'MSFT', quantity: 1500 }));
     await waitForStatus('ORD-HV-2', ['PENDING_APPROVAL']);
+    await waitForApproval('APR-ORD-HV-2');
     const noReason = await call('approver', 'POST', '/approvals/APR-ORD-HV-2/reject', {});
     expect(noReason.status).toBe(400);
     const res = await call('approver', 'POST', '/approvals/APR-ORD-HV-2/reject', { reason: 'exceeds desk appetite' });
@@ -288,6 +308,7 @@ describe('order lifecycle on the local platform', () => {
   it('does not silently drop an approval pending when the platform stops', async () => {
     await call('trader', 'POST', '/orders', order('ORD-HV-4', { symbol: 'MSFT', quantity: 1500 }));
     await waitForStatus('ORD-HV-4', ['PENDING_APPROVAL']);
+    await waitForApproval('APR-ORD-HV-4');
     await platform.stop();
     closeHttpsAgents();
     await boot();
