@@ -357,8 +357,9 @@ export class InMemoryAuditArchive implements AuditArchive {
 }
 
 /**
- * An archive that shares another archive's objects but whose writes always fail: the view of a
- * writer that claimed the head and then died before archiving its batch.
+ * An archive that shares another archive's objects but fails every new write: the view of a
+ * writer that claimed the head and then died before archiving its own batch. (Re-writing an
+ * object that is already there answers 'exists', so the writer can still get as far as claiming.)
  */
 export class DeadWriterArchive implements AuditArchive {
   putAttempts = 0;
@@ -366,6 +367,7 @@ export class DeadWriterArchive implements AuditArchive {
 
   async putIfAbsent(key: string): Promise<'written' | 'exists'> {
     this.putAttempts += 1;
+    if ((await this.shared.get(key)) !== undefined) return 'exists';
     throw namedError('ProcessCrashed', `writer died before archiving ${key}`);
   }
 
