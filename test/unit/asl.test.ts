@@ -45,8 +45,9 @@ const tasks = () => states().filter(([, s]) => s.Type === 'Task');
 /** Every object in the document, with its JSON path, for the "no JSONata" sweep. */
 function walk(value: unknown, path: string, visit: (path: string, value: unknown) => void): void {
   visit(path, value);
-  if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`, visit));
-  else if (typeof value === 'object' && value !== null) {
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) walk(v, `${path}[${i}]`, visit);
+  } else if (typeof value === 'object' && value !== null) {
     for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`, visit);
   }
 }

@@ -1,0 +1,108 @@
+// Append-only JSONL journal of local Step Functions executions, so that a restarted process still
+// knows every execution name (names stay taken), its input, its last status, and which executions
+// were cut off while waiting for a task token. Task tokens are bearer credentials: only their
+// SHA-256 is written.
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+
+export type TerminalStatus = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+export type TaskOutcome = 'succeeded' | 'failed' | 'timed_out' | 'heartbeat_timed_out' | 'aborted';
+
+export type JournalEntry =
+  | { type: 'started'; stateMachine: string; executionId: string; name: string; input: unknown; at: string }
+  | { type: 'task-token-issued'; executionId: string; state: string; tokenHash: string; at: string }
+  | { type: 'task-token-closed'; executionId: string; tokenHash: string; outcome: TaskOutcome; at: string }
+  | {
+      type: 'ended';
+      executionId: string;
+      status: TerminalStatus;
+      output?: unknown;
+      error?: string;
+      cause?: string;
+      at: string;
+    }
+  // Written by a graceful shutdown: the run stopped, but the platform has not decided its fate yet.
+  | { type: 'interrupted'; executionId: string; reason: string; at: string };
+
+const TERMINAL = new Set<string>(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
+const OUTCOMES = new Set<string>(['succeeded', 'failed', 'timed_out', 'heartbeat_timed_out', 'aborted']);
+
+function isEntry(value: unknown): value is JournalEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v.executionId !== 'string' || typeof v.at !== 'string') return false;
+  switch (v.type) {
+    case 'started':
+      return typeof v.stateMachine === 'string' && typeof v.name === 'string' && 'input' in v;
+    case 'task-token-issued':
+      return typeof v.state === 'string' && typeof v.tokenHash === 'string';
+    case 'task-token-closed':
+      return typeof v.tokenHash === 'string' && typeof v.outcome === 'string' && OUTCOMES.has(v.outcome);
+    case 'ended':
+      return typeof v.status === 'string' && TERMINAL.has(v.status);
+    case 'interrupted':
+      return typeof v.reason === 'string';
+    default:
+      return false;
+  }
+}
+
+export class ExecutionJournal {
+  private fd: number | undefined;
+  /** Lines that did not parse (a torn last write after a crash); they are skipped, not fatal. */
+  readonly skippedLines: number;
+  readonly entries: readonly JournalEntry[];
+
+  constructor(readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    const entries: JournalEntry[] = [];
+    let skipped = 0;
+    if (existsSync(file)) {
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        try {
+          const parsed: unknown = JSON.parse(line);
+          if (isEntry(parsed)) entries.push(parsed);
+          else skipped++;
+        } catch {
+          skipped++;
+        }
+      }
+    }
+    this.entries = entries;
+    this.skippedLines = skipped;
+    this.fd = openSync(file, 'a+');
+    // A crash mid-write leaves a line without its newline; start on a fresh line so the next record
+    // is not glued to the torn one.
+    const size = fstatSync(this.fd).size;
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      readSync(this.fd, last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) writeSync(this.fd, '\n');
+    }
+  }
+
+  /** Synchronous so that a start is on disk before start() answers (names must survive a crash). */
+  append(entry: JournalEntry): void {
+    if (this.fd === undefined) throw new Error(`journal ${this.file} is closed`);
+    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+}
