@@ -13,7 +13,7 @@ import {
 import { canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from '../../functions/core/errors.js';
 import type { AuditEvent, AuditRecord } from '../../functions/core/model.js';
-import type { ChainHead } from '../../functions/ports.js';
+import type { AuditArchive, ChainHead } from '../../functions/ports.js';
 import { DeadWriterArchive, InMemoryAuditArchive, InMemoryAuditIndex, ManualClock } from '../support/in-memory.js';
 
 const ev = (n: number | string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
@@ -30,7 +30,7 @@ const ev = (n: number | string, extra: Partial<AuditEvent> = {}): AuditEvent => 
 let clock: ManualClock;
 let archive: InMemoryAuditArchive;
 let index: InMemoryAuditIndex;
-const logOf = (options: AuditLogOptions = {}, a = archive) =>
+const logOf = (options: AuditLogOptions = {}, a: AuditArchive = archive) =>
   new AuditLog({ archive: a, index, clock }, { maxWriteAttempts: 2, ...options });
 
 beforeEach(() => {
