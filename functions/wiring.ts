@@ -53,7 +53,7 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
   );
   const positions = lazy(() => new DynamoDbPositionStore(clients.dynamodb, required(config, 'POSITIONS_TABLE')));
   const approvals = lazy(() => new DynamoDbApprovalStore(clients.dynamodb, required(config, 'APPROVALS_TABLE')));
-  const workflow = lazy(() => new SfnWorkflow(clients.sfn, required(config, 'STATE_MACHINE_ARN')));
+  const workflow = lazy(() => new SfnWorkflow(clients.sfn, config.STATE_MACHINE_ARN));
   const venue = lazy(() => new SimulatedVenue());
 
   const services: PlatformServices = {

@@ -20,11 +20,21 @@ const MAX_CAUSE = 32_768;
 
 export class SfnWorkflow implements Workflow {
   private readonly executionArnPrefix: string;
+  private readonly stateMachineArn: string;
 
+  /**
+   * Without a state machine ARN only the task-token calls work: the approval agent answers tokens
+   * but cannot be given the ARN (the definition references its function: a deploy-time cycle).
+   */
   constructor(
     private readonly sfn: SFNClient,
-    private readonly stateMachineArn: string,
+    stateMachineArn: string | undefined,
   ) {
+    this.stateMachineArn = stateMachineArn ?? '';
+    if (stateMachineArn === undefined) {
+      this.executionArnPrefix = '';
+      return;
+    }
     // arn:<partition>:states:<region>:<account>:stateMachine:<name>
     const parts = stateMachineArn.split(':');
     if (parts.length !== 7 || parts[0] !== 'arn' || parts[2] !== 'states' || parts[5] !== 'stateMachine') {
@@ -34,11 +44,13 @@ export class SfnWorkflow implements Workflow {
   }
 
   executionIdFor(name: string): string {
+    if (!this.stateMachineArn) throw new RangeError('this workflow client has no state machine ARN');
     return `${this.executionArnPrefix}${name}`;
   }
 
   async start(name: string, input: unknown): Promise<{ executionId: string }> {
     const body = JSON.stringify(input ?? {});
+    if (!this.stateMachineArn) throw new RangeError('this workflow client has no state machine ARN');
     try {
       const out = await callAws(`StartExecution ${name}`, () =>
         this.sfn.send(new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name, input: body })),
