@@ -103,7 +103,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-interface Output {
+export interface Output {
   out(text: string): void;
   err(text: string): void;
   json: boolean;
@@ -186,7 +186,7 @@ async function run(action: Action, client: Client, o: Output): Promise<number> {
   }
 }
 
-async function waitForOrder(client: Client, orderId: string, timeoutS: number, o: Output): Promise<number> {
+export async function waitForOrder(client: Client, orderId: string, timeoutS: number, o: Output): Promise<number> {
   const request = requestFor({ kind: 'status', orderId });
   const deadline = o.io.now() + timeoutS * 1000;
   let delay = POLL_FIRST_MS;

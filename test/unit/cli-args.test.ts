@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type Action,
+  type HttpRequest,
   type Invocation,
   parseCommandLine,
   requestFor,
@@ -9,6 +10,9 @@ import {
   SPIFFE_PREFIX,
   UsageError,
 } from '../../bin/cli-args.js';
+import type { Client } from '../../bin/cli-client.js';
+import { formatServerError, table } from '../../bin/cli-format.js';
+import { type Output, waitForOrder } from '../../bin/cli-main.js';
 
 const run = (argv: string[], env: Record<string, string> = {}) => {
   const inv = parseCommandLine(argv, env);
@@ -319,5 +323,98 @@ describe("the seed's call --target --capability", () => {
     );
     expect(err(`${SPIFFE_PREFIX}order-router`, 'status', '[1]')).toBe('--data must be a JSON object');
     expect(usage(['call', '--capability', 'status'])).toBe('missing required flag --target');
+  });
+});
+
+describe('cli --wait and output', () => {
+  const view = (status: string) => ({
+    order_id: 'ORD-1',
+    status,
+    order: { ...SEED_ORDER, order_id: 'ORD-1' },
+    submitted_at: '2026-01-01T00:00:00.000000000Z',
+    execution_id: 'exec-1',
+    history: [],
+  });
+  const harness = (statuses: string[]) => {
+    let clock = 0;
+    const sleeps: number[] = [];
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const requests: HttpRequest[] = [];
+    const client: Client = {
+      send: async (request) => {
+        requests.push(request);
+        return { status: 200, headers: {}, body: view(statuses.shift() ?? 'RECEIVED') };
+      },
+    };
+    const output: Output = {
+      out: (t) => lines.push(t),
+      err: (t) => errors.push(t),
+      json: false,
+      io: {
+        stdout: () => {},
+        stderr: () => {},
+        env: {},
+        now: () => clock,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          clock += ms;
+        },
+      },
+    };
+    return { client, output, sleeps, lines, errors, requests };
+  };
+
+  it('polls with a growing interval until the order is final', async () => {
+    const h = harness(['RECEIVED', 'RISK_APPROVED', 'RISK_APPROVED', 'FILLED']);
+    expect(await waitForOrder(h.client, 'ORD-1', 60, h.output)).toBe(0);
+    expect(h.sleeps).toEqual([100, 150, 225]);
+    expect(h.requests.every((r) => r.method === 'GET' && r.path === '/orders/ORD-1')).toBe(true);
+    expect(h.lines.join('\n')).toMatch(/^order ORD-1: FILLED/);
+  });
+
+  it('stops at PENDING_APPROVAL and says who must act', async () => {
+    const h = harness(['RECEIVED', 'PENDING_APPROVAL']);
+    expect(await waitForOrder(h.client, 'ORD-1', 60, h.output)).toBe(0);
+    expect(h.lines.join('\n')).toContain('someone other than TRADER-123 must `trading approve APR-ORD-1`');
+  });
+
+  it('gives up after --timeout-s with exit 4, showing the last status', async () => {
+    const h = harness([]);
+    expect(await waitForOrder(h.client, 'ORD-1', 2, h.output)).toBe(4);
+    expect(h.sleeps.reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(h.lines.join('\n')).toMatch(/^order ORD-1: RECEIVED/);
+    expect(h.errors.join('\n')).toBe(
+      'ORD-1 is still RECEIVED after 2 s; stopped waiting (`trading status ORD-1` to look again)',
+    );
+  });
+
+  it('prints server errors with each field error, and compact tables', () => {
+    const body = {
+      error: 'ValidationError',
+      message: 'the order is invalid',
+      errors: [{ field: 'quantity', rule: 'positive', message: 'quantity must be greater than zero' }],
+    };
+    expect(formatServerError(400, 'POST /orders', body)).toBe(
+      'POST /orders answered 400 ValidationError: the order is invalid\n  quantity: positive — quantity must be greater than zero',
+    );
+    expect(
+      formatServerError(409, 'POST /approvals/A/approve', {
+        error: 'Conflict',
+        code: 'APPROVAL_APPROVED',
+        message: 'done',
+      }),
+    ).toBe('POST /approvals/A/approve answered 409 Conflict APPROVAL_APPROVED: done');
+    expect(formatServerError(502, 'GET /x', 'Bad Gateway')).toBe('GET /x answered 502: Bad Gateway');
+    expect(
+      table(
+        ['A', 'LONGER', 'LAST'],
+        [
+          ['xyz', null, 'multi\nline'],
+          [1, 'b', ''],
+        ],
+      ),
+    ).toBe('A    LONGER  LAST\nxyz  -       multi line\n1    b       -');
+    expect(table(['A'], [])).toBe('(none)');
   });
 });
