@@ -31,7 +31,9 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): 
             ]);
           }
           const page = await listPending(deps, limit, q.next_token);
-          return json(200, { approvals: page.items, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
+          // Task tokens stay inside the platform: a decision goes through this API (or the console).
+          const approvals = page.items.map(({ task_token: _hidden, ...view }) => view);
+          return json(200, { approvals, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
         }
         case 'POST /approvals/{approval_id}/approve':
         case 'POST /approvals/{approval_id}/reject': {
