@@ -1,0 +1,70 @@
+// cdk-nag (AWS Solutions, NIST 800-53 rev 5, PCI DSS 3.2.1) on the synthesized platform: no
+// unacknowledged error or warning, and every acknowledgment is on a resource, with a reason.
+import { type App, type IPolicyValidationPlugin, Stack, Validations } from 'aws-cdk-lib';
+import type { NagPack } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compliancePacks } from '../../lib/compliance-packs.js';
+import type { TradingPlatformStack } from '../../lib/trading-platform-stack.js';
+import { createPlatformApp } from './synth-platform.js';
+
+const MTLS_CONTEXT = {
+  mtlsDomainName: 'orders.acme.example',
+  mtlsCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+  mtlsTruststoreUri: 's3://acme-truststore/ca/truststore.pem',
+};
+
+/** Every finding of a pack, as "severity rule path" lines, so a failure names what to fix. */
+function findings(pack: IPolicyValidationPlugin, stack: Stack): string[] {
+  const report = (pack as NagPack).validateScope(stack);
+  return report.violations.flatMap((v) =>
+    v.violatingResources.map((r) => `${v.severity} ${v.ruleName} ${r.constructPath}`),
+  );
+}
+
+function acknowledgments(root: IConstruct): { path: string; node: IConstruct; rules: Record<string, string> }[] {
+  return root.node
+    .findAll()
+    .flatMap((node) =>
+      node.node.metadata
+        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .map((m) => ({ path: node.node.path, node, rules: m.data as Record<string, string> })),
+    );
+}
+
+describe.each([
+  ['default', {}],
+  ['with the mTLS domain', MTLS_CONTEXT],
+])('cdk-nag, %s', (_variant, context) => {
+  let app: App;
+  let stack: TradingPlatformStack;
+
+  beforeAll(() => {
+    ({ app, stack } = createPlatformApp({ context }));
+    // Synthesize first: some resources (the API deployment, policies) take their final form then.
+    app.synth();
+  });
+
+  it.each(['AwsSolutions', 'NIST.800.53.R5', 'PCI.DSS.321'])('%s: no unacknowledged error or warning', (name) => {
+    const pack = compliancePacks(app).find((p) => p.name === name);
+    expect(pack).toBeDefined();
+    expect(findings(pack as IPolicyValidationPlugin, stack)).toEqual([]);
+  });
+
+  it('acknowledges per resource, never on the stack or the app, each with a specific reason', () => {
+    const acks = acknowledgments(app);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const { path, node, rules } of acks) {
+      expect(Stack.isStack(node) || node === app, path).toBe(false);
+      for (const [rule, reason] of Object.entries(rules)) {
+        expect(reason.length, `${path} ${rule}`).toBeGreaterThanOrEqual(60);
+      }
+    }
+  });
+
+  it('passes the same packs when they run inside synthesis, as in `cdk synth`', () => {
+    const fresh = createPlatformApp({ context });
+    Validations.of(fresh.app).addPlugins(...compliancePacks(fresh.app));
+    expect(() => fresh.app.synth()).not.toThrow();
+  });
+});
