@@ -45,24 +45,27 @@ export async function requestApproval(
     requested_at: now,
     expires_at: addSeconds(now, deps.timeoutSeconds),
   };
-  const existing = await deps.approvals.get(approval.approval_id);
-  if (existing) {
-    // A retried request step carries a new task token; the deadline stays the first one.
-    if (existing.status === 'PENDING')
-      return (await deps.approvals.updateTaskToken(existing.approval_id, taskToken)) ?? existing;
-    return existing;
+  // Stored before it is audited, so an approval that the record announces is already listable.
+  const created = await deps.approvals.create(approval);
+  let stored = created.created ? created.item : created.existing;
+  let reason = `order value ${risk.order_value} is above the approval threshold; a checker other than ${order.trader_id} must approve by ${approval.expires_at}`;
+  if (!created.created) {
+    // A retried request step: it carries a new task token, the deadline stays the first one. The
+    // retry is recorded too, which also covers a first attempt that stopped before its record.
+    if (stored.status !== 'PENDING') return stored;
+    stored = (await deps.approvals.updateTaskToken(stored.approval_id, taskToken)) ?? stored;
+    reason = `request step retried: new task token; the deadline stays ${stored.expires_at}`;
   }
   await deps.audit.append({
     event_type: 'approval_requested',
     order_id: order.order_id,
     trader_id: order.trader_id,
     actor: deps.identity,
-    input: { approval_id: approval.approval_id, risk_check_id: risk.check_id, order_value: risk.order_value, order },
+    input: { approval_id: stored.approval_id, risk_check_id: risk.check_id, order_value: risk.order_value, order },
     decision: 'pending',
-    reason: `order value ${risk.order_value} is above the approval threshold; a checker other than ${order.trader_id} must approve by ${approval.expires_at}`,
+    reason,
   });
-  const created = await deps.approvals.create(approval);
-  return created.created ? created.item : created.existing;
+  return stored;
 }
 
 export type Verdict = 'approve' | 'reject';
