@@ -113,20 +113,29 @@ describe('requestApproval', () => {
     expect(rec?.reason).toContain(a.expires_at);
   });
 
-  it('stores nothing when the request cannot be audited', async () => {
-    audit.failWhen = () => true;
-    await expect(request()).rejects.toBeInstanceOf(TransientError);
-    expect(stored()).toBeUndefined();
-  });
-
-  it('a retried request step swaps in the new task token but keeps the first deadline, audited once', async () => {
+  it('a retried request step swaps in the new task token, keeps the first deadline, and records the retry', async () => {
     const first = await request();
     clock.advanceSeconds(30);
     const again = await requestApproval(deps, ORDER, RISK, 'task-token-2');
     expect(again.task_token).toBe('task-token-2');
     expect(again.expires_at).toBe(first.expires_at);
+    expect(again.requested_at).toBe(first.requested_at);
     expect(stored()?.task_token).toBe('task-token-2');
+    const recs = audit.ofType('approval_requested');
+    expect(recs).toHaveLength(2);
+    expect(recs[1]?.reason).toContain('retried');
+    expect(recs[1]?.reason).toContain(first.expires_at);
+  });
+
+  it('a first attempt whose record failed is stored and listable; its retry writes the record', async () => {
+    audit.failWhen = () => true;
+    await expect(request()).rejects.toBeInstanceOf(TransientError);
+    expect(stored()?.status).toBe('PENDING');
+    expect(audit.ofType('approval_requested')).toEqual([]);
+    audit.failWhen = undefined;
+    await requestApproval(deps, ORDER, RISK, 'task-token-2');
     expect(audit.ofType('approval_requested')).toHaveLength(1);
+    expect(stored()?.task_token).toBe('task-token-2');
   });
 
   it('a retried request after the decision returns the decided record untouched', async () => {

@@ -192,7 +192,7 @@ describe('submitOrder: idempotency by order_id', () => {
     expect(conflict).toHaveLength(1);
     expect(conflict[0]).toMatchObject({ order_id: 'ORD-1', trader_id: 'trader-1', decision: 'rejected' });
     expect(conflict[0]?.reason).toMatch(/^IDEMPOTENCY_CONFLICT/);
-    expect((conflict[0]?.input as { order: Order }).order.quantity).toBe(200);
+    expect(conflict[0]?.input).toMatchObject({ order: { quantity: 200 } });
     expect(orders.records.get('ORD-1')).toEqual(before);
     expect(workflow.callsOf('start')).toHaveLength(1);
   });

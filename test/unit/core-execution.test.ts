@@ -1,0 +1,404 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { approvalIdFor } from '../../functions/core/approvals.js';
+import { type ExecutionDeps, executeTrade, RiskApprovalNotVerified } from '../../functions/core/execution.js';
+import type { ApprovalRecord, Order, OrderRecord, RiskDecision } from '../../functions/core/model.js';
+import { orderHash } from '../../functions/core/order.js';
+import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
+import {
+  InMemoryApprovalStore,
+  InMemoryAuditTrail,
+  InMemoryOrderStore,
+  InMemoryReferenceStore,
+  ManualClock,
+  SpyVenue,
+  security,
+  T0,
+} from '../support/in-memory.js';
+
+const ORDER: Order = {
+  order_id: 'ORD-1',
+  symbol: 'AAPL',
+  side: 'BUY',
+  quantity: 100,
+  order_type: 'MARKET',
+  account_id: 'ACC-001',
+  trader_id: 'trader-1',
+};
+const CHECK = 'CHK-1';
+
+let clock: ManualClock;
+let orders: InMemoryOrderStore;
+let approvals: InMemoryApprovalStore;
+let reference: InMemoryReferenceStore;
+let venue: SpyVenue;
+let audit: InMemoryAuditTrail;
+let deps: ExecutionDeps;
+
+beforeEach(() => {
+  clock = new ManualClock();
+  orders = new InMemoryOrderStore();
+  approvals = new InMemoryApprovalStore();
+  reference = new InMemoryReferenceStore({ securities: [security('AAPL', '190.00')] });
+  venue = new SpyVenue();
+  audit = new InMemoryAuditTrail(clock);
+  deps = { orders, approvals, reference, venue, audit, clock, identity: 'execution-agent' };
+});
+
+/** Puts the order on record with a risk decision, as order intake and the risk agent would. */
+function place(order: Order, decision: RiskDecision, opts: { riskHash?: string; checkId?: string } = {}): OrderRecord {
+  const hash = orderHash(order);
+  const rec: OrderRecord = {
+    order_id: order.order_id,
+    order,
+    order_hash: hash,
+    submitted_at: T0,
+    submitted_by: 'trader-1',
+    execution_id: `exec-${order.order_id}`,
+    answer: { statusCode: 202, body: {} },
+    risk: {
+      check_id: opts.checkId ?? CHECK,
+      order_id: order.order_id,
+      order_hash: opts.riskHash ?? hash,
+      decision,
+      reasons: decision === 'rejected' ? ['MAX_ORDER_VALUE_EXCEEDED'] : [],
+      controls: [],
+      order_value: '19000',
+      reference_price: '190',
+      limits_version: 'v1',
+      checked_at: T0,
+    },
+  };
+  orders.records.set(order.order_id, structuredClone(rec));
+  return rec;
+}
+
+function approval(patch: Partial<ApprovalRecord>): void {
+  const a: ApprovalRecord = {
+    approval_id: approvalIdFor(ORDER.order_id),
+    order_id: ORDER.order_id,
+    status: 'APPROVED',
+    maker: 'trader-1',
+    account_id: 'ACC-001',
+    symbol: 'AAPL',
+    side: 'BUY',
+    quantity: 100,
+    order_value: '19000',
+    risk_check_id: CHECK,
+    task_token: 'tok',
+    requested_at: T0,
+    expires_at: '2026-01-02T14:35:00.000000000Z',
+    decided_by: 'checker-1',
+    decided_at: T0,
+    ...patch,
+  };
+  approvals.records.set(a.approval_id, a);
+}
+
+describe('executeTrade: verified approvals execute', () => {
+  it('an approved order fills at the reference price, is recorded once and audited', async () => {
+    place(ORDER, 'approved');
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.status).toBe('FILLED');
+    expect(result.fill).toMatchObject({
+      order_id: 'ORD-1',
+      account_id: 'ACC-001',
+      symbol: 'AAPL',
+      side: 'BUY',
+      quantity: 100,
+      price: '190',
+    });
+    expect(result.fill?.fill_id).toBe(`FILL-ORD-1-${result.fill?.venue_exec_id}`);
+    expect(result).not.toHaveProperty('venue_reason');
+    expect(venue.submissions).toEqual([
+      {
+        clientOrderId: 'ORD-1',
+        symbol: 'AAPL',
+        side: 'BUY',
+        quantity: 100,
+        orderType: 'MARKET',
+        referencePrice: '190.00',
+      },
+    ]);
+    expect(orders.calls.recordExecution).toBe(1);
+    expect(orders.records.get('ORD-1')?.execution).toEqual({
+      status: 'FILLED',
+      fill: result.fill,
+      executed_at: result.fill?.executed_at,
+    });
+    const [rec] = audit.ofType('trade_executed');
+    expect(rec).toMatchObject({
+      order_id: 'ORD-1',
+      actor: 'execution-agent',
+      decision: 'filled',
+      reason: 'filled 100 AAPL at 190',
+    });
+    expect(rec?.input).toMatchObject({ risk_check_id: CHECK, fill: result.fill });
+  });
+
+  it('a needs_approval order with an independent checker’s APPROVED approval fills', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    await expect(executeTrade(deps, ORDER, CHECK)).resolves.toMatchObject({ status: 'FILLED' });
+  });
+
+  it('a marketable LIMIT fills at the reference price and tells the venue its limit', async () => {
+    const order: Order = { ...ORDER, order_type: 'LIMIT', price: '195' };
+    place(order, 'approved');
+    await expect(executeTrade(deps, order, CHECK)).resolves.toMatchObject({ status: 'FILLED', fill: { price: '190' } });
+    expect(venue.submissions[0]).toMatchObject({ orderType: 'LIMIT', limitPrice: '195' });
+  });
+
+  it.each([
+    ['BUY', '189.99'],
+    ['SELL', '190.01'],
+  ] as const)(
+    'a non-marketable %s LIMIT at %s -> REJECTED with LIMIT_NOT_MARKETABLE, recorded and audited',
+    async (side, price) => {
+      const order: Order = { ...ORDER, side, order_type: 'LIMIT', price };
+      place(order, 'approved');
+      const result = await executeTrade(deps, order, CHECK);
+      expect(result.status).toBe('REJECTED');
+      expect(result.fill).toBeNull();
+      expect(result.venue_reason).toMatch(/^LIMIT_NOT_MARKETABLE/);
+      expect(orders.records.get('ORD-1')?.execution?.status).toBe('REJECTED');
+      const [rec] = audit.ofType('trade_failed');
+      expect(rec).toMatchObject({ decision: 'rejected' });
+      expect(rec?.reason).toMatch(/^venue rejected: LIMIT_NOT_MARKETABLE/);
+      expect(audit.ofType('trade_executed')).toEqual([]);
+    },
+  );
+});
+
+describe('executeTrade: anything unverified is blocked before the venue', () => {
+  const cases: Array<[string, () => { order: Order; checkId: string }, RegExp]> = [
+    ['the order is not on record', () => ({ order: ORDER, checkId: CHECK }), /not on record/],
+    [
+      'the check id is not the decision on record',
+      () => {
+        place(ORDER, 'approved');
+        return { order: ORDER, checkId: 'CHK-FORGED' };
+      },
+      /CHK-FORGED is not the decision on record/,
+    ],
+    [
+      'the decision on record is a rejection',
+      () => {
+        place(ORDER, 'rejected');
+        return { order: ORDER, checkId: CHECK };
+      },
+      /rejection/,
+    ],
+    [
+      'there is no risk decision on record',
+      () => {
+        const rec = place(ORDER, 'approved');
+        const { risk: _r, ...noRisk } = rec;
+        orders.records.set('ORD-1', noRisk);
+        return { order: ORDER, checkId: CHECK };
+      },
+      /no risk decision/,
+    ],
+    [
+      'the order content changed (quantity)',
+      () => {
+        place(ORDER, 'approved');
+        return { order: { ...ORDER, quantity: 10_000 }, checkId: CHECK };
+      },
+      /differs from the order on record/,
+    ],
+    [
+      'the order content changed (side)',
+      () => {
+        place(ORDER, 'approved');
+        return { order: { ...ORDER, side: 'SELL' }, checkId: CHECK };
+      },
+      /differs from the order on record/,
+    ],
+    [
+      'the risk decision was made for other content',
+      () => {
+        place(ORDER, 'approved', { riskHash: 'f'.repeat(64) });
+        return { order: ORDER, checkId: CHECK };
+      },
+      /different order content/,
+    ],
+    [
+      'needs_approval without any approval',
+      () => {
+        place(ORDER, 'needs_approval');
+        return { order: ORDER, checkId: CHECK };
+      },
+      /has none/,
+    ],
+    ...(['PENDING', 'REJECTED', 'EXPIRED'] as const).map(
+      (status): [string, () => { order: Order; checkId: string }, RegExp] => [
+        `needs_approval with a ${status} approval`,
+        () => {
+          place(ORDER, 'needs_approval');
+          approval({ status });
+          return { order: ORDER, checkId: CHECK };
+        },
+        new RegExp(`has ${status}`),
+      ],
+    ),
+    [
+      'needs_approval approved for another risk check',
+      () => {
+        place(ORDER, 'needs_approval');
+        approval({ risk_check_id: 'CHK-OLD' });
+        return { order: ORDER, checkId: CHECK };
+      },
+      /different risk check/,
+    ],
+    [
+      'needs_approval approved by its maker',
+      () => {
+        place(ORDER, 'needs_approval');
+        approval({ decided_by: 'trader-1' });
+        return { order: ORDER, checkId: CHECK };
+      },
+      /independent checker/,
+    ],
+    [
+      'needs_approval approved by nobody',
+      () => {
+        place(ORDER, 'needs_approval');
+        approval({ decided_by: undefined });
+        return { order: ORDER, checkId: CHECK };
+      },
+      /independent checker/,
+    ],
+    [
+      'already executed under another risk check',
+      () => {
+        place(ORDER, 'approved');
+        const rec = orders.records.get('ORD-1');
+        if (rec) rec.execution = { status: 'FILLED', fill: null, executed_at: T0 };
+        return { order: ORDER, checkId: 'CHK-2' };
+      },
+      /not the decision on record/,
+    ],
+    [
+      'there is no reference price',
+      () => {
+        place(ORDER, 'approved');
+        reference.securities.clear();
+        return { order: ORDER, checkId: CHECK };
+      },
+      /no reference price for AAPL/,
+    ],
+  ];
+
+  it.each(cases)(
+    '%s -> RiskApprovalNotVerified, trade_failed "blocked" audited, venue not called',
+    async (_what, arrange, why) => {
+      const { order, checkId } = arrange();
+      const before = structuredClone(orders.records.get(order.order_id));
+      const err = await executeTrade(deps, order, checkId).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RiskApprovalNotVerified);
+      expect((err as Error).message).toMatch(why);
+      expect(venue.submissions).toEqual([]);
+      expect(orders.calls.recordExecution).toBe(0);
+      expect(orders.records.get(order.order_id)).toEqual(before);
+      const [rec] = audit.ofType('trade_failed');
+      expect(rec).toMatchObject({ order_id: 'ORD-1', actor: 'execution-agent', decision: 'blocked' });
+      expect(rec?.reason).toMatch(/^RISK_APPROVAL_NOT_VERIFIED: /);
+      expect(rec?.input).toEqual({ order, risk_check_id: checkId });
+      expect(audit.ofType('trade_executed')).toEqual([]);
+    },
+  );
+
+  it('a refusal at the conditional write (the record changed after verification) is blocked too', async () => {
+    place(ORDER, 'approved');
+    const refusing: ExecutionDeps = {
+      ...deps,
+      orders: {
+        get: (id) => orders.get(id),
+        recordExecution: async () => ({ result: 'not_verified', reason: 'risk check id mismatch' }),
+      },
+    };
+    await expect(executeTrade(refusing, ORDER, CHECK)).rejects.toBeInstanceOf(RiskApprovalNotVerified);
+    expect(audit.ofType('trade_failed')[0]?.decision).toBe('blocked');
+    expect(audit.ofType('trade_executed')).toEqual([]);
+  });
+});
+
+describe('executeTrade: exactly once', () => {
+  it('a retried step answers with the recorded execution and does not call the venue again', async () => {
+    place(ORDER, 'approved');
+    const first = await executeTrade(deps, ORDER, CHECK);
+    const again = await executeTrade(deps, ORDER, CHECK);
+    expect(again).toEqual(first);
+    expect(venue.submissions).toHaveLength(1);
+    expect(audit.ofType('trade_executed').map((r) => r.decision)).toEqual(['filled', 'replayed']);
+  });
+
+  it('two concurrent executions record one fill: the other is a duplicate of it', async () => {
+    place(ORDER, 'approved');
+    const [a, b] = await Promise.all([executeTrade(deps, ORDER, CHECK), executeTrade(deps, ORDER, CHECK)]);
+    expect(a).toEqual(b);
+    // both reached the venue with the same client order id, which the venue uses to drop the second
+    expect(venue.submissions.map((s) => s.clientOrderId)).toEqual(['ORD-1', 'ORD-1']);
+    expect(
+      audit
+        .ofType('trade_executed')
+        .map((r) => r.decision)
+        .sort(),
+    ).toEqual(['filled', 'replayed']);
+  });
+
+  // BUG (execution.ts:34): the replay shortcut matches on the check id only, not the order hash:
+  // after execution, a call with the same check id and altered content is not blocked, and is
+  // audited as a 'replayed' trade_executed carrying the altered order.
+  it.fails('after execution, a call with the same check id but changed content is still blocked', async () => {
+    place(ORDER, 'approved');
+    await executeTrade(deps, ORDER, CHECK);
+    await expect(executeTrade(deps, { ...ORDER, quantity: 9999 }, CHECK)).rejects.toBeInstanceOf(
+      RiskApprovalNotVerified,
+    );
+  });
+});
+
+describe('SimulatedVenue', () => {
+  const v = new SimulatedVenue();
+  const base = { clientOrderId: 'ORD-1', symbol: 'AAPL', side: 'BUY' as const, quantity: 10, referencePrice: '190.00' };
+
+  it('fills a MARKET order in full at the reference price', async () => {
+    await expect(v.submit({ ...base, orderType: 'MARKET' })).resolves.toMatchObject({
+      status: 'FILLED',
+      price: '190',
+      quantity: 10,
+    });
+  });
+
+  it('is deterministic per client order id', async () => {
+    const a = await v.submit({ ...base, orderType: 'MARKET' });
+    const b = await v.submit({ ...base, orderType: 'MARKET' });
+    const c = await v.submit({ ...base, clientOrderId: 'ORD-2', orderType: 'MARKET' });
+    const id = (r: typeof a) => (r.status === 'FILLED' ? r.venueExecId : '');
+    expect(id(a)).toMatch(/^SIMX-[0-9a-f]{16}$/);
+    expect(id(a)).toBe(id(b));
+    expect(id(a)).not.toBe(id(c));
+  });
+
+  it.each([
+    ['BUY', '190', 'FILLED'],
+    ['BUY', '189.99', 'REJECTED'],
+    ['SELL', '190', 'FILLED'],
+    ['SELL', '190.01', 'REJECTED'],
+  ] as const)('LIMIT %s at %s against 190.00 -> %s (immediate-or-cancel)', async (side, limitPrice, status) => {
+    const r = await v.submit({ ...base, side, orderType: 'LIMIT', limitPrice });
+    expect(r.status).toBe(status);
+    if (r.status === 'REJECTED') expect(r.reason).toMatch(/^LIMIT_NOT_MARKETABLE/);
+  });
+
+  it('rejects a LIMIT without a price', async () => {
+    await expect(v.submit({ ...base, orderType: 'LIMIT' })).resolves.toEqual({
+      status: 'REJECTED',
+      reason: 'LIMIT_PRICE_MISSING',
+    });
+  });
+});
