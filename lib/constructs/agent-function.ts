@@ -139,11 +139,6 @@ export class AgentFunction extends Construct {
         'Invoked synchronously only (API Gateway proxy, Step Functions lambda:invoke); failures return to the caller, which retries or records order_failed. A DLQ applies to asynchronous invocations only.',
     });
     fn.acknowledge({
-      id: 'PCI.DSS.321-LambdaDLQ',
-      reason:
-        'Invoked synchronously only (API Gateway proxy, Step Functions lambda:invoke); failures return to the caller, which retries or records order_failed. A DLQ applies to asynchronous invocations only.',
-    });
-    fn.acknowledge({
       id: 'NIST.800.53.R5-LambdaInsideVPC',
       reason:
         'The agent reaches only AWS APIs (DynamoDB, S3, Step Functions) over TLS with IAM-signed requests; there is no private network resource to reach. VPC placement is a later network-isolation decision.',

@@ -22,6 +22,25 @@ function findings(pack: IPolicyValidationPlugin, stack: Stack): string[] {
   );
 }
 
+/** The findings with every acknowledgment left out: what each acknowledgment must answer for. */
+function unacknowledgedFindings(context: Record<string, unknown>): { rule: string; path: string }[] {
+  const acknowledge = Validations.prototype.acknowledge;
+  Validations.prototype.acknowledge = () => {};
+  try {
+    const { app, stack } = createPlatformApp({ context });
+    app.synth();
+    return compliancePacks(app).flatMap((pack) =>
+      (pack as NagPack)
+        .validateScope(stack)
+        .violations.flatMap((v) =>
+          v.violatingResources.map((r) => ({ rule: v.ruleName, path: r.constructPath ?? '' })),
+        ),
+    );
+  } finally {
+    Validations.prototype.acknowledge = acknowledge;
+  }
+}
+
 function acknowledgments(root: IConstruct): { path: string; node: IConstruct; rules: Record<string, string> }[] {
   return root.node
     .findAll()
@@ -60,6 +79,18 @@ describe.each([
         expect(reason.length, `${path} ${rule}`).toBeGreaterThanOrEqual(60);
       }
     }
+  });
+
+  it('acknowledges only findings that exist (no stale acknowledgment)', () => {
+    const raw = unacknowledgedFindings(context);
+    const stale: string[] = [];
+    for (const { path, rules } of acknowledgments(app)) {
+      for (const id of Object.keys(rules).map((k) => k.replace(/^annotation::/i, ''))) {
+        const used = raw.some((f) => f.rule === id && (f.path === path || f.path.startsWith(`${path}/`)));
+        if (!used) stale.push(`${id} ${path}`);
+      }
+    }
+    expect(stale).toEqual([]);
   });
 
   it('passes the same packs when they run inside synthesis, as in `cdk synth`', () => {
