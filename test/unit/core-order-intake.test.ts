@@ -309,6 +309,19 @@ describe('getOrder', () => {
     expect(view.risk).toEqual({ check_id: 'CHK-1', decision: 'approved', reasons: [], order_value: '15050' });
   });
 
+  it('includes the recorded execution', async () => {
+    await submit(ORDER);
+    const rec = orders.records.get('ORD-1');
+    const execution = {
+      status: 'REJECTED' as const,
+      fill: null,
+      venue_reason: 'LIMIT_NOT_MARKETABLE',
+      executed_at: clock.peek(),
+    };
+    if (rec) rec.execution = execution;
+    expect((await getOrder(deps, 'ORD-1')).execution).toEqual(execution);
+  });
+
   it('reads every page of the order’s records', async () => {
     await submit(ORDER);
     await Promise.all(Array.from({ length: 230 }, () => append('approval_refused', 'refused')));
