@@ -54,8 +54,8 @@ export class AgentFunction extends Construct {
     super(scope, id);
     this.agentName = props.agentName;
 
-    // A role of its own and no AWS managed policy: the agent's IAM identity (AGENT_IDENTITY) grants
-    // only what its construct owners add.
+    // A role of its own and no AWS managed policy: the agent's IAM identity (AGENT_IDENTITY) holds
+    // only what the constructs owning each resource grant it.
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Workload identity of the ${props.agentName} agent`,
@@ -151,7 +151,7 @@ export class AgentFunction extends Construct {
     fn.acknowledge({
       id: 'NIST.800.53.R5-LambdaConcurrency',
       reason:
-        'Concurrency is bounded upstream by the API Gateway stage throttle and the state machine; reserved concurrency is an account-capacity decision made at deploy time, not in the template.',
+        'Load is bounded upstream by the API Gateway stage throttle and the WAF per-IP rate rule; reserving concurrency carves up the account pool, a capacity decision per account, not a template default.',
     });
     for (const pack of ['NIST.800.53.R5', 'PCI.DSS.321']) {
       Validations.of(this.role).acknowledge({
