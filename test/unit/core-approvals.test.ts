@@ -277,7 +277,7 @@ describe('decide', () => {
     expect(stored()?.status).toBe('APPROVED');
   });
 
-  // BUG (approvals.ts:108-145): the record moves to APPROVED and is audited before SendTaskSuccess;
+  // BUG (approvals.ts:111-148): the record moves to APPROVED and is audited before SendTaskSuccess;
   // if that call fails transiently (throttling, a timeout, the Lambda dying), the checker's retry is
   // refused with APPROVAL_APPROVED and nothing ever re-sends the token: the order expires despite
   // the approval. A retry of the same verdict by the same checker should re-deliver it.

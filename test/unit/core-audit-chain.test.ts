@@ -169,7 +169,7 @@ describe('AuditLog.append', () => {
     expect(index.peekHead().sequence).toBe(-1);
   });
 
-  // BUG (audit-chain.ts:92-103, 158-176): an event whose input cannot be canonicalised (a float)
+  // BUG (audit-chain.ts:96-111, 170-190): an event whose input cannot be canonicalised (a float)
   // is only detected in build(), which fails the whole group-committed batch: other callers'
   // valid events are rejected with a CanonicalJsonError they did not cause.
   it.fails('one event with a non-canonical input does not fail the other events of its batch', async () => {

@@ -206,7 +206,7 @@ describe('submitOrder: idempotency by order_id', () => {
     expect(workflow.executions.get('ORD-1')?.status).toBe('RUNNING');
   });
 
-  // BUG (order-intake.ts:68-101): the order is stored before order_submitted is audited, and the
+  // BUG (order-intake.ts:70-102): the order is stored before order_submitted is audited, and the
   // resubmission path (`!created.created`, same hash) never audits it. If the first audit append
   // fails, the client's retry gets 202 and the lifecycle starts with no order_submitted record.
   it.fails('a resubmission after a failed order_submitted audit still leaves an order_submitted record', async () => {

@@ -210,7 +210,7 @@ describe('evaluateRisk: capital', () => {
     });
   });
 
-  // BUG (risk.ts:96): `required.lte(available)` with required = 0 fails whenever available is
+  // BUG (risk.ts:97): `required.lte(available)` with required = 0 fails whenever available is
   // negative (gross exposure above capital after prices moved), so the account cannot sell down.
   it.fails('a reducing SELL passes even when exposure already exceeds capital', () => {
     const ev = run({
@@ -416,7 +416,7 @@ describe('evaluateRisk: concentration', () => {
     expect(control(ev, 'concentration').passed).toBe(true);
   });
 
-  // BUG (risk.ts:122): `limit.mul(base)` rounds half-even to 8 places, so the comparison the
+  // BUG (risk.ts:128): `limit.mul(base)` rounds half-even to 8 places, so the comparison the
   // comment calls exact is not: 0.5 of exposure on a 1.5 base is 33.333...% > 33.333333%, yet passes.
   it.fails('compares exactly: exposure above limit x base by less than 10^-8 still fails', () => {
     const ev = run({
