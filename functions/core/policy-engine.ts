@@ -1,0 +1,300 @@
+// Policy decision point: the Cedar policies in policies/ (translated from the seed's Rego) behind one
+// synchronous authorize(). Pure apart from reading the policy files once at load; no AWS.
+//
+// Speed: the policy set and schema are parsed once into cedar-wasm's per-thread cache
+// (preparsePolicySet / preparseSchema) and every decision uses statefulIsAuthorized, which skips
+// the re-parse that isAuthorized does on each call.
+//
+// Packaging: the nodejs build reads `${__dirname}/cedar_wasm_bg.wasm` at import, so a bundle must
+// ship that file next to itself, and the .cedar files must be shipped too (pass policiesDir, or pass
+// the texts).
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
+// The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
+import cedar from '@cedar-policy/cedar-wasm/nodejs';
+
+/** The schema's namespace; request types and actions are given unqualified and prefixed with it. */
+export const NAMESPACE = 'Trading';
+export const SCHEMA_FILE = 'schema.cedarschema';
+const POLICY_SUFFIX = '.cedar';
+
+export interface EntityRef {
+  /** Entity type within the namespace, e.g. 'Agent', 'Trader' (a '::'-qualified type is kept). */
+  type: string;
+  id: string;
+}
+
+export interface AuthorizationRequest {
+  principal: EntityRef;
+  /** Action id, e.g. 'send_to_venue'. */
+  action: string;
+  resource: EntityRef;
+  context: Record<string, unknown>;
+}
+
+export interface AuthorizationResult {
+  decision: 'allow' | 'deny';
+  /** Ids of the policies that decided: the file name, or `<file>#<n>` when a file holds several. */
+  determiningPolicies: string[];
+  /** Why a request was refused before evaluation, or which policy failed to evaluate. */
+  errors: string[];
+}
+
+export interface PolicyEngine {
+  authorize(request: AuthorizationRequest): AuthorizationResult;
+  /** Every policy id loaded, sorted. */
+  readonly policyIds: readonly string[];
+}
+
+interface CommonOptions {
+  /**
+   * Check each request against the schema (types of principal/resource for the action, context
+   * attributes and their types). Default true: a malformed request is denied with a reason.
+   */
+  validateRequest?: boolean;
+}
+
+export type PolicyEngineOptions =
+  | (CommonOptions & { policiesDir?: string })
+  | (CommonOptions & {
+      /** Policy text, or file name -> policy text (the names become the policy ids). */
+      policies: string | Readonly<Record<string, string>>;
+      schema: string;
+    });
+
+/** The schema or a policy file does not parse. */
+export class PolicyParseError extends Error {
+  override readonly name = 'PolicyParseError';
+  constructor(
+    message: string,
+    readonly errors: readonly string[],
+  ) {
+    super(`${message}: ${errors.join('; ')}`);
+  }
+}
+
+/** The policy set does not type-check against the schema, or the validator warns about it. */
+export class PolicyValidationError extends Error {
+  override readonly name = 'PolicyValidationError';
+  constructor(readonly errors: readonly string[]) {
+    super(`policies do not validate against the schema: ${errors.join('; ')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed identities (SPIFFE) -> Cedar entities
+
+export const AGENT_SPIFFE_PREFIX = 'spiffe://agentweave.io/agent/';
+
+/** The workloads the seed names: the six agents, the venue and the auditor. */
+export const SEED_AGENTS = [
+  'order-router',
+  'risk',
+  'approval',
+  'execution',
+  'position-tracker',
+  'compliance',
+  'exchange',
+  'auditor',
+] as const;
+export type SeedAgent = (typeof SEED_AGENTS)[number];
+
+export const SPIFFE_IDS: Readonly<Record<string, EntityRef>> = Object.freeze(
+  Object.fromEntries(SEED_AGENTS.map((name) => [`${AGENT_SPIFFE_PREFIX}${name}`, { type: 'Agent', id: name }])),
+);
+
+// One SPIFFE path segment, not starting with '.'. More segments, an empty name or '.'/'..' is not an agent: the
+// Rego's startswith() would have accepted those, which a trust-domain path check should not.
+const AGENT_ID = /^spiffe:\/\/agentweave\.io\/agent\/([A-Za-z0-9_-][A-Za-z0-9._-]*)$/;
+
+/**
+ * Any id under the agent prefix is an Agent (the seed's "all agents" rule accepts names it does not
+ * list); anything else is a ForeignWorkload, for which no action is defined, so it is always denied.
+ */
+export function spiffeToEntity(spiffeId: string): EntityRef {
+  const known = SPIFFE_IDS[spiffeId];
+  if (known) return { ...known };
+  const match = AGENT_ID.exec(spiffeId);
+  const name = match?.[1];
+  if (name !== undefined) return { type: 'Agent', id: name };
+  return { type: 'ForeignWorkload', id: spiffeId };
+}
+
+/** The seed's policy input (see the Rego in the seed). */
+export interface SeedInput {
+  caller_spiffe_id: string;
+  callee_spiffe_id: string;
+  action: string;
+  context?: Record<string, unknown>;
+}
+
+/** Seed-shaped input -> Cedar request: caller -> principal, callee -> resource. */
+export function seedRequest(input: SeedInput): AuthorizationRequest {
+  return {
+    principal: spiffeToEntity(input.caller_spiffe_id),
+    action: input.action,
+    resource: spiffeToEntity(input.callee_spiffe_id),
+    context: input.context ?? {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+type Context = Record<string, CedarValueJson>;
+
+function message(e: DetailedError): string {
+  return e.help ? `${e.message} (${e.help})` : e.message;
+}
+
+function defaultPoliciesDir(): string {
+  return fileURLToPath(new URL('../../policies/', import.meta.url));
+}
+
+function readPoliciesDir(dir: string): { policies: Record<string, string>; schema: string } {
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith(POLICY_SUFFIX))
+    .sort();
+  const policies: Record<string, string> = {};
+  for (const name of names) policies[name] = readFileSync(join(dir, name), 'utf8');
+  return { policies, schema: readFileSync(join(dir, SCHEMA_FILE), 'utf8') };
+}
+
+/** Split each file into its policies and name them after the file. */
+function splitPolicies(files: Readonly<Record<string, string>>): Record<string, string> {
+  const byId: Record<string, string> = {};
+  const errors: string[] = [];
+  for (const [file, text] of Object.entries(files)) {
+    const parts = cedar.policySetTextToParts(text);
+    if (parts.type === 'failure') {
+      errors.push(...parts.errors.map((e) => `${file}: ${message(e)}`));
+      continue;
+    }
+    // Templates would need links we never create: an unlinked template silently permits nothing.
+    if (parts.policy_templates.length > 0) errors.push(`${file}: templates are not supported`);
+    parts.policies.forEach((policy, i) => {
+      byId[parts.policies.length === 1 ? file : `${file}#${i + 1}`] = policy;
+    });
+  }
+  if (errors.length > 0) throw new PolicyParseError('policies do not parse', errors);
+  return byId;
+}
+
+function contentId(kind: string, ...texts: string[]): string {
+  const hash = createHash('sha256');
+  for (const t of texts) hash.update(t).update('\0');
+  // Content-addressed: reloading the same files reuses the cache slot instead of growing it, and
+  // two engines with different policies never overwrite each other's slot.
+  return `${kind}-${hash.digest('hex').slice(0, 32)}`;
+}
+
+export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngine {
+  const source =
+    'policies' in options
+      ? {
+          policies: typeof options.policies === 'string' ? { 'inline.cedar': options.policies } : options.policies,
+          schema: options.schema,
+        }
+      : readPoliciesDir(options.policiesDir ?? defaultPoliciesDir());
+  const validateRequest = options.validateRequest ?? true;
+
+  const schemaCheck = cedar.checkParseSchema(source.schema);
+  if (schemaCheck.type === 'failure') {
+    throw new PolicyParseError('schema does not parse', schemaCheck.errors.map(message));
+  }
+  const policies = splitPolicies(source.policies);
+  const policySet: PolicySet = { staticPolicies: policies };
+
+  const validation = cedar.validate({
+    schema: source.schema,
+    policies: policySet,
+    validationSettings: { mode: 'strict' },
+  });
+  if (validation.type === 'failure') {
+    throw new PolicyValidationError(validation.errors.map(message));
+  }
+  // Warnings are fatal too: the one that matters most is "impossible policy" (e.g. an Agent granted
+  // `approve`, which the schema reserves for people). It is dead under request validation but would
+  // match if validation were off, so a policy set with one is never loaded.
+  const problems = [
+    ...validation.validationErrors.map((e) => `${e.policyId}: ${message(e.error)}`),
+    ...validation.validationWarnings.map((w) => `${w.policyId}: ${message(w.error)}`),
+    ...validation.otherWarnings.map(message),
+  ];
+  if (problems.length > 0) throw new PolicyValidationError(problems);
+
+  const ids = Object.keys(policies).sort();
+  const schemaName = contentId('schema', source.schema);
+  const policySetId = contentId('policies', ...ids.flatMap((id) => [id, policies[id] ?? '']));
+  const schemaParsed = cedar.preparseSchema(schemaName, source.schema);
+  if (schemaParsed.type === 'failure')
+    throw new PolicyParseError('schema does not parse', schemaParsed.errors.map(message));
+  const setParsed = cedar.preparsePolicySet(policySetId, policySet);
+  if (setParsed.type === 'failure') throw new PolicyParseError('policies do not parse', setParsed.errors.map(message));
+
+  const qualify = (type: string): string => (type.includes('::') ? type : `${NAMESPACE}::${type}`);
+  const actionType = `${NAMESPACE}::Action`;
+
+  function authorize(request: AuthorizationRequest): AuthorizationResult {
+    const context = toCedarContext(request.context);
+    if (typeof context === 'string') return deny([context]);
+    let answer: AuthorizationAnswer;
+    try {
+      answer = cedar.statefulIsAuthorized({
+        principal: { type: qualify(request.principal.type), id: request.principal.id },
+        action: { type: actionType, id: request.action },
+        resource: { type: qualify(request.resource.type), id: request.resource.id },
+        context,
+        entities: [],
+        preparsedPolicySetId: policySetId,
+        preparsedSchemaName: schemaName,
+        validateRequest,
+      });
+    } catch (e) {
+      // Fail closed on anything the engine throws rather than reports.
+      return deny([`policy engine failed: ${e instanceof Error ? e.message : String(e)}`]);
+    }
+    if (answer.type === 'failure') return deny(answer.errors.map(message));
+    const { decision, diagnostics } = answer.response;
+    return {
+      decision,
+      determiningPolicies: diagnostics.reason,
+      errors: diagnostics.errors.map((e) => `${e.policyId}: ${message(e.error)}`),
+    };
+  }
+
+  return { authorize, policyIds: ids };
+}
+
+function deny(errors: string[]): AuthorizationResult {
+  return { decision: 'deny', determiningPolicies: [], errors };
+}
+
+// Cedar values are strings, booleans, 64-bit integers, sets and records. Anything else (undefined,
+// null, a float, a Date) is refused here with a readable reason instead of an opaque engine error.
+function isCedarValue(v: unknown): v is CedarValueJson {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isSafeInteger(v);
+    case 'object':
+      if (v === null) return false;
+      if (Array.isArray(v)) return v.every(isCedarValue);
+      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+      return Object.values(v).every(isCedarValue);
+    default:
+      return false;
+  }
+}
+
+function toCedarContext(context: Record<string, unknown>): Context | string {
+  for (const [key, value] of Object.entries(context)) {
+    if (!isCedarValue(value)) return `context.${key}: not a Cedar value (string, boolean, integer, set, record)`;
+  }
+  return context as Context;
+}
