@@ -6,10 +6,10 @@
 // the re-parse that isAuthorized does on each call.
 //
 // Packaging: the nodejs build reads `${__dirname}/cedar_wasm_bg.wasm` at import, so a bundle must
-// ship that file next to itself, and the .cedar files must be shipped too (pass policiesDir, or pass
-// the texts).
+// ship that file next to itself; ship policies/*.cedar and schema.cedarschema next to it too and the
+// default policiesDir finds them.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
@@ -150,7 +150,11 @@ function message(e: DetailedError): string {
   return e.help ? `${e.message} (${e.help})` : e.message;
 }
 
+// In the repository the policies live in policies/ two levels up; in a Lambda bundle this module is
+// the bundle itself and the .cedar files are copied next to it (like the wasm), so look there first.
 function defaultPoliciesDir(): string {
+  const here = fileURLToPath(new URL('./', import.meta.url));
+  if (existsSync(join(here, SCHEMA_FILE))) return here;
   return fileURLToPath(new URL('../../policies/', import.meta.url));
 }
 
@@ -175,8 +179,13 @@ function splitPolicies(files: Readonly<Record<string, string>>): Record<string, 
     }
     // Templates would need links we never create: an unlinked template silently permits nothing.
     if (parts.policy_templates.length > 0) errors.push(`${file}: templates are not supported`);
-    parts.policies.forEach((policy, i) => {
-      byId[parts.policies.length === 1 ? file : `${file}#${i + 1}`] = policy;
+    // The parts come back sorted by their generated ids as strings (policy0, policy1, policy10,
+    // policy2, ...); undo that so `#n` is the n-th policy in the file as written.
+    const n = parts.policies.length;
+    const textual = Array.from({ length: n }, (_, i) => `policy${i}`).sort();
+    parts.policies.forEach((policy, k) => {
+      const index = Number(textual[k]?.slice('policy'.length));
+      byId[n === 1 ? file : `${file}#${index + 1}`] = policy;
     });
   }
   if (errors.length > 0) throw new PolicyParseError('policies do not parse', errors);
@@ -201,9 +210,12 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
       : readPoliciesDir(options.policiesDir ?? defaultPoliciesDir());
   const validateRequest = options.validateRequest ?? true;
 
-  const schemaCheck = cedar.checkParseSchema(source.schema);
-  if (schemaCheck.type === 'failure') {
-    throw new PolicyParseError('schema does not parse', schemaCheck.errors.map(message));
+  // Parsing the schema into the cache is also the parse check (the first schema parse in a process
+  // costs ~150 ms here, so it is done once, not twice).
+  const schemaName = contentId('schema', source.schema);
+  const schemaParsed = cedar.preparseSchema(schemaName, source.schema);
+  if (schemaParsed.type === 'failure') {
+    throw new PolicyParseError('schema does not parse', schemaParsed.errors.map(message));
   }
   const policies = splitPolicies(source.policies);
   const policySet: PolicySet = { staticPolicies: policies };
@@ -227,11 +239,7 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   if (problems.length > 0) throw new PolicyValidationError(problems);
 
   const ids = Object.keys(policies).sort();
-  const schemaName = contentId('schema', source.schema);
   const policySetId = contentId('policies', ...ids.flatMap((id) => [id, policies[id] ?? '']));
-  const schemaParsed = cedar.preparseSchema(schemaName, source.schema);
-  if (schemaParsed.type === 'failure')
-    throw new PolicyParseError('schema does not parse', schemaParsed.errors.map(message));
   const setParsed = cedar.preparsePolicySet(policySetId, policySet);
   if (setParsed.type === 'failure') throw new PolicyParseError('policies do not parse', setParsed.errors.map(message));
 

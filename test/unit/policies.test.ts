@@ -319,15 +319,28 @@ describe('loadPolicyEngine', () => {
       policies: 'permit(principal == Trading::Agent::"risk", action == Trading::Action::"log_event", resource);',
     });
     expect(inline.policyIds).toEqual(['inline.cedar']);
-    const two = loadPolicyEngine({
+    // Twelve policies: `#n` must follow the text even where the engine's own ids sort as strings.
+    const names = Array.from({ length: 12 }, (_, i) => `agent-${i + 1}`);
+    const many = loadPolicyEngine({
       schema,
       policies: {
-        'pair.cedar':
-          'permit(principal == Trading::Agent::"a", action == Trading::Action::"log_event", resource);\n' +
-          'permit(principal == Trading::Agent::"b", action == Trading::Action::"log_event", resource);',
+        'many.cedar': names
+          .map(
+            (name) =>
+              `permit(principal == Trading::Agent::"${name}", action == Trading::Action::"log_event", resource);`,
+          )
+          .join('\n'),
       },
     });
-    expect(two.policyIds).toEqual(['pair.cedar#1', 'pair.cedar#2']);
+    names.forEach((name, i) => {
+      const result = many.authorize({
+        principal: { type: 'Agent', id: name },
+        action: 'log_event',
+        resource: { type: 'Agent', id: 'compliance' },
+        context: {},
+      });
+      expect(result.determiningPolicies).toEqual([`many.cedar#${i + 1}`]);
+    });
   });
 
   it('keeps engines with different policy sets apart (separate pre-parsed slots)', () => {
