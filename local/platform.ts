@@ -16,7 +16,6 @@ import { createComplianceHandler } from '../functions/compliance/app.js';
 import type { AgentName } from '../functions/config.js';
 import { expireApproval } from '../functions/core/approvals.js';
 import { AuditLog } from '../functions/core/audit-chain.js';
-import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../functions/core/simulated-venue.js';
@@ -67,7 +66,7 @@ export interface LocalPlatform {
   services: PlatformServices;
   handlers: Record<AgentName, AgentHandler>;
   /** What the start-up recovery did with executions a previous process left unfinished. */
-  recovered: Array<{ order_id: string; outcome: 'expired' | 'failed' }>;
+  recovered: Array<{ order_id: string; outcome: 'expired' | 'resumed' }>;
   stop(): Promise<void>;
 }
 
@@ -215,18 +214,22 @@ async function seedOnce(dataDir: string, store: DynamoDbReferenceStore, clock: C
 }
 
 /**
- * Executions the previous process left running cannot be resumed by the local runner. None is
- * dropped silently: a pending approval expires, anything else fails, each with an audit record.
+ * Executions the previous process left running cannot be continued where they stopped by the
+ * local runner. None is dropped silently, and each outcome is audited: a pending approval expires
+ * (its window cannot be resumed); any other order runs its lifecycle again under a new execution
+ * name, which is safe because every step is idempotent (the stored risk decision is reused, an
+ * execution is recorded once, a fill is applied to a position once).
  */
 async function recoverInterrupted(
   workflow: LocalStepFunctions,
   services: PlatformServices,
-): Promise<Array<{ order_id: string; outcome: 'expired' | 'failed' }>> {
-  const out: Array<{ order_id: string; outcome: 'expired' | 'failed' }> = [];
+): Promise<Array<{ order_id: string; outcome: 'expired' | 'resumed' }>> {
+  const out: Array<{ order_id: string; outcome: 'expired' | 'resumed' }> = [];
   for (const e of workflow.interrupted()) {
     const order = (e.input as { order?: Order } | undefined)?.order;
-    if (!order) continue;
     const why = 'the platform stopped while this order was in flight';
+    await workflow.markAborted(e.executionId, why);
+    if (!order) continue;
     if (e.waitingForTaskToken) {
       await expireApproval(
         approvalDeps(services, localIdentity('approval')),
@@ -234,16 +237,19 @@ async function recoverInterrupted(
         `${why}; the approval wait cannot be resumed`,
       );
       out.push({ order_id: order.order_id, outcome: 'expired' });
-    } else {
-      await recordFailure(
-        complianceDeps(services, localIdentity('compliance')),
-        order,
-        { Error: 'PlatformRestarted', Cause: why },
-        e.executionId,
-      );
-      out.push({ order_id: order.order_id, outcome: 'failed' });
+      continue;
     }
-    await workflow.markAborted(e.executionId, why);
+    const resumed = await workflow.start(`${order.order_id}-r${Date.now().toString(36)}`, e.input);
+    await services.audit.append({
+      event_type: 'order_resumed',
+      order_id: order.order_id,
+      trader_id: order.trader_id,
+      actor: localIdentity('order-router'),
+      input: { interrupted_execution: e.executionId, resumed_execution: resumed.executionId },
+      decision: 'resumed',
+      reason: `${why}; its lifecycle runs again (every step is idempotent)`,
+    });
+    out.push({ order_id: order.order_id, outcome: 'resumed' });
   }
   return out;
 }

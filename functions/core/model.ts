@@ -149,6 +149,7 @@ export const AUDIT_EVENT_TYPES = [
   'trade_failed',
   'position_updated',
   'order_failed',
+  'order_resumed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

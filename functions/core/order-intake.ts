@@ -137,9 +137,12 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
     token = page.nextToken;
   } while (token);
   let status = deriveStatus(records);
+  // A lifecycle resumed after a restart runs under a new execution; the latest one counts.
+  const resumed = records.filter((r) => r.event_type === 'order_resumed').at(-1);
+  const current = (resumed?.input as { resumed_execution?: string } | undefined)?.resumed_execution ?? rec.execution_id;
   if (!FINAL_STATUSES.has(status)) {
     // No final record: if the lifecycle itself ended abnormally, the order failed.
-    const exec = await deps.workflow.describe(rec.execution_id);
+    const exec = await deps.workflow.describe(current);
     if (exec && exec.status !== 'RUNNING' && exec.status !== 'SUCCEEDED') status = 'FAILED';
   }
   return {
@@ -147,7 +150,7 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
     status,
     order: rec.order,
     submitted_at: rec.submitted_at,
-    execution_id: rec.execution_id,
+    execution_id: current,
     ...(rec.risk
       ? {
           risk: {

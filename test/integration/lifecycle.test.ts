@@ -318,4 +318,27 @@ describe('order lifecycle on the local platform', () => {
     // Data from before the restart is still there.
     expect((await waitForStatus('ORD-FILL-1', ['FILLED'])).status).toBe('FILLED');
   });
+
+  it('finishes an order that was mid-flight when the platform stopped, applying its fill once', async () => {
+    const before = await call('trader', 'GET', '/positions/ACC-002');
+    const qty = (b: unknown) =>
+      (b as { positions: Array<{ symbol: string; quantity: number }> }).positions.find((p) => p.symbol === 'JPM')
+        ?.quantity ?? 0;
+    const res = await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-MID-1', { symbol: 'JPM', quantity: 50, account_id: 'ACC-002' }),
+    );
+    expect(res.status).toBe(202);
+    await platform.stop(); // no waiting: the lifecycle is cut wherever it is
+    closeHttpsAgents();
+    await boot();
+    const view = await waitForStatus('ORD-MID-1', ['FILLED', 'REJECTED', 'FAILED', 'EXPIRED']);
+    expect(view.status).toBe('FILLED');
+    const after = await call('trader', 'GET', '/positions/ACC-002');
+    expect(qty(after.body) - qty(before.body)).toBe(50);
+    const fills = view.history.filter((h) => h.event_type === 'position_updated' && h.decision === 'applied');
+    expect(fills).toHaveLength(1);
+  });
 });
