@@ -21,6 +21,9 @@ export interface RiskSummary {
   order_value: string;
 }
 
+/** What Step Functions answers for a task token it no longer waits on. */
+const TOKEN_CLOSED: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
 export const approvalIdFor = (orderId: string): string => `APR-${orderId}`;
 
 export async function requestApproval(
@@ -83,6 +86,18 @@ export async function decide(
   }
   const approval = await deps.approvals.get(approvalId);
   if (!approval) throw new NotFoundError(`approval ${approvalId} not found`);
+  const target = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
+  if (approval.status === target && approval.decided_by === checker) {
+    // The same checker repeating the same decision (e.g. after a failed delivery to the workflow):
+    // deliver it again; the workflow takes one outcome per task token, so this is safe. A closed
+    // token means it was delivered before (or the wait ended, which ExpireApproval records).
+    try {
+      await deliver(deps, approval, checker, verdict, approval.decided_at ?? '', approval.reason, false);
+    } catch (err) {
+      if (!TOKEN_CLOSED.has((err as Error).name)) throw err;
+    }
+    return (await deps.approvals.get(approvalId)) ?? approval;
+  }
   if (approval.status !== 'PENDING') {
     throw new ConflictError(
       `approval ${approvalId} is already ${approval.status}${approval.decided_by ? ` by ${approval.decided_by}` : ''}${approval.decided_at ? ` at ${approval.decided_at}` : ''}`,
@@ -118,34 +133,46 @@ export async function decide(
   if (!decided) throw new ConflictError(`approval ${approvalId} was decided concurrently`, 'APPROVAL_DECIDED');
   await auditDecision(deps, decided, checker, 'api');
 
+  await deliver(deps, decided, checker, verdict, now, reason);
+  return decided;
+}
+
+/** Tells the workflow; a token the workflow gave up on turns the approval into an expiry. */
+async function deliver(
+  deps: ApprovalDeps,
+  approval: ApprovalRecord,
+  checker: string,
+  verdict: Verdict,
+  decidedAt: string,
+  reason: string | undefined,
+  expireOnClosedToken = true,
+): Promise<void> {
   try {
     if (verdict === 'approve') {
       await deps.workflow.sendTaskSuccess(approval.task_token, {
-        approval_id: approvalId,
+        approval_id: approval.approval_id,
         decision: 'approve',
         approved_by: checker,
-        approved_at: now,
+        approved_at: decidedAt,
       });
     } else {
       await deps.workflow.sendTaskFailure(approval.task_token, 'ApprovalRejected', `rejected by ${checker}: ${reason}`);
     }
   } catch (err) {
-    const name = (err as Error).name;
-    if (name === 'TaskTimedOut' || name === 'TaskDoesNotExist' || name === 'InvalidToken') {
+    if (expireOnClosedToken && TOKEN_CLOSED.has((err as Error).name)) {
       // The workflow gave up waiting first: the order expires, and the record must say so.
-      const expired = await deps.approvals.transition(approvalId, status, {
+      const expired = await deps.approvals.transition(approval.approval_id, approval.status, {
         status: 'EXPIRED',
         reason: `decision by ${checker} arrived after the workflow timed out`,
       });
       if (expired) await auditExpiry(deps, expired, 'decision arrived after the approval wait timed out');
       throw new ConflictError(
-        `approval ${approvalId} expired before the decision reached the order`,
+        `approval ${approval.approval_id} expired before the decision reached the order`,
         'APPROVAL_EXPIRED',
       );
     }
     throw err;
   }
-  return decided;
 }
 
 /**

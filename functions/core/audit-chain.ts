@@ -105,6 +105,12 @@ export class AuditLog {
         ]),
       );
     }
+    try {
+      // Refuse a non-canonical input here, so it cannot fail the other events of its batch.
+      canonicalJson(event.input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
       if (!this.flushing) void this.flush();

@@ -90,6 +90,11 @@ export class Decimal {
     return this.units <= o.units;
   }
 
+  /** this <= a * b, exactly (no rounding of the product): for ratio limits. */
+  lteProduct(a: Decimal, b: Decimal): boolean {
+    return this.units * FACTOR <= a.units * b.units;
+  }
+
   isZero(): boolean {
     return this.units === 0n;
   }

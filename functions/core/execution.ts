@@ -31,7 +31,7 @@ export interface ExecutionResult {
 export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckId: string): Promise<ExecutionResult> {
   const hash = orderHash(order);
   const rec = await deps.orders.get(order.order_id);
-  if (rec?.execution && rec.risk?.check_id === riskCheckId) {
+  if (rec?.execution && rec.risk?.check_id === riskCheckId && rec.order_hash === hash) {
     // A retried step: the trade already happened; answer with what was recorded.
     await auditOutcome(deps, order, riskCheckId, rec.execution, 'replayed');
     return toResult(rec.execution);

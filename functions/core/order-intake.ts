@@ -86,19 +86,14 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
     }
     // Same order again: the first answer. Starting again is a no-op, and heals a first attempt
     // that stopped between recording the order and starting its lifecycle.
+    const first = await deps.auditIndex.queryByOrder(order.order_id, 5);
+    if (!first.items.some((r) => r.event_type === 'order_submitted'))
+      await auditSubmitted(deps, created.existing.order, caller);
     await deps.workflow.start(order.order_id, { order: created.existing.order });
     return created.existing.answer;
   }
 
-  await deps.audit.append({
-    event_type: 'order_submitted',
-    order_id: order.order_id,
-    trader_id: order.trader_id,
-    actor: deps.identity,
-    input: { caller, order },
-    decision: 'accepted',
-    reason: 'order is well-formed; sent to the pre-trade risk check',
-  });
+  await auditSubmitted(deps, order, caller);
   await deps.workflow.start(order.order_id, { order });
   return record.answer;
 }
@@ -172,4 +167,16 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
       reason: r.reason,
     })),
   };
+}
+
+function auditSubmitted(deps: OrderIntakeDeps, order: Order, caller: string): Promise<AuditRecord> {
+  return deps.audit.append({
+    event_type: 'order_submitted',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { caller, order },
+    decision: 'accepted',
+    reason: 'order is well-formed; sent to the pre-trade risk check',
+  });
 }

@@ -66,7 +66,7 @@ export function buildReport(
       break;
     }
     case 'risk_violations': {
-      rows = get('order_rejected_risk').map((r) => ({
+      rows = firstPerOrder(get('order_rejected_risk')).map((r) => ({
         timestamp: r.timestamp,
         order_id: r.order_id ?? '',
         trader_id: r.trader_id ?? '',
@@ -79,7 +79,7 @@ export function buildReport(
     case 'rejected_orders': {
       const rejected: AuditRecord[] = [
         ...get('order_invalid'),
-        ...get('order_rejected_risk'),
+        ...firstPerOrder(get('order_rejected_risk')),
         ...get('approval_rejected'),
         ...get('approval_expired'),
         ...get('trade_failed').filter((r) => r.decision === 'rejected' || r.decision === 'blocked'),
@@ -121,6 +121,19 @@ export function buildReport(
     }
   }
   return { report_type: type, ...range, ...meta, rows, totals };
+}
+
+/** A retried step re-records the decision on record (marked replayed): count each order once. */
+function firstPerOrder(records: readonly AuditRecord[]): AuditRecord[] {
+  const seen = new Set<string>();
+  return [...records]
+    .sort((a, b) => a.sequence - b.sequence)
+    .filter((r) => {
+      const key = r.order_id ?? r.event_id;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
 }
 
 export function reportToCsv(report: Report): string {

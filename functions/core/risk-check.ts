@@ -41,7 +41,12 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
     ...evaluation,
   };
 
+  // Stored once, then audited: a retried step finds the decision already in force and records
+  // that one again (marked as a replay), never a second opinion that was not in force.
+  const stored = await deps.orders.recordRisk(order.order_id, check);
+  const replay = stored.check_id !== check.check_id;
   const base = { order_id: order.order_id, trader_id: order.trader_id, actor: deps.identity };
+  const note = replay ? 'replayed (step retried), the decision on record: ' : '';
   const writes = [
     deps.audit.append({
       ...base,
@@ -49,29 +54,33 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
       // Every control with the values it compared: the examiner's evidence.
       input: {
         order,
-        check_id: check.check_id,
-        limits_version: check.limits_version,
-        order_value: check.order_value,
-        reference_price: check.reference_price,
-        controls: check.controls,
+        check_id: stored.check_id,
+        limits_version: stored.limits_version,
+        order_value: stored.order_value,
+        reference_price: stored.reference_price,
+        controls: stored.controls,
+        ...(replay ? { replayed: true } : {}),
       },
-      decision: check.decision,
-      reason: check.reasons.length > 0 ? check.reasons.join(', ') : 'all pre-trade controls passed',
+      decision: stored.decision,
+      reason: note + (stored.reasons.length > 0 ? stored.reasons.join(', ') : 'all pre-trade controls passed'),
     }),
   ];
-  if (check.decision === 'rejected') {
+  if (stored.decision === 'rejected') {
     writes.push(
       deps.audit.append({
         ...base,
         event_type: 'order_rejected_risk',
-        input: { check_id: check.check_id, controls: check.controls.filter((c) => !c.passed) },
+        input: {
+          check_id: stored.check_id,
+          controls: stored.controls.filter((c) => !c.passed),
+          ...(replay ? { replayed: true } : {}),
+        },
         decision: 'rejected',
-        reason: check.reasons.join(', '),
+        reason: note + stored.reasons.join(', '),
       }),
     );
   }
   await Promise.all(writes);
-  const stored = await deps.orders.recordRisk(order.order_id, check);
   return {
     check_id: stored.check_id,
     decision: stored.decision,

@@ -94,7 +94,8 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
     const addedShares = Math.max(0, Math.abs(projectedQty) - Math.abs(currentQty));
     const perShare = order.order_type === 'LIMIT' && order.price !== undefined ? Decimal.parse(order.price) : refPrice;
     const required = perShare.mulInt(addedShares);
-    add('capital', required.lte(available), REASON.INSUFFICIENT_CAPITAL, {
+    // An order that adds no exposure needs no capital, even when exposure already exceeds it.
+    add('capital', addedShares === 0 || required.lte(available), REASON.INSUFFICIENT_CAPITAL, {
       required_capital: required.toString(),
       available_capital: available.toString(),
       account_capital: capital.toString(),
@@ -125,7 +126,7 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
     const grossAfter = grossNow.sub(refPrice.mulInt(Math.abs(currentQty))).add(projectedPositionValue);
     const base = grossAfter.gt(capital) ? grossAfter : capital;
     const limit = Decimal.parse(profile.max_concentration);
-    const within = base.isZero() ? projectedPositionValue.isZero() : projectedPositionValue.lte(limit.mul(base));
+    const within = base.isZero() ? projectedPositionValue.isZero() : projectedPositionValue.lteProduct(limit, base);
     add('concentration', !increases || within, REASON.CONCENTRATION_LIMIT_EXCEEDED, {
       symbol_exposure: projectedPositionValue.toString(),
       portfolio_base: base.toString(),

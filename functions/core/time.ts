@@ -33,7 +33,8 @@ export function parseNs(ts: string): bigint | undefined {
   const m = NS_TS.exec(ts);
   if (!m?.[1]) return undefined;
   const secMs = Date.parse(`${m[1]}Z`);
-  if (Number.isNaN(secMs)) return undefined;
+  // Date.parse rolls impossible dates over (Feb 30 -> Mar 2): refuse anything that does not round-trip.
+  if (Number.isNaN(secMs) || new Date(secMs).toISOString().slice(0, 19) !== m[1]) return undefined;
   return BigInt(secMs) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 

@@ -174,9 +174,13 @@ describe('order lifecycle on the local platform', () => {
     ]);
     expect(view.history.find((h) => h.event_type === 'approved')?.actor).toBe('RISK-OFFICER-1');
 
+    // The same checker repeating the decision is idempotent; anyone else is told it is decided.
     const again = await call('approver', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
-    expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ code: 'APPROVAL_APPROVED' });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ status: 'APPROVED', decided_by: 'RISK-OFFICER-1' });
+    const other = await call('auditor', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
+    expect(other.status).toBe(409);
+    expect(other.body).toMatchObject({ code: 'APPROVAL_APPROVED' });
   });
 
   it('ends REJECTED when the checker rejects', async () => {

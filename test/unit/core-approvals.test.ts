@@ -281,7 +281,7 @@ describe('decide', () => {
   // if that call fails transiently (throttling, a timeout, the Lambda dying), the checker's retry is
   // refused with APPROVAL_APPROVED and nothing ever re-sends the token: the order expires despite
   // the approval. A retry of the same verdict by the same checker should re-deliver it.
-  it.fails('a checker retrying after a transient SendTaskSuccess failure gets the approval delivered', async () => {
+  it('a checker retrying after a transient SendTaskSuccess failure gets the approval delivered', async () => {
     workflow.failures.sendTaskSuccess.push(namedError('ThrottlingException'));
     await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).rejects.toThrow('ThrottlingException');
     await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).resolves.toMatchObject({ status: 'APPROVED' });

@@ -209,7 +209,7 @@ describe('submitOrder: idempotency by order_id', () => {
   // BUG (order-intake.ts:70-102): the order is stored before order_submitted is audited, and the
   // resubmission path (`!created.created`, same hash) never audits it. If the first audit append
   // fails, the client's retry gets 202 and the lifecycle starts with no order_submitted record.
-  it.fails('a resubmission after a failed order_submitted audit still leaves an order_submitted record', async () => {
+  it('a resubmission after a failed order_submitted audit still leaves an order_submitted record', async () => {
     audit.failWhen = (e: AuditEvent) => e.event_type === 'order_submitted';
     await expect(submit(ORDER)).rejects.toBeInstanceOf(TransientError);
     audit.failWhen = undefined;

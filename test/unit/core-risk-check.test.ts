@@ -122,7 +122,7 @@ describe('checkRisk', () => {
   // recordRisk hands back the stored one. The trail then holds a risk_check (and here an
   // order_rejected_risk) for a decision that was never in force, so deriveStatus and the
   // risk_violations / rejected_orders reports show a rejection for an order that was approved.
-  it.fails('a retried step does not audit a decision that contradicts the one on record', async () => {
+  it('a retried step does not audit a decision that contradicts the one on record', async () => {
     const first = await checkRisk(deps, ORDER);
     await reference.putSecurity(security('AAPL', '2000'));
     await checkRisk(deps, ORDER);
