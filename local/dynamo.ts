@@ -1,12 +1,10 @@
-// The embedded DynamoDB: dynalite in-process on a loopback port, its LevelDB under
+// The embedded DynamoDB: dynalite in-process (on a worker thread) on a loopback port, its LevelDB under
 // <dataDir>/dynamodb, and the platform's five tables created on first start (docs/contracts.md).
 // dynalite has no TransactWriteItems and ignores ReturnValuesOnConditionCheckFailure; the adapters
 // are written for both (see functions/adapters/dynamodb-common.ts).
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -182,15 +180,6 @@ async function waitActive(client: DynamoDBClient, tableName: string | undefined)
   }
 }
 
-// dynalite ships no types; this is the part of its API used here.
-type Dynalite = (options: {
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => Server;
-const dynalite = createRequire(import.meta.url)('dynalite') as Dynalite;
-
 export interface LocalDynamo {
   endpoint: string;
   tableNames: TableNames;
@@ -207,23 +196,31 @@ export interface LocalDynamoOptions {
 export async function startLocalDynamo(options: LocalDynamoOptions): Promise<LocalDynamo> {
   const path = join(options.dataDir, 'dynamodb');
   await mkdir(path, { recursive: true });
-  // Zero delays: tables are ACTIVE at once, so a first start does not wait.
-  const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  // dynalite runs on a worker thread (its own core); zero delays so tables are ACTIVE at once.
+  const worker = new Worker(new URL('./dynamo-worker.mjs', import.meta.url), { workerData: { path } });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.on('message', function onMessage(msg: { type: string; port?: number; message?: string }) {
+      if (msg.type === 'listening' && msg.port) {
+        worker.off('message', onMessage);
+        worker.off('error', reject);
+        resolve(msg.port);
+      } else if (msg.type === 'error') reject(new Error(`dynalite: ${msg.message}`));
     });
   });
-  const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   const tableNames: TableNames = { ...DEFAULT_TABLE_NAMES, ...options.tableNames };
   const close = async (): Promise<void> => {
     client.destroy();
     // dynalite's close waits for pending LevelDB operations, then closes the database.
-    await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (msg: { type: string; error?: string | null }) => {
+        if (msg.type === 'closed') msg.error ? reject(new Error(msg.error)) : resolve();
+      });
+      worker.postMessage('close');
+    });
+    await worker.terminate();
   };
   try {
     await ensureTables(client, tableNames);
