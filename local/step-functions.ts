@@ -24,18 +24,15 @@ import { ExecutionJournal, type TaskOutcome, type TerminalStatus } from './step-
 
 export { InvalidDefinition, MissingSubstitution } from './step-functions-definition.js';
 
+import { TaskDoesNotExist, TaskTimedOut } from '../functions/adapters/errors.js';
+
 const REGION = 'local';
 const ACCOUNT = '000000000000';
 
 // ---- errors the callers see (names as in the AWS SDK where AWS has one) ----
 
-export class TaskDoesNotExist extends Error {
-  override readonly name = 'TaskDoesNotExist';
-}
-/** The token's task has ended (completed, failed, timed out, or its execution stopped). */
-export class TaskTimedOut extends Error {
-  override readonly name = 'TaskTimedOut';
-}
+// The same classes the AWS adapter raises, so callers match one set of names against both.
+export { TaskDoesNotExist, TaskTimedOut } from '../functions/adapters/errors.js';
 export class ExecutionAlreadyExists extends Error {
   override readonly name = 'ExecutionAlreadyExists';
   readonly code = 'execution_already_exists';
