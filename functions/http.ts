@@ -48,6 +48,16 @@ export function callerOf(event: APIGatewayProxyEvent): string {
   throw new UnauthenticatedError('no caller identity: present a client certificate or sign the request with IAM');
 }
 
+/**
+ * The caller's role: the client certificate's subject OU (the dev CA and the firm's CA put it
+ * there). IAM callers have none: they may act only where no role is needed.
+ */
+export function callerRoleOf(event: APIGatewayProxyEvent): string | undefined {
+  const identity = event.requestContext.identity as { clientCert?: { subjectDN?: string } | null };
+  const dn = identity.clientCert?.subjectDN;
+  return dn ? /(?:^|,)\s*OU=([^,]+)/.exec(dn)?.[1]?.trim() : undefined;
+}
+
 export function queryOf(event: APIGatewayProxyEvent): Record<string, string | undefined> {
   return { ...(event.queryStringParameters ?? {}) };
 }

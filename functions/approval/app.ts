@@ -13,7 +13,7 @@ import {
 } from '../core/approvals.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { validateOrder } from '../core/order.js';
-import { callerOf, json, objectBody, pathParam, queryOf } from '../http.js';
+import { callerOf, callerRoleOf, json, objectBody, pathParam, queryOf } from '../http.js';
 
 export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): AgentHandler {
   return agentHandler(
@@ -52,7 +52,7 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): 
           const decided = await decide(
             deps,
             pathParam(event, 'approval_id'),
-            caller,
+            { id: caller, role: callerRoleOf(event) },
             verdict,
             body.reason as string | undefined,
           );

@@ -74,10 +74,13 @@ export async function requestApproval(
 export type Verdict = 'approve' | 'reject';
 
 /** A checker's decision through the API or the CLI. */
+/** Roles (client certificate OU) that may act as a checker. */
+export const CHECKER_ROLES: ReadonlySet<string> = new Set(['approver', 'risk-officer']);
+
 export async function decide(
   deps: ApprovalDeps,
   approvalId: string,
-  checker: string,
+  checker: { id: string; role: string | undefined },
   verdict: Verdict,
   reason: string | undefined,
 ): Promise<ApprovalRecord> {
@@ -86,13 +89,35 @@ export async function decide(
   }
   const approval = await deps.approvals.get(approvalId);
   if (!approval) throw new NotFoundError(`approval ${approvalId} not found`);
+  // Who may decide comes first, whatever the state: every refused attempt is on the record.
+  const refusal =
+    checker.id === approval.maker
+      ? { code: 'SELF_APPROVAL', why: 'the maker of an order cannot be its checker' }
+      : !checker.role || !CHECKER_ROLES.has(checker.role)
+        ? { code: 'NOT_AN_APPROVER', why: `role ${checker.role ?? '(none)'} may not decide approvals` }
+        : undefined;
+  if (refusal) {
+    await deps.audit.append({
+      event_type: 'approval_refused',
+      order_id: approval.order_id,
+      trader_id: approval.maker,
+      actor: checker.id,
+      input: { approval_id: approvalId, verdict, role: checker.role ?? null },
+      decision: 'refused',
+      reason: `${refusal.code}: ${refusal.why}`,
+    });
+    throw new ForbiddenError(
+      `${checker.id} cannot ${verdict} order ${approval.order_id}: ${refusal.why}`,
+      refusal.code,
+    );
+  }
   const target = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
-  if (approval.status === target && approval.decided_by === checker) {
+  if (approval.status === target && approval.decided_by === checker.id) {
     // The same checker repeating the same decision (e.g. after a failed delivery to the workflow):
     // deliver it again; the workflow takes one outcome per task token, so this is safe. A closed
     // token means it was delivered before (or the wait ended, which ExpireApproval records).
     try {
-      await deliver(deps, approval, checker, verdict, approval.decided_at ?? '', approval.reason, false);
+      await deliver(deps, approval, checker.id, verdict, approval.decided_at ?? '', approval.reason, false);
     } catch (err) {
       if (!TOKEN_CLOSED.has((err as Error).name)) throw err;
     }
@@ -108,32 +133,17 @@ export async function decide(
   if (isPast(approval.expires_at, now)) {
     throw new ConflictError(`approval ${approvalId} expired at ${approval.expires_at}`, 'APPROVAL_EXPIRED');
   }
-  if (checker === approval.maker) {
-    await deps.audit.append({
-      event_type: 'approval_refused',
-      order_id: approval.order_id,
-      trader_id: approval.maker,
-      actor: checker,
-      input: { approval_id: approvalId, verdict },
-      decision: 'refused',
-      reason: 'SELF_APPROVAL: the maker of an order cannot be its checker',
-    });
-    throw new ForbiddenError(
-      `${checker} submitted order ${approval.order_id} and cannot ${verdict} it`,
-      'SELF_APPROVAL',
-    );
-  }
   const status = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
   const decided = await deps.approvals.transition(approvalId, 'PENDING', {
     status,
-    decided_by: checker,
+    decided_by: checker.id,
     decided_at: now,
     ...(reason ? { reason } : {}),
   });
   if (!decided) throw new ConflictError(`approval ${approvalId} was decided concurrently`, 'APPROVAL_DECIDED');
-  await auditDecision(deps, decided, checker, 'api');
+  await auditDecision(deps, decided, checker.id, 'api');
 
-  await deliver(deps, decided, checker, verdict, now, reason);
+  await deliver(deps, decided, checker.id, verdict, now, reason);
   return decided;
 }
 

@@ -1,6 +1,6 @@
 // order-router use cases: submit_order (validate, record, audit, start the lifecycle) and status.
 import type { AuditIndex, AuditSink, Clock, OrderStore, Workflow } from '../ports.js';
-import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
 import { type AuditRecord, FINAL_STATUSES, type Order, type OrderRecord, type OrderStatus } from './model.js';
 import { orderHash, parseJsonBody, validateOrder } from './order.js';
 import { deriveStatus } from './order-status.js';
@@ -34,6 +34,19 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
       throw new ValidationError([
         { field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` },
       ]);
+    }
+    // The maker of an order is the authenticated caller, never a name in the body.
+    if (order.trader_id !== caller) {
+      await deps.audit.append({
+        event_type: 'order_invalid',
+        order_id: order.order_id,
+        trader_id: order.trader_id,
+        actor: deps.identity,
+        input: { caller, order },
+        decision: 'refused',
+        reason: `TRADER_MISMATCH: caller ${caller} may not submit for trader ${order.trader_id}`,
+      });
+      throw new ForbiddenError(`${caller} may not submit orders for trader ${order.trader_id}`, 'TRADER_MISMATCH');
     }
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;

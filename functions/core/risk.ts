@@ -34,14 +34,22 @@ export interface RiskEvaluation {
 }
 
 /**
- * Order value: quantity at the limit price for a LIMIT order (its worst case), else at the
- * reference price. Undefined when there is no price to value it at.
+ * The price an order is valued at: its worst case. A MARKET order at the reference price; a LIMIT
+ * order at the higher of its limit and the reference price, because a marketable limit fills at
+ * the market (a SELL limited at 0.01 is worth what it sells for, not 0.01 a share). Undefined when
+ * there is no price at all.
  */
+export function valuationPrice(order: Order, security: SecurityReference | undefined): Decimal | undefined {
+  const ref = security ? Decimal.parse(security.reference_price) : undefined;
+  if (order.order_type === 'LIMIT' && order.price !== undefined) {
+    const limit = Decimal.parse(order.price);
+    return ref && ref.gt(limit) ? ref : limit;
+  }
+  return ref;
+}
+
 export function orderValue(order: Order, security: SecurityReference | undefined): Decimal | undefined {
-  if (order.order_type === 'LIMIT' && order.price !== undefined)
-    return Decimal.parse(order.price).mulInt(order.quantity);
-  if (!security) return undefined;
-  return Decimal.parse(security.reference_price).mulInt(order.quantity);
+  return valuationPrice(order, security)?.mulInt(order.quantity);
 }
 
 export function evaluateRisk(input: RiskInputs): RiskEvaluation {
@@ -92,7 +100,7 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
     const available = capital.sub(grossNow);
     // Only the part of the order that adds exposure consumes capital; a pure reduction frees it.
     const addedShares = Math.max(0, Math.abs(projectedQty) - Math.abs(currentQty));
-    const perShare = order.order_type === 'LIMIT' && order.price !== undefined ? Decimal.parse(order.price) : refPrice;
+    const perShare = valuationPrice(order, security) ?? refPrice;
     const required = perShare.mulInt(addedShares);
     // An order that adds no exposure needs no capital, even when exposure already exceeds it.
     add('capital', addedShares === 0 || required.lte(available), REASON.INSUFFICIENT_CAPITAL, {

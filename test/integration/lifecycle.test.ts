@@ -174,13 +174,17 @@ describe('order lifecycle on the local platform', () => {
     ]);
     expect(view.history.find((h) => h.event_type === 'approved')?.actor).toBe('RISK-OFFICER-1');
 
-    // The same checker repeating the decision is idempotent; anyone else is told it is decided.
+    // The same checker repeating the decision is idempotent; a certificate without the approver
+    // role is refused whatever the state, and so is the maker.
     const again = await call('approver', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'APPROVED', decided_by: 'RISK-OFFICER-1' });
-    const other = await call('auditor', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
-    expect(other.status).toBe(409);
-    expect(other.body).toMatchObject({ code: 'APPROVAL_APPROVED' });
+    const auditor = await call('auditor', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
+    expect(auditor.status).toBe(403);
+    expect(auditor.body).toMatchObject({ code: 'NOT_AN_APPROVER' });
+    const maker = await call('trader', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
+    expect(maker.status).toBe(403);
+    expect(maker.body).toMatchObject({ code: 'SELF_APPROVAL' });
   });
 
   it('ends REJECTED when the checker rejects', async () => {
@@ -279,6 +283,15 @@ describe('order lifecycle on the local platform', () => {
     const invalid = await call('auditor', 'GET', '/audit?event_type=order_invalid&limit=1000');
     expect((invalid.body as { records: AuditRecord[] }).records.length).toBeGreaterThanOrEqual(cases.length);
     expect((await call('trader', 'GET', '/orders/ORD-BAD-2')).status).toBe(404);
+  });
+
+  it('refuses (403, audited) an order whose trader_id is not the certificate holder', async () => {
+    const res = await call('trader', 'POST', '/orders', order('ORD-SPOOF-1', { trader_id: 'TRADER-999' }));
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ code: 'TRADER_MISMATCH' });
+    expect((await call('trader', 'GET', '/orders/ORD-SPOOF-1')).status).toBe(404);
+    const records = await auditOf('ORD-SPOOF-1');
+    expect(records.map((r) => [r.event_type, r.decision])).toEqual([['order_invalid', 'refused']]);
   });
 
   it('answers 404 for an unknown order and an unknown approval', async () => {

@@ -140,7 +140,7 @@ describe('requestApproval', () => {
 
   it('a retried request after the decision returns the decided record untouched', async () => {
     await request();
-    await decide(deps, APR, 'checker-1', 'approve', undefined);
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
     const again = await requestApproval(deps, ORDER, RISK, 'task-token-2');
     expect(again.status).toBe('APPROVED');
     expect(again.task_token).toBe(TOKEN);
@@ -152,9 +152,29 @@ describe('decide', () => {
     await request();
   });
 
+  it.each([
+    ['a trader', 'trader'],
+    ['an auditor', 'auditor'],
+    ['an IAM caller (no certificate role)', undefined],
+  ])('%s cannot decide: ForbiddenError NOT_AN_APPROVER, approval_refused audited, nothing sent', async (_who, role) => {
+    const err = await errorOf(decide(deps, APR, { id: 'someone-else', role }, 'approve', undefined));
+    expect(err).toBeInstanceOf(ForbiddenError);
+    expect((err as ForbiddenError).code).toBe('NOT_AN_APPROVER');
+    expect(audit.ofType('approval_refused')).toHaveLength(1);
+    expect(stored()?.status).toBe('PENDING');
+    expect(workflow.calls).toHaveLength(0);
+  });
+
+  it('the maker is refused (and audited) even once the approval is decided', async () => {
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
+    const err = await errorOf(decide(deps, APR, { id: 'trader-1', role: 'approver' }, 'approve', undefined));
+    expect((err as ForbiddenError).code).toBe('SELF_APPROVAL');
+    expect(audit.ofType('approval_refused')).toHaveLength(1);
+  });
+
   it('a checker other than the maker approves: APPROVED, audited, then the workflow is told', async () => {
     const decidedAt = clock.peek();
-    const a = await decide(deps, APR, 'checker-1', 'approve', undefined);
+    const a = await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
     expect(a).toMatchObject({ status: 'APPROVED', decided_by: 'checker-1', decided_at: decidedAt });
     expect(stored()).toEqual(a);
     const [rec] = audit.ofType('approved');
@@ -176,7 +196,7 @@ describe('decide', () => {
   });
 
   it('a checker rejects with a reason: REJECTED, audited, SendTaskFailure(ApprovalRejected)', async () => {
-    const a = await decide(deps, APR, 'checker-1', 'reject', 'too concentrated');
+    const a = await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'reject', 'too concentrated');
     expect(a).toMatchObject({ status: 'REJECTED', decided_by: 'checker-1', reason: 'too concentrated' });
     expect(audit.ofType('approval_rejected')[0]).toMatchObject({
       actor: 'checker-1',
@@ -195,7 +215,7 @@ describe('decide', () => {
   });
 
   it.each([undefined, '', '   '])('a rejection needs a reason (%j)', async (reason) => {
-    const err = await errorOf(decide(deps, APR, 'checker-1', 'reject', reason));
+    const err = await errorOf(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'reject', reason));
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).errors).toEqual([expect.objectContaining({ field: 'reason', rule: 'required' })]);
     expect(stored()?.status).toBe('PENDING');
@@ -205,7 +225,7 @@ describe('decide', () => {
   it.each(['approve', 'reject'] as const)(
     'the maker cannot %s: ForbiddenError SELF_APPROVAL, approval_refused audited',
     async (verdict) => {
-      const err = await errorOf(decide(deps, APR, 'trader-1', verdict, 'mine'));
+      const err = await errorOf(decide(deps, APR, { id: 'trader-1', role: 'approver' }, verdict, 'mine'));
       expect(err).toBeInstanceOf(ForbiddenError);
       expect((err as ForbiddenError).code).toBe('SELF_APPROVAL');
       const [rec] = audit.ofType('approval_refused');
@@ -218,15 +238,17 @@ describe('decide', () => {
   );
 
   it('an unknown approval -> NotFoundError', async () => {
-    await expect(decide(deps, 'APR-NOPE', 'checker-1', 'approve', undefined)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      decide(deps, 'APR-NOPE', { id: 'checker-1', role: 'approver' }, 'approve', undefined),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it.each([
     ['approve', 'APPROVED'],
     ['reject', 'REJECTED'],
   ] as const)('an approval already %s -> ConflictError naming the status and the checker', async (verdict, status) => {
-    await decide(deps, APR, 'checker-1', verdict, 'because');
-    const err = await errorOf(decide(deps, APR, 'checker-2', 'approve', undefined));
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, verdict, 'because');
+    const err = await errorOf(decide(deps, APR, { id: 'checker-2', role: 'approver' }, 'approve', undefined));
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as ConflictError).code).toBe(`APPROVAL_${status}`);
     expect((err as Error).message).toContain(`already ${status} by checker-1`);
@@ -235,12 +257,14 @@ describe('decide', () => {
 
   it('just before the deadline a decision is accepted', async () => {
     clock.set(addSeconds(stored()?.expires_at ?? '', -1));
-    await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).resolves.toMatchObject({ status: 'APPROVED' });
+    await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined)).resolves.toMatchObject(
+      { status: 'APPROVED' },
+    );
   });
 
   it('at or after the deadline -> ConflictError APPROVAL_EXPIRED, nothing sent', async () => {
     clock.set(stored()?.expires_at ?? '');
-    const err = await errorOf(decide(deps, APR, 'checker-1', 'approve', undefined));
+    const err = await errorOf(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined));
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as ConflictError).code).toBe('APPROVAL_EXPIRED');
     expect(stored()?.status).toBe('PENDING');
@@ -251,7 +275,7 @@ describe('decide', () => {
     'the workflow stopped waiting (%s): the record says EXPIRED, approval_expired audited, ConflictError',
     async (name) => {
       workflow.failures.sendTaskSuccess.push(namedError(name));
-      const err = await errorOf(decide(deps, APR, 'checker-1', 'approve', undefined));
+      const err = await errorOf(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined));
       expect(err).toBeInstanceOf(ConflictError);
       expect((err as ConflictError).code).toBe('APPROVAL_EXPIRED');
       expect(stored()?.status).toBe('EXPIRED');
@@ -267,13 +291,17 @@ describe('decide', () => {
 
   it('a rejection that arrives after the timeout also ends EXPIRED', async () => {
     workflow.failures.sendTaskFailure.push(namedError('TaskTimedOut'));
-    await expect(decide(deps, APR, 'checker-1', 'reject', 'no')).rejects.toBeInstanceOf(ConflictError);
+    await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'reject', 'no')).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     expect(stored()?.status).toBe('EXPIRED');
   });
 
   it('any other workflow error is surfaced as is', async () => {
     workflow.failures.sendTaskSuccess.push(namedError('ThrottlingException'));
-    await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).rejects.toThrow('ThrottlingException');
+    await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined)).rejects.toThrow(
+      'ThrottlingException',
+    );
     expect(stored()?.status).toBe('APPROVED');
   });
 
@@ -283,15 +311,19 @@ describe('decide', () => {
   // the approval. A retry of the same verdict by the same checker should re-deliver it.
   it('a checker retrying after a transient SendTaskSuccess failure gets the approval delivered', async () => {
     workflow.failures.sendTaskSuccess.push(namedError('ThrottlingException'));
-    await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).rejects.toThrow('ThrottlingException');
-    await expect(decide(deps, APR, 'checker-1', 'approve', undefined)).resolves.toMatchObject({ status: 'APPROVED' });
+    await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined)).rejects.toThrow(
+      'ThrottlingException',
+    );
+    await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined)).resolves.toMatchObject(
+      { status: 'APPROVED' },
+    );
     expect(workflow.callsOf('sendTaskSuccess')).toHaveLength(2);
   });
 
   it('two checkers at once: one decision wins, one record, one message to the workflow', async () => {
     const results = await Promise.allSettled([
-      decide(deps, APR, 'checker-1', 'approve', undefined),
-      decide(deps, APR, 'checker-2', 'reject', 'no'),
+      decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined),
+      decide(deps, APR, { id: 'checker-2', role: 'approver' }, 'reject', 'no'),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const loser = results.find((r) => r.status === 'rejected');
@@ -307,7 +339,7 @@ describe('confirmApproval (after the wait state)', () => {
   });
 
   it('confirms an approval given through the API without recording it again', async () => {
-    const a = await decide(deps, APR, 'checker-1', 'approve', undefined);
+    const a = await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
     const before = audit.records().length;
     await expect(confirmApproval(deps, ORDER, { decision: 'approve', approved_by: 'checker-1' })).resolves.toEqual({
       approval_id: APR,
@@ -387,7 +419,7 @@ describe('recordRejection, expireApproval, listPending', () => {
   });
 
   it('recordRejection leaves a decided approval alone', async () => {
-    await decide(deps, APR, 'checker-1', 'approve', undefined);
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
     await recordRejection(deps, ORDER, 'late');
     expect(stored()?.status).toBe('APPROVED');
     expect(audit.ofType('approval_rejected')).toEqual([]);
@@ -425,7 +457,7 @@ describe('recordRejection, expireApproval, listPending', () => {
 
   it('listPending pages through the PENDING approvals only', async () => {
     for (let i = 2; i <= 5; i++) await requestApproval(deps, { ...ORDER, order_id: `ORD-${i}` }, RISK, `t-${i}`);
-    await decide(deps, APR, 'checker-1', 'approve', undefined);
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
     const first = await listPending(deps, 3);
     expect(first.items.map((a) => a.order_id)).toEqual(['ORD-2', 'ORD-3', 'ORD-4']);
     const second = await listPending(deps, 3, first.nextToken);

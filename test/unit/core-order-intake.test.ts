@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, TransientError } from '../../functions/core/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, TransientError } from '../../functions/core/errors.js';
 import type { AuditEvent, Order } from '../../functions/core/model.js';
 import { orderHash } from '../../functions/core/order.js';
 import { type Answer, getOrder, type OrderIntakeDeps, submitOrder } from '../../functions/core/order-intake.js';
@@ -24,7 +24,8 @@ const ORDER = {
   trader_id: 'trader-1',
 };
 const NORMALISED: Order = { ...ORDER, side: 'BUY', order_type: 'LIMIT', price: '150.5' };
-const CALLER = 'CN=trader-1,O=ACME';
+// The caller identity the handler takes from the client certificate's CN.
+const CALLER = 'trader-1';
 
 /** Remembers how many order_submitted records existed when the workflow was started. */
 class OrderingWorkflow extends RecordingWorkflow {
@@ -96,6 +97,16 @@ describe('submitOrder: a valid order', () => {
 
     expect(workflow.callsOf('start')).toEqual([{ method: 'start', name: 'ORD-1', input: { order: NORMALISED } }]);
     expect(workflow.auditedBeforeStart).toEqual([1]); // durable before the lifecycle starts
+  });
+
+  it('a caller submitting for another trader -> ForbiddenError TRADER_MISMATCH, audited, nothing stored or started', async () => {
+    const err = await submit(ORDER, 'trader-2').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ForbiddenError);
+    expect((err as ForbiddenError).code).toBe('TRADER_MISMATCH');
+    expect(audit.ofType('order_invalid')).toHaveLength(1);
+    expect(audit.ofType('order_invalid')[0]).toMatchObject({ decision: 'refused' });
+    expect(workflow.executions.size).toBe(0);
+    expect(await orders.get('ORD-1')).toBeUndefined();
   });
 
   it('accepts a MARKET order', async () => {

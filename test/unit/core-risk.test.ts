@@ -619,11 +619,35 @@ describe('evaluateRisk: properties', () => {
         }
         // max order value, checked independently
         if (s.profile && own !== undefined) {
-          const value = Decimal.parse(s.limit ?? own).mulInt(s.quantity);
+          // A LIMIT order is valued at the worse of its limit and the reference price.
+          const limit = s.limit === undefined ? undefined : Decimal.parse(s.limit);
+          const ref = Decimal.parse(own);
+          const price = limit === undefined ? ref : ref.gt(limit) ? ref : limit;
+          const value = price.mulInt(s.quantity);
           expect(control(ev, 'max_order_value').passed).toBe(value.lte(Decimal.parse(s.profile.max_order_value)));
         }
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('evaluateRisk: a limit price cannot hide the order value', () => {
+  it('a SELL limited far below the market is valued at the reference price (max order value, threshold)', () => {
+    const ev = evaluateRisk({
+      order: { ...BASE_ORDER, side: 'SELL', quantity: 50_000, order_type: 'LIMIT', price: '0.01' },
+      profile: ACC_001,
+      security: {
+        symbol: 'AAPL',
+        reference_price: '190.00',
+        price_as_of: '2026-11-23T00:00:00.000000000Z',
+        prohibited: false,
+      },
+      positions: [],
+      prices: new Map(),
+    });
+    expect(ev.order_value).toBe('9500000');
+    expect(ev.decision).toBe('rejected');
+    expect(ev.reasons).toContain('MAX_ORDER_VALUE_EXCEEDED');
   });
 });
