@@ -53,12 +53,17 @@ export async function loadTls(c: Connection): Promise<TlsMaterial> {
     }
   };
   const who = c.identity ? `the ${c.identity} certificate` : 'the client certificate';
-  const [cert, key, ca] = await Promise.all([
+  const results = await Promise.allSettled([
     read(c.certPath, who),
     read(c.keyPath, c.identity ? `the ${c.identity} key` : 'the client key'),
     read(c.caPath, 'the dev CA certificate'),
   ]);
-  return { cert, key, ca };
+  // Report the first missing file in a fixed order (certificate, key, CA), whichever read failed first.
+  const [cert, key, ca] = results.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  });
+  return { cert: cert as string, key: key as string, ca: ca as string };
 }
 
 export interface Client {

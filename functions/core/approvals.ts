@@ -2,7 +2,14 @@
 // someone else, must decide before the deadline, and every decision is audited before the
 // workflow is told.
 import type { ApprovalStore, AuditSink, Clock, Page, Workflow } from '../ports.js';
-import { ApprovalRejected, ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import {
+  ApprovalExpired,
+  ApprovalRejected,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from './errors.js';
 import type { ApprovalRecord, Order } from './model.js';
 import { addSeconds, formatNs, parseNs } from './time.js';
 
@@ -55,7 +62,12 @@ export async function requestApproval(
   if (!created.created) {
     // A retried request step: it carries a new task token, the deadline stays the first one. The
     // retry is recorded too, which also covers a first attempt that stopped before its record.
-    if (stored.status !== 'PENDING') return stored;
+    if (stored.status !== 'PENDING') {
+      // Decided already (a lifecycle run again after a restart): hand the decision on record to
+      // the new wait at once, instead of leaving it to time out.
+      await replayDecision(deps, stored, taskToken);
+      return stored;
+    }
     stored = (await deps.approvals.updateTaskToken(stored.approval_id, taskToken)) ?? stored;
     reason = `request step retried: new task token; the deadline stays ${stored.expires_at}`;
   }
@@ -197,16 +209,38 @@ export async function confirmApproval(
   const approvalId = approvalIdFor(order.order_id);
   const approval = await deps.approvals.get(approvalId);
   if (!approval) throw new ApprovalRejected(`approval ${approvalId} not found`);
-  if (approval.status === 'APPROVED') {
-    if (approval.decided_by === approval.maker) throw new ApprovalRejected('approved by its own maker');
-    return { approval_id: approvalId, approved_by: approval.decided_by ?? '', approved_at: approval.decided_at ?? '' };
-  }
-  if (approval.status !== 'PENDING') throw new ApprovalRejected(`approval ${approvalId} is ${approval.status}`);
-
   const o = (typeof output === 'object' && output !== null ? output : {}) as Record<string, unknown>;
-  const by = typeof o.approved_by === 'string' ? o.approved_by.trim() : '';
   const verdict = o.decision;
   const now = formatNs(deps.clock.nowNs());
+
+  if (approval.status === 'APPROVED') {
+    if (approval.decided_by === approval.maker) throw new ApprovalRejected('approved by its own maker');
+    if (verdict === 'reject') {
+      // The workflow received a rejection (the console was first) while an approval was being
+      // recorded: what the order does follows what the workflow received.
+      const rejected = await deps.approvals.transition(approvalId, 'APPROVED', {
+        status: 'REJECTED',
+        decided_by: consoleActor(o),
+        decided_at: now,
+        reason: `a rejection reached the workflow before the approval by ${approval.decided_by}`,
+      });
+      if (rejected) await auditDecision(deps, rejected, consoleActor(o), 'console');
+      throw new ApprovalRejected('rejected in the console before the API approval reached the workflow');
+    }
+    return { approval_id: approvalId, approved_by: approval.decided_by ?? '', approved_at: approval.decided_at ?? '' };
+  }
+  if (approval.status === 'EXPIRED') throw new ApprovalExpired(`approval ${approvalId} expired`);
+  if (approval.status !== 'PENDING') throw new ApprovalRejected(`approval ${approvalId} is ${approval.status}`);
+
+  // A decision sent straight to the task token (the Step Functions console). Its approved_by is
+  // asserted by whoever sent it (IAM decides who may; CloudTrail shows who did), so it is recorded
+  // as such, and it still has to meet the deadline and the four-eyes rule.
+  if (isPast(approval.expires_at, now)) {
+    await expireApproval(deps, order, `a console decision arrived after the deadline ${approval.expires_at}`);
+    throw new ApprovalExpired(`approval ${approvalId} expired at ${approval.expires_at}`);
+  }
+  const by = typeof o.approved_by === 'string' ? o.approved_by.trim() : '';
+  const actor = consoleActor(o);
   let problem: string | undefined;
   if (verdict !== 'approve' && verdict !== 'reject') problem = 'decision must be "approve" or "reject"';
   else if (!by) problem = 'approved_by is required';
@@ -214,22 +248,48 @@ export async function confirmApproval(
   if (problem || verdict === 'reject') {
     const rejected = await deps.approvals.transition(approvalId, 'PENDING', {
       status: 'REJECTED',
-      decided_by: by || 'unknown',
+      decided_by: actor,
       decided_at: now,
       reason: problem ?? (typeof o.reason === 'string' ? o.reason : 'rejected in the Step Functions console'),
     });
-    if (rejected) await auditDecision(deps, rejected, by || 'unknown', 'console');
+    if (rejected) await auditDecision(deps, rejected, actor, 'console');
     throw new ApprovalRejected(problem ?? `rejected by ${by}`);
   }
   const approved = await deps.approvals.transition(approvalId, 'PENDING', {
     status: 'APPROVED',
-    decided_by: by,
+    decided_by: actor,
     decided_at: now,
     ...(typeof o.reason === 'string' ? { reason: o.reason } : {}),
   });
   if (!approved) throw new ApprovalRejected(`approval ${approvalId} changed while it was being confirmed`);
-  await auditDecision(deps, approved, by, 'console');
-  return { approval_id: approvalId, approved_by: by, approved_at: now };
+  await auditDecision(deps, approved, actor, 'console');
+  return { approval_id: approvalId, approved_by: actor, approved_at: now };
+}
+
+/** The identity a console decision carries: asserted in its JSON, so marked as such. */
+function consoleActor(o: Record<string, unknown>): string {
+  const by = typeof o.approved_by === 'string' ? o.approved_by.trim() : '';
+  return `console:${by || 'unknown'}`;
+}
+
+/** Hands a decision already on record to a new task token (the wait of a re-run lifecycle). */
+async function replayDecision(deps: ApprovalDeps, a: ApprovalRecord, taskToken: string): Promise<void> {
+  if (a.status === 'APPROVED') {
+    await deps.workflow.sendTaskSuccess(taskToken, {
+      approval_id: a.approval_id,
+      decision: 'approve',
+      approved_by: a.decided_by ?? '',
+      approved_at: a.decided_at ?? '',
+    });
+  } else if (a.status === 'REJECTED') {
+    await deps.workflow.sendTaskFailure(
+      taskToken,
+      'ApprovalRejected',
+      `rejected by ${a.decided_by ?? 'unknown'}: ${a.reason ?? ''}`,
+    );
+  } else if (a.status === 'EXPIRED') {
+    await deps.workflow.sendTaskFailure(taskToken, 'ApprovalExpired', a.reason ?? 'the approval expired');
+  }
 }
 
 /** A rejection sent straight to the task token (SendTaskFailure): make the record say so. */

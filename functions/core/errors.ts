@@ -47,6 +47,11 @@ export class ApprovalRejected extends Error {
   override readonly name = 'ApprovalRejected';
 }
 
+/** The approval window closed: ends the order EXPIRED. */
+export class ApprovalExpired extends Error {
+  override readonly name = 'ApprovalExpired';
+}
+
 /** A dependency failed in a way worth retrying; the state machine retries on this name. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';

@@ -140,12 +140,20 @@ async function auditOutcome(
     order_id: order.order_id,
     trader_id: order.trader_id,
     actor: deps.identity,
-    input: { order, risk_check_id: riskCheckId, fill: outcome.fill, executed_at: outcome.executed_at },
-    // 'replayed' marks a retried step's record of an execution that was already recorded.
-    decision: kind === 'replayed' ? 'replayed' : filled ? 'filled' : 'rejected',
-    reason: filled
-      ? `filled ${outcome.fill?.quantity} ${order.symbol} at ${outcome.fill?.price}`
-      : `venue rejected: ${outcome.venue_reason ?? 'unknown'}`,
+    // A retried step re-records the execution on record: same decision, marked as a replay.
+    input: {
+      order,
+      risk_check_id: riskCheckId,
+      fill: outcome.fill,
+      executed_at: outcome.executed_at,
+      ...(kind === 'replayed' ? { replayed: true } : {}),
+    },
+    decision: filled ? 'filled' : 'rejected',
+    reason:
+      (kind === 'replayed' ? 'replayed (step retried), the execution on record: ' : '') +
+      (filled
+        ? `filled ${outcome.fill?.quantity} ${order.symbol} at ${outcome.fill?.price}`
+        : `venue rejected: ${outcome.venue_reason ?? 'unknown'}`),
   });
 }
 

@@ -9,20 +9,21 @@ export function deriveStatus(records: readonly AuditRecord[]): OrderStatus {
     switch (r.event_type) {
       case 'risk_check':
         // needs_approval becomes PENDING_APPROVAL once the approval is actually requested.
-        if (r.decision === 'approved') status = 'RISK_APPROVED';
+        if (r.decision === 'approved' && !filled) status = 'RISK_APPROVED';
         break;
       case 'approval_requested':
-        status = 'PENDING_APPROVAL';
+        if (!filled) status = 'PENDING_APPROVAL';
         break;
+      // Once filled, an order stays FILLED: records replayed by a re-run lifecycle cannot undo a trade.
       case 'approved':
-        status = 'APPROVED';
+        if (!filled) status = 'APPROVED';
         break;
       case 'order_rejected_risk':
       case 'approval_rejected':
-        status = 'REJECTED';
+        if (!filled) status = 'REJECTED';
         break;
       case 'approval_expired':
-        status = 'EXPIRED';
+        if (!filled) status = 'EXPIRED';
         break;
       case 'trade_executed':
         status = 'FILLED';

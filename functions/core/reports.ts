@@ -29,8 +29,8 @@ export function buildReport(
   meta: { generated_at: string; generated_by: string },
 ): Report {
   const get = (t: AuditEventType) => byType.get(t) ?? [];
-  // Retried steps re-record an execution with decision 'replayed': count each trade once.
-  const trades = get('trade_executed').filter((r) => r.decision === 'filled');
+  // Retried steps re-record an execution (marked replayed): count each order's trade once.
+  const trades = firstPerOrder(get('trade_executed').filter((r) => r.decision === 'filled'));
   let rows: Report['rows'] = [];
   let totals: Report['totals'] = {};
 

@@ -60,12 +60,16 @@ async function waitForStatus(id: string, wanted: readonly string[], timeoutMs = 
   while (Date.now() < deadline) {
     const res = await call('trader', 'GET', `/orders/${id}`);
     if (res.status === 200) {
-      last = res.body as OrderView & { execution_id: string };
-      const settled =
-        !FINAL.includes(last.status) ||
-        (await platform.workflow.describe((last as OrderView & { execution_id: string }).execution_id))?.status !==
-          'RUNNING';
-      if (wanted.includes(last.status) && settled) return last;
+      last = res.body as OrderView;
+      if (wanted.includes(last.status)) {
+        if (!FINAL.includes(last.status)) return last;
+        // A final status: read the view again once the lifecycle has ended, so the history is whole.
+        const exec = await platform.workflow.describe((last as OrderView & { execution_id: string }).execution_id);
+        if (exec?.status !== 'RUNNING') {
+          const settled = await call('trader', 'GET', `/orders/${id}`);
+          return settled.body as OrderView;
+        }
+      }
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -11,6 +11,7 @@ import {
   requestApproval,
 } from '../../functions/core/approvals.js';
 import {
+  ApprovalExpired,
   ApprovalRejected,
   ConflictError,
   ForbiddenError,
@@ -361,10 +362,16 @@ describe('confirmApproval (after the wait state)', () => {
       approved_by: ' checker-2 ',
       reason: 'ok',
     });
-    expect(result).toEqual({ approval_id: APR, approved_by: 'checker-2', approved_at: at });
-    expect(stored()).toMatchObject({ status: 'APPROVED', decided_by: 'checker-2', decided_at: at, reason: 'ok' });
+    // The console's approved_by is asserted by the sender, and recorded as such.
+    expect(result).toEqual({ approval_id: APR, approved_by: 'console:checker-2', approved_at: at });
+    expect(stored()).toMatchObject({
+      status: 'APPROVED',
+      decided_by: 'console:checker-2',
+      decided_at: at,
+      reason: 'ok',
+    });
     expect(audit.ofType('approved')[0]).toMatchObject({
-      actor: 'checker-2',
+      actor: 'console:checker-2',
       input: expect.objectContaining({ via: 'console' }),
     });
   });
@@ -382,7 +389,7 @@ describe('confirmApproval (after the wait state)', () => {
     const err = await errorOf(confirmApproval(deps, ORDER, output));
     expect(err).toBeInstanceOf(ApprovalRejected);
     expect((err as Error).message).toMatch(message);
-    expect(stored()).toMatchObject({ status: 'REJECTED', decided_by: by });
+    expect(stored()).toMatchObject({ status: 'REJECTED', decided_by: `console:${by}` });
     expect(audit.ofType('approval_rejected')).toHaveLength(1);
     expect(audit.ofType('approved')).toEqual([]);
   });
@@ -391,16 +398,54 @@ describe('confirmApproval (after the wait state)', () => {
     await expect(
       confirmApproval(deps, ORDER, { decision: 'reject', approved_by: 'checker-2', reason: 'no' }),
     ).rejects.toThrow('rejected by checker-2');
-    expect(stored()).toMatchObject({ status: 'REJECTED', decided_by: 'checker-2', reason: 'no' });
+    expect(stored()).toMatchObject({ status: 'REJECTED', decided_by: 'console:checker-2', reason: 'no' });
   });
 
-  it.each(['REJECTED', 'EXPIRED'] as const)('a %s approval is not confirmed', async (status) => {
+  it.each([
+    ['REJECTED', ApprovalRejected],
+    ['EXPIRED', ApprovalExpired],
+  ] as const)('a %s approval is not confirmed', async (status, error) => {
     approvals.records.set(APR, { ...(stored() as ApprovalRecord), status });
     await expect(
       confirmApproval(deps, ORDER, { decision: 'approve', approved_by: 'checker-2' }),
-    ).rejects.toBeInstanceOf(ApprovalRejected);
+    ).rejects.toBeInstanceOf(error);
     expect(stored()?.status).toBe(status);
   });
+
+  it('a console decision after the deadline expires the approval (audited) instead of taking effect', async () => {
+    clock.advanceSeconds(301);
+    await expect(
+      confirmApproval(deps, ORDER, { decision: 'approve', approved_by: 'checker-2' }),
+    ).rejects.toBeInstanceOf(ApprovalExpired);
+    expect(stored()?.status).toBe('EXPIRED');
+    expect(audit.ofType('approval_expired')).toHaveLength(1);
+    expect(audit.ofType('approved')).toEqual([]);
+  });
+
+  it('a console rejection that reached the workflow first overrides an API approval still being delivered', async () => {
+    await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
+    await expect(
+      confirmApproval(deps, ORDER, { decision: 'reject', approved_by: 'checker-2', reason: 'stop' }),
+    ).rejects.toBeInstanceOf(ApprovalRejected);
+    expect(stored()).toMatchObject({ status: 'REJECTED', decided_by: 'console:checker-2' });
+    expect(audit.ofType('approval_rejected')).toHaveLength(1);
+  });
+
+  it.each([
+    ['APPROVED', 'sendTaskSuccess'],
+    ['REJECTED', 'sendTaskFailure'],
+    ['EXPIRED', 'sendTaskFailure'],
+  ] as const)(
+    'a re-run lifecycle asking again for a %s approval gets that decision on its new token at once',
+    async (status, call) => {
+      approvals.records.set(APR, { ...(stored() as ApprovalRecord), status, decided_by: 'checker-1' });
+      await requestApproval(deps, ORDER, RISK, 'task-token-rerun');
+      const calls = workflow.callsOf(call);
+      expect(calls).toHaveLength(1);
+      expect(JSON.stringify(calls[0])).toContain('task-token-rerun');
+      expect(stored()?.status).toBe(status);
+    },
+  );
 
   it('an order with no approval on record is not confirmed', async () => {
     await expect(confirmApproval(deps, { ...ORDER, order_id: 'ORD-2' }, {})).rejects.toBeInstanceOf(ApprovalRejected);
