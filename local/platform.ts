@@ -16,6 +16,7 @@ import { createComplianceHandler } from '../functions/compliance/app.js';
 import type { AgentName } from '../functions/config.js';
 import { expireApproval } from '../functions/core/approvals.js';
 import { AuditLog } from '../functions/core/audit-chain.js';
+import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../functions/core/simulated-venue.js';
@@ -66,7 +67,7 @@ export interface LocalPlatform {
   services: PlatformServices;
   handlers: Record<AgentName, AgentHandler>;
   /** What the start-up recovery did with executions a previous process left unfinished. */
-  recovered: Array<{ order_id: string; outcome: 'expired' | 'resumed' }>;
+  recovered: Array<{ order_id: string; outcome: RecoveryOutcome }>;
   stop(): Promise<void>;
 }
 
@@ -147,7 +148,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     logger('compliance'),
   );
 
-  const recovered = await recoverInterrupted(workflow, services);
+  // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
+  const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
 
   const api =
     (agent: AgentName): GatewayHandler =>
@@ -215,31 +217,56 @@ async function seedOnce(dataDir: string, store: DynamoDbReferenceStore, clock: C
 
 /**
  * Executions the previous process left running cannot be continued where they stopped by the
- * local runner. None is dropped silently, and each outcome is audited: a pending approval expires
- * (its window cannot be resumed); any other order runs its lifecycle again under a new execution
- * name, which is safe because every step is idempotent (the stored risk decision is reused, an
- * execution is recorded once, a fill is applied to a position once).
+ * local runner. None is dropped silently, and each outcome is audited:
+ * - a pending approval expires (its window cannot be resumed);
+ * - an order that already traded, or one recent enough that its risk decision (and approval) are
+ *   still contemporaneous, runs its lifecycle again under a new execution: every step is idempotent
+ *   (the stored risk decision is reused, an approval on record is handed to the new wait, an
+ *   execution is recorded once, a fill is applied to a position once);
+ * - an older one that has not traded fails: nothing executes on a stale pre-trade check.
+ * Steps are ordered so that a crash during recovery is recovered by the next start: the new
+ * execution (a deterministic name) starts before the old one is closed.
  */
 async function recoverInterrupted(
   workflow: LocalStepFunctions,
   services: PlatformServices,
-): Promise<Array<{ order_id: string; outcome: 'expired' | 'resumed' }>> {
-  const out: Array<{ order_id: string; outcome: 'expired' | 'resumed' }> = [];
+  maxResumeAgeMs: number,
+): Promise<Array<{ order_id: string; outcome: RecoveryOutcome }>> {
+  const out: Array<{ order_id: string; outcome: RecoveryOutcome }> = [];
   for (const e of workflow.interrupted()) {
     const order = (e.input as { order?: Order } | undefined)?.order;
     const why = 'the platform stopped while this order was in flight';
-    await workflow.markAborted(e.executionId, why);
-    if (!order) continue;
+    if (!order) {
+      await workflow.markAborted(e.executionId, why);
+      continue;
+    }
     if (e.waitingForTaskToken) {
       await expireApproval(
         approvalDeps(services, localIdentity('approval')),
         order,
         `${why}; the approval wait cannot be resumed`,
       );
+      await workflow.markAborted(e.executionId, why);
       out.push({ order_id: order.order_id, outcome: 'expired' });
       continue;
     }
-    const resumed = await workflow.start(`${order.order_id}-r${Date.now().toString(36)}`, e.input);
+    const record = await services.orders.get(order.order_id);
+    const ageMs = Date.now() - Date.parse(e.startDate);
+    if (!record?.execution && !(ageMs <= maxResumeAgeMs)) {
+      await recordFailure(
+        complianceDeps(services, localIdentity('compliance')),
+        order,
+        {
+          Error: 'StaleAfterRestart',
+          Cause: `${why} ${Math.round(ageMs / 1000)} s ago; its pre-trade check is no longer current, so it does not execute: resubmit it`,
+        },
+        e.executionId,
+      );
+      await workflow.markAborted(e.executionId, why);
+      out.push({ order_id: order.order_id, outcome: 'failed' });
+      continue;
+    }
+    const resumed = await workflow.start(nextResumeName(e.name), e.input);
     await services.audit.append({
       event_type: 'order_resumed',
       order_id: order.order_id,
@@ -249,7 +276,19 @@ async function recoverInterrupted(
       decision: 'resumed',
       reason: `${why}; its lifecycle runs again (every step is idempotent)`,
     });
+    await workflow.markAborted(e.executionId, why);
     out.push({ order_id: order.order_id, outcome: 'resumed' });
   }
   return out;
+}
+
+export type RecoveryOutcome = 'expired' | 'resumed' | 'failed';
+
+/**
+ * ORD-1 -> ORD-1.r1 -> ORD-1.r2: the same name on every attempt, so a restarted recovery is
+ * idempotent. '.' cannot occur in an order_id, so a resumed name never collides with an order's.
+ */
+function nextResumeName(name: string): string {
+  const m = /^(.*)\.r(\d+)$/.exec(name);
+  return m ? `${m[1]}.r${Number(m[2]) + 1}` : `${name}.r1`;
 }

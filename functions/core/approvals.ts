@@ -96,9 +96,6 @@ export async function decide(
   verdict: Verdict,
   reason: string | undefined,
 ): Promise<ApprovalRecord> {
-  if (verdict === 'reject' && (!reason || reason.trim() === '')) {
-    throw new ValidationError([{ field: 'reason', rule: 'required', message: 'a rejection needs a reason' }]);
-  }
   const approval = await deps.approvals.get(approvalId);
   if (!approval) throw new NotFoundError(`approval ${approvalId} not found`);
   // Who may decide comes first, whatever the state: every refused attempt is on the record.
@@ -123,8 +120,15 @@ export async function decide(
       refusal.code,
     );
   }
+  if (verdict === 'reject' && (!reason || reason.trim() === '')) {
+    throw new ValidationError([{ field: 'reason', rule: 'required', message: 'a rejection needs a reason' }]);
+  }
   const target = verdict === 'approve' ? 'APPROVED' : 'REJECTED';
   if (approval.status === target && approval.decided_by === checker.id) {
+    // A decision repeated after the deadline is not delivered late.
+    if (isPast(approval.expires_at, formatNs(deps.clock.nowNs()))) {
+      throw new ConflictError(`approval ${approvalId} expired at ${approval.expires_at}`, 'APPROVAL_EXPIRED');
+    }
     // The same checker repeating the same decision (e.g. after a failed delivery to the workflow):
     // deliver it again; the workflow takes one outcome per task token, so this is safe. A closed
     // token means it was delivered before (or the wait ended, which ExpireApproval records).
@@ -182,15 +186,23 @@ async function deliver(
     }
   } catch (err) {
     if (expireOnClosedToken && TOKEN_CLOSED.has((err as Error).name)) {
-      // The workflow gave up waiting first: the order expires, and the record must say so.
-      const expired = await deps.approvals.transition(approval.approval_id, approval.status, {
-        status: 'EXPIRED',
-        reason: `decision by ${checker} arrived after the workflow timed out`,
-      });
-      if (expired) await auditExpiry(deps, expired, 'decision arrived after the approval wait timed out');
+      if (isPast(approval.expires_at, formatNs(deps.clock.nowNs()))) {
+        // The workflow gave up waiting first: the order expires, and the record must say so.
+        const expired = await deps.approvals.transition(approval.approval_id, approval.status, {
+          status: 'EXPIRED',
+          reason: `decision by ${checker} arrived after the workflow timed out`,
+        });
+        if (expired) await auditExpiry(deps, expired, 'decision arrived after the approval wait timed out');
+        throw new ConflictError(
+          `approval ${approval.approval_id} expired before the decision reached the order`,
+          'APPROVAL_EXPIRED',
+        );
+      }
+      // Before the deadline a closed token means the workflow already took another answer (the
+      // console was first); ConfirmApproval reconciles the record with what it received.
       throw new ConflictError(
-        `approval ${approval.approval_id} expired before the decision reached the order`,
-        'APPROVAL_EXPIRED',
+        `approval ${approval.approval_id}: the order had already received another decision`,
+        'APPROVAL_SUPERSEDED',
       );
     }
     throw err;

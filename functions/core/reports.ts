@@ -39,8 +39,10 @@ export function buildReport(
       const groups = new Map<string, { trades: number; bought: number; sold: number; notional: Decimal }>();
       for (const r of trades) {
         const f = fillOf(r);
-        if (!f) continue;
-        const key = `${r.timestamp.slice(0, 10)}|${f.symbol}`;
+        // A trade belongs to the day it executed (a replay recorded later still carries that day).
+        const day = f?.executed_at.slice(0, 10);
+        if (!f || !day || day < range.from || day > range.to) continue;
+        const key = `${day}|${f.symbol}`;
         const g = groups.get(key) ?? { trades: 0, bought: 0, sold: 0, notional: Decimal.ZERO };
         g.trades += 1;
         if (f.side === 'BUY') g.bought += f.quantity;
@@ -62,7 +64,7 @@ export function buildReport(
           };
         });
       const notional = [...groups.values()].reduce((s, g) => s.add(g.notional), Decimal.ZERO);
-      totals = { trades: trades.length, notional: notional.toFixed(2) };
+      totals = { trades: [...groups.values()].reduce((n, g) => n + g.trades, 0), notional: notional.toFixed(2) };
       break;
     }
     case 'risk_violations': {
@@ -82,7 +84,7 @@ export function buildReport(
         ...firstPerOrder(get('order_rejected_risk')),
         ...get('approval_rejected'),
         ...get('approval_expired'),
-        ...get('trade_failed').filter((r) => r.decision === 'rejected' || r.decision === 'blocked'),
+        ...firstPerOrder(get('trade_failed').filter((r) => r.decision === 'rejected' || r.decision === 'blocked')),
       ].sort((a, b) => a.sequence - b.sequence);
       rows = rejected.map((r) => ({
         timestamp: r.timestamp,
@@ -123,17 +125,19 @@ export function buildReport(
   return { report_type: type, ...range, ...meta, rows, totals };
 }
 
-/** A retried step re-records the decision on record (marked replayed): count each order once. */
+/**
+ * A retried step re-records the decision or execution on record, marked `replayed`: count each
+ * order once, preferring the original record (a replay stands in only when the original is missing).
+ */
 function firstPerOrder(records: readonly AuditRecord[]): AuditRecord[] {
-  const seen = new Set<string>();
-  return [...records]
-    .sort((a, b) => a.sequence - b.sequence)
-    .filter((r) => {
-      const key = r.order_id ?? r.event_id;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+  const isReplay = (r: AuditRecord) => (r.input as { replayed?: unknown } | null)?.replayed === true;
+  const chosen = new Map<string, AuditRecord>();
+  for (const r of [...records].sort((x, y) => x.sequence - y.sequence)) {
+    const key = r.order_id ?? r.event_id;
+    const have = chosen.get(key);
+    if (!have || (isReplay(have) && !isReplay(r))) chosen.set(key, r);
+  }
+  return [...chosen.values()].sort((x, y) => x.sequence - y.sequence);
 }
 
 export function reportToCsv(report: Report): string {

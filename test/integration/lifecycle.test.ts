@@ -362,4 +362,36 @@ describe('order lifecycle on the local platform', () => {
     const fills = view.history.filter((h) => h.event_type === 'position_updated' && h.decision === 'applied');
     expect(fills).toHaveLength(1);
   });
+
+  it('does not trade on a stale pre-trade check after a late restart: FAILED, audited, or FILLED if it had traded', async () => {
+    const before = await call('trader', 'GET', '/positions/ACC-003');
+    const qty = (b: unknown) =>
+      (b as { positions: Array<{ symbol: string; quantity: number }> }).positions.find((p) => p.symbol === 'XOM')
+        ?.quantity ?? 0;
+    const res = await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-STALE-1', { symbol: 'XOM', quantity: 20, account_id: 'ACC-003' }),
+    );
+    expect(res.status).toBe(202);
+    await platform.stop();
+    closeHttpsAgents();
+    // Longer than the resume window (the approval window, shortened to APPROVAL_TIMEOUT_S here).
+    await new Promise((r) => setTimeout(r, (APPROVAL_TIMEOUT_S + 0.5) * 1000));
+    await boot();
+    const view = await waitForStatus('ORD-STALE-1', ['FILLED', 'FAILED', 'REJECTED', 'EXPIRED']);
+    const types = view.history.map((h) => h.event_type);
+    const after = await call('trader', 'GET', '/positions/ACC-003');
+    if (types.includes('trade_executed')) {
+      // It traded before the stop: the fill must still reach the position, once.
+      expect(view.status).toBe('FILLED');
+      expect(qty(after.body) - qty(before.body)).toBe(20);
+    } else {
+      expect(view.status).toBe('FAILED');
+      expect(view.history.at(-1)).toMatchObject({ event_type: 'order_failed' });
+      expect(view.history.at(-1)?.reason).toMatch(/StaleAfterRestart/);
+      expect(qty(after.body)).toBe(qty(before.body));
+    }
+  });
 });

@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from '../../functions/core/errors.js';
 import type { ApprovalRecord, Order } from '../../functions/core/model.js';
-import { addSeconds } from '../../functions/core/time.js';
+import { addSeconds, formatNs, parseNs } from '../../functions/core/time.js';
 import {
   InMemoryApprovalStore,
   InMemoryAuditTrail,
@@ -272,9 +272,17 @@ describe('decide', () => {
     expect(workflow.calls).toEqual([]);
   });
 
+  /** Puts the clock just before the deadline, each reading 1 ms later: the decision is in time, its delivery is not. */
+  const crossDeadlineDuringDelivery = () => {
+    const deadline = parseNs(stored()?.expires_at ?? '') ?? 0n;
+    clock.set(formatNs(deadline - 500_000n));
+    clock.stepNs = 1_000_000n;
+  };
+
   it.each(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'])(
-    'the workflow stopped waiting (%s): the record says EXPIRED, approval_expired audited, ConflictError',
+    'the workflow stopped waiting (%s) at the deadline: the record says EXPIRED, approval_expired audited, ConflictError',
     async (name) => {
+      crossDeadlineDuringDelivery();
       workflow.failures.sendTaskSuccess.push(namedError(name));
       const err = await errorOf(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined));
       expect(err).toBeInstanceOf(ConflictError);
@@ -291,11 +299,34 @@ describe('decide', () => {
   );
 
   it('a rejection that arrives after the timeout also ends EXPIRED', async () => {
+    crossDeadlineDuringDelivery();
     workflow.failures.sendTaskFailure.push(namedError('TaskTimedOut'));
     await expect(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'reject', 'no')).rejects.toBeInstanceOf(
       ConflictError,
     );
     expect(stored()?.status).toBe('EXPIRED');
+  });
+
+  it.each(['TaskTimedOut', 'TaskDoesNotExist'])(
+    'a closed token (%s) before the deadline means another decision reached the workflow first: APPROVAL_SUPERSEDED, nothing expired',
+    async (name) => {
+      workflow.failures.sendTaskSuccess.push(namedError(name));
+      const err = await errorOf(decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined));
+      expect((err as ConflictError).code).toBe('APPROVAL_SUPERSEDED');
+      expect(stored()?.status).toBe('APPROVED');
+      expect(audit.ofType('approval_expired')).toEqual([]);
+      // ConfirmApproval then follows what the workflow received: a console rejection.
+      await expect(
+        confirmApproval(deps, ORDER, { decision: 'reject', approved_by: 'checker-2', reason: 'no' }),
+      ).rejects.toBeInstanceOf(ApprovalRejected);
+      expect(stored()?.status).toBe('REJECTED');
+    },
+  );
+
+  it('an unauthorised rejection without a reason is still refused and audited (role before input)', async () => {
+    const err = await errorOf(decide(deps, APR, { id: 'someone', role: 'auditor' }, 'reject', undefined));
+    expect((err as ForbiddenError).code).toBe('NOT_AN_APPROVER');
+    expect(audit.ofType('approval_refused')).toHaveLength(1);
   });
 
   it('any other workflow error is surfaced as is', async () => {

@@ -47,7 +47,22 @@ function fill(symbol: string, side: Side, quantity: number, price: string): Fill
 }
 
 const trade = (ts: string, f: Fill, decision = 'filled', orderId?: string) =>
-  rec('trade_executed', { timestamp: ts, decision, input: { fill: f }, ...(orderId ? { order_id: orderId } : {}) });
+  rec('trade_executed', {
+    timestamp: ts,
+    decision,
+    // A fill executes when it is recorded, unless the fixture says otherwise.
+    input: { fill: { ...f, executed_at: f.executed_at || ts } },
+    ...(orderId ? { order_id: orderId } : {}),
+  });
+
+/** A retried step's record of the execution on record: same order, same fill, marked replayed. */
+const replay = (ts: string, original: AuditRecord) =>
+  rec('trade_executed', {
+    timestamp: ts,
+    decision: 'filled',
+    input: { ...(original.input as object), replayed: true },
+    ...(original.order_id ? { order_id: original.order_id } : {}),
+  });
 
 const META = { generated_at: '2026-01-03T00:00:00.000000000Z', generated_by: 'examiner' };
 const RANGE = { from: '2026-01-01', to: '2026-01-31' };
@@ -59,12 +74,15 @@ const build = (type: Report['report_type'], records: AuditRecord[]) => {
 
 describe('buildReport', () => {
   it('daily_trading_activity: per day and symbol, replays counted once, notional to the cent', () => {
+    const sell = trade('2026-01-02T16:00:00.000000000Z', fill('AAPL', 'SELL', 40, '191.5'));
     const report = build('daily_trading_activity', [
       trade('2026-01-02T15:00:00.000000000Z', fill('MSFT', 'BUY', 10, '420')),
       trade('2026-01-02T14:00:00.000000000Z', fill('AAPL', 'BUY', 100, '190')),
-      trade('2026-01-02T16:00:00.000000000Z', fill('AAPL', 'SELL', 40, '191.5')),
-      trade('2026-01-02T16:00:01.000000000Z', fill('AAPL', 'SELL', 40, '191.5'), 'replayed'),
+      sell,
+      replay('2026-01-02T16:00:01.000000000Z', sell),
       trade('2026-01-03T10:00:00.000000000Z', fill('AAPL', 'BUY', 3, '0.005')),
+      // a replay recorded on a later day still belongs to the day the trade executed
+      replay('2026-01-05T09:00:00.000000000Z', sell),
     ]);
     expect(report).toMatchObject({ report_type: 'daily_trading_activity', ...RANGE, ...META });
     expect(report.rows).toEqual([
@@ -73,6 +91,18 @@ describe('buildReport', () => {
       { date: '2026-01-03', symbol: 'AAPL', trades: 1, shares_bought: 3, shares_sold: 0, notional: '0.02' },
     ]);
     expect(report.totals).toEqual({ trades: 4, notional: '30860.02' });
+  });
+
+  it('rejected_orders: a venue rejection replayed by a retried step is one row', () => {
+    const first = rec('trade_failed', { decision: 'rejected', order_id: 'ORD-VR', input: { fill: null } });
+    const again = rec('trade_failed', {
+      decision: 'rejected',
+      order_id: 'ORD-VR',
+      input: { fill: null, replayed: true },
+    });
+    const report = build('rejected_orders', [first, again]);
+    expect(report.rows.map((r) => r.event_id)).toEqual([first.event_id]);
+    expect(report.totals).toEqual({ rejected: 1 });
   });
 
   it('risk_violations: one row per risk rejection', () => {
