@@ -252,6 +252,9 @@ function errorMessage(err: unknown): string {
 }
 
 // StartExecution's name rule: 1-80 characters, no whitespace, brackets, wildcards, special or control characters.
+/** How many ended executions keep their event history in memory (history() is empty for older ones). */
+export const HISTORY_RETAINED = 1000;
+
 const BAD_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\p{Cc}]/u;
 
 function newDeferred(): { promise: Promise<void>; resolve: () => void } {
@@ -294,6 +297,9 @@ export class LocalStepFunctions implements Workflow {
   private readonly tasks = new Map<string, LiveTask>(); // open tasks by token
   private readonly endedTokenHashes = new Set<string>(); // this process's and earlier processes' tokens
   private readonly inflight = new Set<Promise<unknown>>(); // handler invocations, awaited by close()
+  // Histories are kept in memory for the most recent ended executions only: a long-running local
+  // platform would otherwise grow without bound (the journal on disk keeps every execution).
+  private readonly retainedHistories: ExecutionRecord[] = [];
   private closed = false;
 
   constructor(options: LocalStepFunctionsOptions) {
@@ -647,6 +653,11 @@ export class LocalStepFunctions implements Workflow {
     record.interrupted = false;
     record.waiting = undefined;
     record.markEnded();
+    this.retainedHistories.push(record);
+    if (this.retainedHistories.length > HISTORY_RETAINED) {
+      const oldest = this.retainedHistories.shift();
+      if (oldest) oldest.events = [];
+    }
     try {
       this.onExecutionEnd?.(end);
     } catch (err) {
