@@ -10,11 +10,14 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { LOCAL_CREDENTIALS } from '../functions/adapters/aws-clients.js';
 import { closeHttpsAgents, httpsJson } from '../local/https-gateway.js';
 import { type LocalPlatform, startLocalPlatform } from '../local/platform.js';
+import type { HistoryEvent } from '../local/step-functions.js';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'GOOGL', 'AMZN', 'NVDA', 'TSLA', 'JPM', 'XOM', 'SPY', 'BRK.B'];
 const ACCOUNTS = ['ACC-001', 'ACC-002', 'ACC-003'];
 
 interface RunResult {
+  /** The slowest order: where its time went (state by state), and any retries. */
+  slowest?: { execution_id: string; ms: number; states: Array<[string, number]>; retries: string[] };
   in_flight: number;
   orders: number;
   orders_per_s: number;
@@ -39,6 +42,7 @@ async function runOrders(
   tag: string,
 ): Promise<RunResult> {
   const latencies: number[] = [];
+  let slowest: { ms: number; executionId: string; history: HistoryEvent[] } = { ms: -1, executionId: '', history: [] };
   let next = 0;
   let failed = 0;
   const endpoint = platform.url;
@@ -64,7 +68,11 @@ async function runOrders(
       }
       const { execution_id } = res.body as { execution_id: string };
       const end = await platform.workflow.waitForEnd(execution_id, 60_000);
-      latencies.push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      latencies.push(ms);
+      // Snapshot now: only the most recent histories stay in memory.
+      if (ms > slowest.ms)
+        slowest = { ms, executionId: execution_id, history: platform.workflow.history(execution_id) ?? [] };
       if (end.status !== 'SUCCEEDED') failed++;
     }
   };
@@ -72,7 +80,15 @@ async function runOrders(
   await Promise.all(Array.from({ length: inFlight }, worker));
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
+  const history = slowest.history;
+  const entered = history.filter((e) => e.type === 'StateEntered' && e.state);
+  const states = entered.map((e, i): [string, number] => [
+    e.state ?? '',
+    round(((entered[i + 1] ?? history.at(-1))?.timestamp ?? e.timestamp) - e.timestamp, 0),
+  ]);
+  const retries = history.filter((e) => e.type === 'StateRetried').map((e) => `${e.state}: ${e.error ?? ''}`);
   return {
+    slowest: { execution_id: slowest.executionId, ms: round(slowest.ms, 0), states, retries },
     in_flight: inFlight,
     orders: count,
     orders_per_s: round(count / seconds),
@@ -110,6 +126,24 @@ async function measurePuts(endpoint: string, count: number, inFlight: number): P
   return round(rate);
 }
 
+/** DynamoDB calls an order cost, by operation, between two readings of the platform's counter. */
+function perOrder(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  orders: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [op, n] of Object.entries(after)) {
+    const d = n - (before[op] ?? 0);
+    if (d === 0) continue;
+    out[op] = round(d / orders, 2);
+    total += d;
+  }
+  out.total = round(total / orders, 2);
+  return out;
+}
+
 interface TlsMaterial {
   ca: string;
   cert: string;
@@ -130,8 +164,16 @@ export async function pipelineBench(args: string[]): Promise<void> {
     };
     // Warm-up: JIT, connection pool, caches.
     await runOrders(platform, tls, 200, 8, 'warm');
+    const before = platform.dynamoCalls();
     const at8 = await runOrders(platform, tls, orders, 8, 'p8');
     console.log(JSON.stringify({ run: 'pipeline', ...at8 }));
+    console.log(
+      JSON.stringify({
+        run: 'round_trips_per_order',
+        in_flight: 8,
+        ...perOrder(before, platform.dynamoCalls(), orders),
+      }),
+    );
     const at64 = await runOrders(platform, tls, orders, 64, 'p64');
     console.log(JSON.stringify({ run: 'pipeline', ...at64 }));
     const puts = await measurePuts(platform.dynamoEndpoint, 4000, 8);

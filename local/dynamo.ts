@@ -184,6 +184,8 @@ export interface LocalDynamo {
   endpoint: string;
   tableNames: TableNames;
   client: DynamoDBClient;
+  /** Round trips made through `client` so far, by operation (benchmarks count what an order costs). */
+  calls(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -210,6 +212,15 @@ export async function startLocalDynamo(options: LocalDynamoOptions): Promise<Loc
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  const counts: Record<string, number> = {};
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const op = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      counts[op] = (counts[op] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countRoundTrips' },
+  );
   const tableNames: TableNames = { ...DEFAULT_TABLE_NAMES, ...options.tableNames };
   const close = async (): Promise<void> => {
     client.destroy();
@@ -228,5 +239,5 @@ export async function startLocalDynamo(options: LocalDynamoOptions): Promise<Loc
     await close().catch(() => undefined);
     throw err;
   }
-  return { endpoint, tableNames, client, close };
+  return { endpoint, tableNames, client, calls: () => ({ ...counts }), close };
 }

@@ -61,6 +61,8 @@ export interface LocalPlatform {
   url: string;
   /** dynalite's endpoint (benchmarks compare against plain PutItem calls on it). */
   dynamoEndpoint: string;
+  /** DynamoDB round trips the platform has made, by operation. */
+  dynamoCalls(): Record<string, number>;
   dataDir: string;
   pki: DevPkiPaths;
   workflow: LocalStepFunctions;
@@ -186,6 +188,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   return {
     url: gateway.url,
     dynamoEndpoint: dynamo.endpoint,
+    dynamoCalls: () => dynamo.calls(),
     dataDir,
     pki,
     workflow,
