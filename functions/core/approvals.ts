@@ -68,6 +68,12 @@ export async function requestApproval(
       await replayDecision(deps, stored, taskToken);
       return stored;
     }
+    if (isPast(stored.expires_at, now)) {
+      // Retried after the deadline: the approval expires now rather than when the new wait ends.
+      await expireApproval(deps, order, `the deadline ${stored.expires_at} passed before the request step was retried`);
+      await replayDecision(deps, { ...stored, status: 'EXPIRED' }, taskToken);
+      return (await deps.approvals.get(stored.approval_id)) ?? stored;
+    }
     stored = (await deps.approvals.updateTaskToken(stored.approval_id, taskToken)) ?? stored;
     reason = `request step retried: new task token; the deadline stays ${stored.expires_at}`;
   }

@@ -139,6 +139,17 @@ describe('requestApproval', () => {
     expect(stored()?.task_token).toBe('task-token-2');
   });
 
+  it('a request step retried after the deadline expires the approval at once (audited) and ends the new wait', async () => {
+    await request();
+    clock.advanceSeconds(301);
+    const again = await requestApproval(deps, ORDER, RISK, 'task-token-late');
+    expect(again.status).toBe('EXPIRED');
+    expect(audit.ofType('approval_expired')).toHaveLength(1);
+    const failures = workflow.callsOf('sendTaskFailure');
+    expect(failures).toHaveLength(1);
+    expect(JSON.stringify(failures[0])).toContain('ApprovalExpired');
+  });
+
   it('a retried request after the decision returns the decided record untouched', async () => {
     await request();
     await decide(deps, APR, { id: 'checker-1', role: 'approver' }, 'approve', undefined);
