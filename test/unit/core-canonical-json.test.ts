@@ -51,6 +51,10 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson(value)).toThrow(CanonicalJsonError);
   });
 
+  it('keeps a "__proto__" key that JSON.parse made an own property', () => {
+    expect(canonicalJson(JSON.parse('{"__proto__":false,"a":1}'))).toBe('{"__proto__":false,"a":1}');
+  });
+
   it('is stable under JSON round trip and key shuffling (property)', () => {
     const json = fc.jsonValue().filter((v) => {
       try {
@@ -74,9 +78,12 @@ describe('canonicalJson', () => {
 function reverseKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reverseKeys);
   if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).reverse()) out[k] = reverseKeys((v as Record<string, unknown>)[k]);
-    return out;
+    // fromEntries defines own properties: a "__proto__" key stays a key (assignment would not).
+    return Object.fromEntries(
+      Object.keys(v)
+        .reverse()
+        .map((k) => [k, reverseKeys((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }
