@@ -99,9 +99,9 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
     }
     // Same order again: the first answer. Starting again is a no-op, and heals a first attempt
     // that stopped between recording the order and starting its lifecycle.
-    const first = await deps.auditIndex.queryByOrder(order.order_id, 5);
-    if (!first.items.some((r) => r.event_type === 'order_submitted'))
+    if (!(await hasRecord(deps, order.order_id, 'order_submitted'))) {
       await auditSubmitted(deps, created.existing.order, caller);
+    }
     await deps.workflow.start(order.order_id, { order: created.existing.order });
     return created.existing.answer;
   }
@@ -192,4 +192,15 @@ function auditSubmitted(deps: OrderIntakeDeps, order: Order, caller: string): Pr
     decision: 'accepted',
     reason: 'order is well-formed; sent to the pre-trade risk check',
   });
+}
+
+/** Whether the order's audit records include one of this type (refused attempts may come first). */
+async function hasRecord(deps: OrderIntakeDeps, orderId: string, type: AuditRecord['event_type']): Promise<boolean> {
+  let token: string | undefined;
+  do {
+    const page = await deps.auditIndex.queryByOrder(orderId, 100, token);
+    if (page.items.some((r) => r.event_type === type)) return true;
+    token = page.nextToken;
+  } while (token);
+  return false;
 }

@@ -109,6 +109,14 @@ describe('submitOrder: a valid order', () => {
     expect(await orders.get('ORD-1')).toBeUndefined();
   });
 
+  it('a resubmission finds order_submitted behind many refused attempts under the same order_id', async () => {
+    for (let i = 0; i < 7; i++) await submit(ORDER, 'trader-2').catch(() => undefined);
+    await submit(ORDER);
+    await submit(ORDER);
+    expect(audit.ofType('order_invalid')).toHaveLength(7);
+    expect(audit.ofType('order_submitted')).toHaveLength(1);
+  });
+
   it('accepts a MARKET order', async () => {
     const { price: _p, ...market } = ORDER;
     const answer = await submit({ ...market, order_type: 'MARKET', order_id: 'ORD-M' });
