@@ -1,5 +1,5 @@
 // What every agent handler shares: the logger contract and the task/API dispatch.
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { errorResponse, isApiEvent, UnknownActionError } from './http.js';
 
 export interface AgentLogger {
@@ -49,4 +49,18 @@ export function agentHandler(
 
 export function routeKey(event: APIGatewayProxyEvent): string {
   return `${event.httpMethod} ${event.resource}`;
+}
+
+/**
+ * The Lambda entry around an agent handler: every log line carries the invocation's context
+ * (request id, function, cold start) next to the order_id the handler adds.
+ */
+export function lambdaEntry(
+  handler: AgentHandler,
+  logger: { addContext(context: Context): void },
+): (event: unknown, context: Context) => Promise<unknown> {
+  return (event, context) => {
+    logger.addContext(context);
+    return handler(event);
+  };
 }

@@ -1,6 +1,7 @@
 // Lambda entry for the compliance agent: configuration, clients, logger and tracer once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { lambdaEntry } from '../agent-runtime.js';
 import { complianceDeps } from '../deps.js';
 import { awsAgentContext } from '../wiring.js';
 import { createComplianceHandler } from './app.js';
@@ -9,4 +10,4 @@ const logger = new Logger({ serviceName: 'compliance' });
 const tracer = new Tracer({ serviceName: 'compliance' });
 const { services, identity } = awsAgentContext('compliance', tracer);
 
-export const handler = createComplianceHandler(complianceDeps(services, identity), logger);
+export const handler = lambdaEntry(createComplianceHandler(complianceDeps(services, identity), logger), logger);

@@ -1,6 +1,7 @@
 // Lambda entry for the risk agent: configuration, clients, logger and tracer once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { lambdaEntry } from '../agent-runtime.js';
 import { riskDeps } from '../deps.js';
 import { awsAgentContext } from '../wiring.js';
 import { createRiskHandler } from './app.js';
@@ -9,4 +10,4 @@ const logger = new Logger({ serviceName: 'risk' });
 const tracer = new Tracer({ serviceName: 'risk' });
 const { services, identity } = awsAgentContext('risk', tracer);
 
-export const handler = createRiskHandler(riskDeps(services, identity), logger);
+export const handler = lambdaEntry(createRiskHandler(riskDeps(services, identity), logger), logger);
