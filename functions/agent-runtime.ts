@@ -1,5 +1,6 @@
 // What every agent handler shares: the logger contract and the task/API dispatch.
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { NotFoundError } from './core/errors.js';
 import { errorResponse, isApiEvent, UnknownActionError } from './http.js';
 
 export interface AgentLogger {
@@ -24,7 +25,7 @@ export function agentHandler(
 ): AgentHandler {
   return async (event: unknown) => {
     if (isApiEvent(event)) {
-      if (!api) return errorResponse(new UnknownActionError('this agent has no API'), logger);
+      if (!api) return errorResponse(new NotFoundError('this agent has no API'), logger);
       try {
         return await api(event);
       } catch (err) {
