@@ -59,17 +59,34 @@ export interface ReferenceStore {
   putSecurity(security: SecurityReference): Promise<void>;
 }
 
+/** A fill as the exactly-once ledger remembers it: its id and when it executed (RFC 3339 UTC). */
+export interface AppliedFill {
+  id: string;
+  executedAt: string;
+}
+
 export interface PositionStore {
   list(accountId: string): Promise<Position[]>;
   get(accountId: string, symbol: string): Promise<Position | undefined>;
   /**
+   * The position with its ledger of recently applied fills (fill id -> executed_at), for the writer:
+   * it decides which entries have aged out. Ids kept only in a legacy ledger are not listed (they
+   * are still honoured by `putIfVersion`).
+   */
+  getWithLedger(
+    accountId: string,
+    symbol: string,
+  ): Promise<{ position: Position; appliedFills: Readonly<Record<string, string>> } | undefined>;
+  /**
    * Replace a position if its version is still `expectedVersion` (0 = absent) and the fill has not
-   * been applied. 'conflict' means re-read and retry; 'duplicate' means the fill is already in.
+   * been applied; in the same write, remember the fill and forget the fills listed in `prune`.
+   * 'conflict' means re-read and retry; 'duplicate' means the fill is already in.
    */
   putIfVersion(
     position: Position,
     expectedVersion: number,
-    fillId: string,
+    fill: AppliedFill,
+    prune: readonly string[],
   ): Promise<'written' | 'conflict' | 'duplicate'>;
 }
 

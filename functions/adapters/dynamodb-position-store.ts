@@ -1,13 +1,19 @@
-// PositionStore on the positions table (account_id / symbol). Each item keeps the string set
-// `applied_fills`, so a fill is applied exactly once even when its step is retried.
+// PositionStore on the positions table (account_id / symbol). Each item keeps the map
+// `recent_fills` (fill id -> executed_at) of the fills applied within the use case's horizon, so a
+// fill is applied exactly once even when its step is retried; the writer prunes aged-out entries.
+// Items written before the map keep their legacy string set `applied_fills`: read-only, still honoured.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Position } from '../core/model.js';
-import type { PositionStore } from '../ports.js';
+import type { AppliedFill, PositionStore } from '../ports.js';
 import { conditionalWrite, documentClient, getConsistent, type Item, omit, setClause } from './dynamodb-common.js';
 import { callAws } from './errors.js';
 
-const INTERNAL_FIELDS = ['applied_fills'] as const;
+const LEDGER = 'recent_fills';
+const LEGACY_LEDGER = 'applied_fills';
+const INTERNAL_FIELDS = [LEDGER, LEGACY_LEDGER] as const;
+
+type PutResult = 'written' | 'conflict' | 'duplicate';
 
 export class DynamoDbPositionStore implements PositionStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -45,19 +51,71 @@ export class DynamoDbPositionStore implements PositionStore {
     return item ? toPosition(item) : undefined;
   }
 
+  async getWithLedger(
+    accountId: string,
+    symbol: string,
+  ): Promise<{ position: Position; appliedFills: Readonly<Record<string, string>> } | undefined> {
+    const item = await getConsistent(this.doc, this.tableName, { account_id: accountId, symbol });
+    return item ? { position: toPosition(item), appliedFills: ledgerOf(item) ?? {} } : undefined;
+  }
+
   async putIfVersion(
     position: Position,
     expectedVersion: number,
-    fillId: string,
-  ): Promise<'written' | 'conflict' | 'duplicate'> {
+    fill: AppliedFill,
+    prune: readonly string[],
+  ): Promise<PutResult> {
+    const first = await this.write(position, expectedVersion, fill, expectedVersion === 0 ? 'new' : 'existing', prune);
+    // A legacy item (no map yet): a nested path cannot be set under a missing map, so create the map.
+    const outcome = first === 'no-ledger' ? await this.write(position, expectedVersion, fill, 'legacy') : first;
+    return outcome === 'no-ledger' ? 'conflict' : outcome;
+  }
+
+  /**
+   * One conditional UpdateItem. `new`: the item must not exist; `existing`: the version must match
+   * and the map exist; `legacy`: the version must match and the map not exist yet. Every mode also
+   * requires the fill id in neither the map nor the legacy set.
+   */
+  private async write(
+    position: Position,
+    expected: number,
+    fill: AppliedFill,
+    mode: 'new' | 'existing' | 'legacy',
+    prune: readonly string[] = [],
+  ): Promise<PutResult | 'no-ledger'> {
     const { account_id, symbol, ...fields } = position;
     const set = setClause(fields, 'f');
-    // An UpdateItem (not a PutItem) so the fill id joins the stored set in the same write, without
-    // reading the set first. The version check makes the write optimistic; the set makes it idempotent.
-    const condition =
-      expectedVersion === 0
-        ? 'attribute_not_exists(account_id)'
-        : '#version = :expected AND NOT contains(#fills, :fid)';
+    const names: Record<string, string> = { ...set.names, '#l': LEDGER };
+    const values: Record<string, unknown> = { ...set.values };
+    const sets = set.clause ? [set.clause] : [];
+    const removes: string[] = [];
+    let condition: string;
+    if (mode === 'existing') {
+      // SET one entry and REMOVE aged-out ones in place (never the entry being set, never twice).
+      names['#fid'] = fill.id;
+      values[':at'] = fill.executedAt;
+      sets.push('#l.#fid = :at');
+      [...new Set(prune)]
+        .filter((id) => id !== fill.id)
+        .forEach((id, i) => {
+          names[`#p${i}`] = id;
+          removes.push(`#l.#p${i}`);
+        });
+      condition = '#version = :expected AND attribute_exists(#l) AND attribute_not_exists(#l.#fid)';
+    } else {
+      values[':map'] = { [fill.id]: fill.executedAt };
+      sets.push('#l = :map');
+      condition =
+        mode === 'new' ? 'attribute_not_exists(account_id)' : '#version = :expected AND attribute_not_exists(#l)';
+    }
+    if (mode !== 'new') {
+      // An item from before the map may hold the fill id in its legacy set.
+      names['#version'] = 'version';
+      names['#legacy'] = LEGACY_LEDGER;
+      values[':expected'] = expected;
+      values[':fid'] = fill.id;
+      condition += ' AND NOT contains(#legacy, :fid)';
+    }
     const outcome = await conditionalWrite(
       `UpdateItem ${this.tableName}`,
       () =>
@@ -65,27 +123,30 @@ export class DynamoDbPositionStore implements PositionStore {
           new UpdateCommand({
             TableName: this.tableName,
             Key: { account_id, symbol },
-            UpdateExpression: `${set.clause ? `SET ${set.clause} ` : ''}ADD #fills :fidset`,
+            UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
             ConditionExpression: condition,
-            ExpressionAttributeNames: {
-              ...set.names,
-              '#fills': 'applied_fills',
-              ...(expectedVersion === 0 ? {} : { '#version': 'version' }),
-            },
-            ExpressionAttributeValues: {
-              ...set.values,
-              ':fidset': new Set([fillId]),
-              ...(expectedVersion === 0 ? {} : { ':expected': expectedVersion, ':fid': fillId }),
-            },
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       () => getConsistent(this.doc, this.tableName, { account_id, symbol }),
     );
     if (outcome.ok) return 'written';
-    const applied = outcome.stored?.applied_fills;
-    return applied instanceof Set && applied.has(fillId) ? 'duplicate' : 'conflict';
+    const stored = outcome.stored;
+    if (!stored) return 'conflict';
+    const ledger = ledgerOf(stored);
+    const legacy = stored[LEGACY_LEDGER];
+    if ((ledger && Object.hasOwn(ledger, fill.id)) || (legacy instanceof Set && legacy.has(fill.id)))
+      return 'duplicate';
+    if (mode === 'existing' && ledger === undefined && stored.version === expected) return 'no-ledger';
+    return 'conflict';
   }
+}
+
+function ledgerOf(item: Item): Record<string, string> | undefined {
+  const map = item[LEDGER];
+  return map && typeof map === 'object' && !(map instanceof Set) ? (map as Record<string, string>) : undefined;
 }
 
 function toPosition(item: Item): Position {

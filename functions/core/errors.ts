@@ -61,3 +61,12 @@ export class TransientError extends Error {
 export class IntegrityError extends Error {
   override readonly name = 'IntegrityError';
 }
+
+/**
+ * A fill executed before the exactly-once horizon: its id may already have been forgotten by the
+ * position's ledger, so applying it could count it twice. Not retryable (a retry only gets older);
+ * the fill needs manual reconciliation.
+ */
+export class FillTooOldError extends Error {
+  override readonly name = 'FillTooOldError';
+}

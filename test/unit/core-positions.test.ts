@@ -1,10 +1,17 @@
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Decimal } from '../../functions/core/decimal.js';
-import { TransientError } from '../../functions/core/errors.js';
+import { FillTooOldError, TransientError, ValidationError } from '../../functions/core/errors.js';
 import type { Fill, Position, Side } from '../../functions/core/model.js';
-import { applyFillOnce, type PositionDeps, readPositions } from '../../functions/core/position-keeping.js';
+import {
+  applyFillOnce,
+  LEDGER_PRUNE_GRACE_MS,
+  MAX_PRUNE_PER_WRITE,
+  type PositionDeps,
+  readPositions,
+} from '../../functions/core/position-keeping.js';
 import { applyFill, emptyPosition, viewPosition } from '../../functions/core/positions.js';
+import { formatNs, parseNs } from '../../functions/core/time.js';
 import {
   InMemoryAuditTrail,
   InMemoryPositionStore,
@@ -290,6 +297,121 @@ describe('applyFillOnce (position keeping)', () => {
     await expect(applyFillOnce(deps, f)).rejects.toBeInstanceOf(TransientError);
     expect(store.appliedFills('ACC-001', 'AAPL')).not.toContain(f.fill_id);
     expect(audit.ofType('position_updated')).toEqual([]);
+  });
+
+  describe('the bounded exactly-once ledger', () => {
+    const DAY_MS = 24 * 60 * 60 * 1000;
+    const NOW = '2026-01-10T12:00:00.000000000Z';
+    const daysAgo = (days: number, extraMs = 0) => {
+      const ns = parseNs(NOW) as bigint;
+      return formatNs(ns - (BigInt(Math.round(days * DAY_MS)) + BigInt(extraMs)) * 1_000_000n);
+    };
+    const filled = (executedAt: string, fillId?: string): Fill => ({
+      ...fill('BUY', 10, '100', fillId),
+      executed_at: executedAt,
+    });
+    let clock: ManualClock;
+
+    beforeEach(() => {
+      clock = new ManualClock(NOW, 0n);
+      deps = { ...deps, clock };
+    });
+
+    it('refuses a fill older than the horizon with FillTooOldError, writing and auditing nothing', async () => {
+      const f = filled(daysAgo(7, 1));
+      const err = await applyFillOnce(deps, f).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FillTooOldError);
+      expect((err as Error).name).toBe('FillTooOldError');
+      expect(store.calls.putIfVersion).toBe(0);
+      expect(await store.get('ACC-001', 'AAPL')).toBeUndefined();
+      expect(audit.ofType('position_updated')).toEqual([]);
+      // Exactly at the horizon it is still accepted.
+      await expect(applyFillOnce(deps, filled(daysAgo(7)))).resolves.toMatchObject({ quantity: 10 });
+    });
+
+    it('the horizon is an option of the use case', async () => {
+      deps = { ...deps, fillHorizonMs: DAY_MS };
+      await expect(applyFillOnce(deps, filled(daysAgo(2)))).rejects.toBeInstanceOf(FillTooOldError);
+      await expect(applyFillOnce(deps, filled(daysAgo(0.5)))).resolves.toMatchObject({ quantity: 10 });
+    });
+
+    it('refuses a fill whose executed_at is not a timestamp', async () => {
+      await expect(applyFillOnce(deps, filled('yesterday'))).rejects.toBeInstanceOf(ValidationError);
+      expect(store.calls.putIfVersion).toBe(0);
+    });
+
+    it('remembers the fill with its executed_at and prunes only entries older than the horizon (+ grace)', async () => {
+      const ledger = {
+        OLD1: daysAgo(30),
+        OLD2: daysAgo(7, LEDGER_PRUNE_GRACE_MS + 1),
+        GRACE: daysAgo(7, LEDGER_PRUNE_GRACE_MS - 1),
+        EDGE: daysAgo(7),
+        RECENT: daysAgo(1),
+        FUTURE: daysAgo(-1),
+        BAD: 'not a timestamp',
+      };
+      store.seed({ ...pos(0, '0'), version: 3 }, ledger);
+      const f = filled(daysAgo(2));
+      await applyFillOnce(deps, f);
+      expect(store.prunes).toEqual([['OLD1', 'OLD2']]);
+      expect(store.appliedFills('ACC-001', 'AAPL').sort()).toEqual(
+        ['BAD', 'EDGE', 'FUTURE', 'GRACE', 'RECENT', f.fill_id].sort(),
+      );
+      expect((await store.getWithLedger('ACC-001', 'AAPL'))?.appliedFills[f.fill_id]).toBe(f.executed_at);
+    });
+
+    it('prunes at most MAX_PRUNE_PER_WRITE entries per write, oldest first', async () => {
+      const ledger: Record<string, string> = {};
+      for (let i = 0; i < MAX_PRUNE_PER_WRITE + 5; i++) ledger[`OLD${i}`] = daysAgo(8 + i);
+      store.seed({ ...pos(0, '0'), version: 1 }, ledger);
+      await applyFillOnce(deps, filled(daysAgo(0)));
+      expect(store.prunes[0]).toHaveLength(MAX_PRUNE_PER_WRITE);
+      expect(
+        store
+          .appliedFills('ACC-001', 'AAPL')
+          .filter((id) => id.startsWith('OLD'))
+          .sort(),
+      ).toEqual(['OLD0', 'OLD1', 'OLD2', 'OLD3', 'OLD4'].sort());
+      await applyFillOnce(deps, filled(daysAgo(0)));
+      expect(store.appliedFills('ACC-001', 'AAPL').filter((id) => id.startsWith('OLD'))).toEqual([]);
+    });
+
+    it('a replay within the horizon is a duplicate, after other fills and pruning', async () => {
+      const f = filled(daysAgo(6));
+      await applyFillOnce(deps, f);
+      clock.set(daysAgo(-0.9)); // the next day
+      await applyFillOnce(deps, filled(daysAgo(-0.9)));
+      const again = await applyFillOnce(deps, f);
+      expect(again.quantity).toBe(20);
+      expect(audit.ofType('position_updated').map((r) => r.decision)).toEqual(['applied', 'applied', 'replayed']);
+      clock.set(daysAgo(-1.1)); // now f is beyond the horizon: refused, even though it was applied
+      await expect(applyFillOnce(deps, f)).rejects.toBeInstanceOf(FillTooOldError);
+    });
+
+    it('a legacy item (ids in applied_fills, no map) still refuses a replay of those fills', async () => {
+      store.seed({ ...pos(100, '150'), version: 4 }, [], ['FILL-LEGACY']);
+      const again = await applyFillOnce(deps, filled(daysAgo(1), 'FILL-LEGACY'));
+      expect(again).toMatchObject({ quantity: 100, version: 4 });
+      expect(audit.ofType('position_updated').map((r) => r.decision)).toEqual(['replayed']);
+      const p = await applyFillOnce(deps, filled(daysAgo(1), 'FILL-NEW'));
+      expect(p).toMatchObject({ quantity: 110, version: 5 });
+      await expect(applyFillOnce(deps, filled(daysAgo(1), 'FILL-LEGACY'))).resolves.toMatchObject({ quantity: 110 });
+    });
+
+    it('stays bounded: 50 fills over 10 days with a 7-day horizon leave only the last 7 days', async () => {
+      clock = new ManualClock('2026-01-01T00:00:00.000000000Z', 0n);
+      deps = { ...deps, clock, fillHorizonMs: 7 * DAY_MS };
+      const ids: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const f = filled(formatNs(clock.nowNs())); // fill i executes on day i / 5: 0, 0.2, ... 9.8
+        ids.push(f.fill_id);
+        await applyFillOnce(deps, f);
+        clock.advanceNs(BigInt(DAY_MS / 5) * 1_000_000n);
+      }
+      // The last write (day 9.8) kept the fills of the 7 days before it: days 2.8 .. 9.8, fills 14 .. 49.
+      expect(store.appliedFills('ACC-001', 'AAPL').sort()).toEqual(ids.slice(14).sort());
+      expect((await store.get('ACC-001', 'AAPL'))?.quantity).toBe(500);
+    });
   });
 
   it('readPositions marks each position to its reference price', async () => {
