@@ -37,15 +37,13 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
     }
     // The maker of an order is the authenticated caller, never a name in the body.
     if (order.trader_id !== caller) {
-      await deps.audit.append({
-        event_type: 'order_invalid',
-        order_id: order.order_id,
-        trader_id: order.trader_id,
-        actor: deps.identity,
-        input: { caller, order },
-        decision: 'refused',
-        reason: `TRADER_MISMATCH: caller ${caller} may not submit for trader ${order.trader_id}`,
-      });
+      await auditRefusal(
+        deps,
+        order,
+        caller,
+        'refused',
+        `TRADER_MISMATCH: caller ${caller} may not submit for trader ${order.trader_id}`,
+      );
       throw new ForbiddenError(`${caller} may not submit orders for trader ${order.trader_id}`, 'TRADER_MISMATCH');
     }
   } catch (err) {
@@ -83,15 +81,13 @@ export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null,
   const created = await deps.orders.create(record);
   if (!created.created) {
     if (created.existing.order_hash !== hash) {
-      await deps.audit.append({
-        event_type: 'order_invalid',
-        order_id: order.order_id,
-        trader_id: order.trader_id,
-        actor: deps.identity,
-        input: { caller, order },
-        decision: 'rejected',
-        reason: 'IDEMPOTENCY_CONFLICT: order_id already used for a different order',
-      });
+      await auditRefusal(
+        deps,
+        order,
+        caller,
+        'rejected',
+        'IDEMPOTENCY_CONFLICT: order_id already used for a different order',
+      );
       throw new ConflictError(
         `order_id ${order.order_id} was already submitted with a different body`,
         'IDEMPOTENCY_CONFLICT',
@@ -180,6 +176,25 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
       reason: r.reason,
     })),
   };
+}
+
+/** A well-formed order that is not accepted: on the record under its order_id, with who sent it. */
+function auditRefusal(
+  deps: OrderIntakeDeps,
+  order: Order,
+  caller: string,
+  decision: 'refused' | 'rejected',
+  reason: string,
+): Promise<AuditRecord> {
+  return deps.audit.append({
+    event_type: 'order_invalid',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { caller, order },
+    decision,
+    reason,
+  });
 }
 
 function auditSubmitted(deps: OrderIntakeDeps, order: Order, caller: string): Promise<AuditRecord> {
