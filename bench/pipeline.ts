@@ -1,15 +1,14 @@
 // Pipeline benchmark: orders that need no approval, driven over HTTPS with mTLS through the whole
 // local platform (router, state machine, risk, execution, positions, audit), at 8 and 64 in flight.
 // Latency is submit -> final state of the order's execution. In the same run, against the same
-// dynalite, the rate of plain PutItem calls at 8 in flight: the yardstick for round trips per order.
-import { randomUUID } from 'node:crypto';
+// database, the rate of plain durable writes at 8 in flight: the yardstick for round trips per
+// order. `--store dynalite` runs the platform on dynalite through the AWS SDK and the DynamoDB
+// adapters instead of the journaled store (docs/benchmarks.md compares the two).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { LOCAL_CREDENTIALS } from '../functions/adapters/aws-clients.js';
 import { closeHttpsAgents, httpsJson } from '../local/https-gateway.js';
-import { type LocalPlatform, startLocalPlatform } from '../local/platform.js';
+import { type LocalDatabase, type LocalPlatform, type LocalStoreKind, startLocalPlatform } from '../local/platform.js';
 import type { HistoryEvent } from '../local/step-functions.js';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'GOOGL', 'AMZN', 'NVDA', 'TSLA', 'JPM', 'XOM', 'SPY', 'BRK.B'];
@@ -34,7 +33,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-async function runOrders(
+export async function runOrders(
   platform: LocalPlatform,
   tls: TlsMaterial,
   count: number,
@@ -98,32 +97,20 @@ async function runOrders(
   };
 }
 
-async function measurePuts(endpoint: string, count: number, inFlight: number): Promise<number> {
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
-  const table = `bench-puts-${randomUUID().slice(0, 8)}`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  // An item about the size of an order record.
+/** Plain durable writes of an order-sized item to the platform's own database, at `inFlight`. */
+async function measurePuts(database: LocalDatabase, count: number, inFlight: number): Promise<number> {
   const payload = 'x'.repeat(600);
   let next = 0;
   const worker = async () => {
     for (;;) {
       const i = next++;
       if (i >= count) return;
-      await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `k${i}` }, v: { S: payload } } }));
+      await database.plainPut(`k${i}`, { v: payload });
     }
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: inFlight }, worker));
-  const rate = count / ((performance.now() - t0) / 1000);
-  client.destroy();
-  return round(rate);
+  return round(count / ((performance.now() - t0) / 1000));
 }
 
 /** DynamoDB calls an order cost, by operation, between two readings of the platform's counter. */
@@ -150,10 +137,27 @@ interface TlsMaterial {
   key: string;
 }
 
+/** `[orders] [--store journal|dynalite]` */
+export function parsePipelineArgs(args: readonly string[]): { orders: number; store: LocalStoreKind } {
+  let orders = Number(process.env.BENCH_ORDERS ?? 2000);
+  let store: LocalStoreKind = 'journal';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--store') {
+      const v = args[++i];
+      if (v !== 'journal' && v !== 'dynalite') throw new Error(`--store must be journal or dynalite, got ${v}`);
+      store = v;
+    } else if (a !== undefined && /^[1-9][0-9]*$/.test(a)) orders = Number(a);
+    else throw new Error(`unexpected argument ${a}: usage: pipeline [orders] [--store journal|dynalite]`);
+  }
+  return { orders, store };
+}
+
 export async function pipelineBench(args: string[]): Promise<void> {
-  const orders = Number(args[0] ?? process.env.BENCH_ORDERS ?? 2000);
+  const { orders, store } = parsePipelineArgs(args);
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-pipeline-'));
-  const platform = await startLocalPlatform({ dataDir, port: 0, logLevel: 'SILENT' });
+  const platform = await startLocalPlatform({ dataDir, port: 0, logLevel: 'SILENT', store });
+  console.log(JSON.stringify({ run: 'setup', store, orders, cpus: availableParallelism(), node: process.version }));
   try {
     const trader = platform.pki.clients.trader;
     if (!trader) throw new Error('no trader certificate');
@@ -164,20 +168,20 @@ export async function pipelineBench(args: string[]): Promise<void> {
     };
     // Warm-up: JIT, connection pool, caches.
     await runOrders(platform, tls, 200, 8, 'warm');
-    const before = platform.dynamoCalls();
+    const before = platform.database.calls();
     const at8 = await runOrders(platform, tls, orders, 8, 'p8');
     console.log(JSON.stringify({ run: 'pipeline', ...at8 }));
     console.log(
       JSON.stringify({
         run: 'round_trips_per_order',
         in_flight: 8,
-        ...perOrder(before, platform.dynamoCalls(), orders),
+        ...perOrder(before, platform.database.calls(), orders),
       }),
     );
     const at64 = await runOrders(platform, tls, orders, 64, 'p64');
     console.log(JSON.stringify({ run: 'pipeline', ...at64 }));
-    const puts = await measurePuts(platform.dynamoEndpoint, 4000, 8);
-    console.log(JSON.stringify({ run: 'db_puts', in_flight: 8, puts_per_s: puts }));
+    const puts = await measurePuts(platform.database, 4000, 8);
+    console.log(JSON.stringify({ run: 'db_puts', store, in_flight: 8, puts_per_s: puts }));
     console.log(
       JSON.stringify({
         bench: 'pipeline',

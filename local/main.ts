@@ -1,7 +1,7 @@
 // `npm start`: the whole platform in one process, no AWS account, no Docker.
 import './polyfills.js';
 import { relative } from 'node:path';
-import { startLocalPlatform } from './platform.js';
+import { type LocalStoreKind, startLocalPlatform } from './platform.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -9,8 +9,13 @@ const dataDir = process.env.TRADING_DATA_DIR ?? 'data';
 const port = Number(process.env.TRADING_PORT ?? 8443);
 const host = process.env.TRADING_HOST ?? '127.0.0.1';
 const logLevel = (process.env.POWERTOOLS_LOG_LEVEL as 'INFO' | 'WARN' | 'ERROR' | undefined) ?? 'WARN';
+const store = process.env.TRADING_STORE ?? 'journal';
+if (store !== 'journal' && store !== 'dynalite') {
+  console.error(`TRADING_STORE must be 'journal' (default) or 'dynalite', got '${store}'`);
+  process.exit(2);
+}
 
-const platform = await startLocalPlatform({ dataDir, port, host, logLevel });
+const platform = await startLocalPlatform({ dataDir, port, host, logLevel, store: store as LocalStoreKind });
 const rel = (p: string) => relative(process.cwd(), p) || p;
 const trader = platform.pki.clients.trader;
 const approver = platform.pki.clients.approver;
@@ -20,6 +25,7 @@ if (!trader || !approver || !auditor) throw new Error('dev PKI is missing a clie
 const lines = [
   `ACME trading platform (local) listening on ${platform.url}`,
   `data directory: ${rel(platform.dataDir)} (delete it to start afresh)`,
+  `database: ${store === 'journal' ? 'journaled in-process store (TRADING_STORE=dynalite: dynalite through the AWS SDK)' : 'dynalite through the AWS SDK and the DynamoDB adapters'}`,
   '',
   'mTLS: the server trusts only client certificates from the dev CA.',
   `  CA:        ${rel(platform.pki.caCert)}`,

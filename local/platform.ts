@@ -1,10 +1,14 @@
 // The embedded platform: the same handlers and state machine as on AWS, in one process, on the
-// local stand-ins of DESIGN.md (dynalite, a write-once archive, aws-local-stepfunctions, node:https
-// with mTLS). Everything lives under one data directory and survives a restart.
+// local stand-ins of DESIGN.md (a write-once archive, aws-local-stepfunctions, node:https with
+// mTLS) and one of two databases: the journaled in-process store (default: fast, the stores' port
+// semantics) or dynalite through the real AWS SDK and the DynamoDB adapters (`store: 'dynalite'`).
+// Everything lives under one data directory and survives a restart.
 import './polyfills.js';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CreateTableCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbApprovalStore } from '../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from '../functions/adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from '../functions/adapters/dynamodb-order-store.js';
@@ -32,12 +36,27 @@ import {
 } from '../functions/deps.js';
 import { createExecutionHandler } from '../functions/execution/app.js';
 import { createOrderRouterHandler } from '../functions/order-router/app.js';
-import type { Clock } from '../functions/ports.js';
+import type {
+  ApprovalStore,
+  AuditIndex,
+  Clock,
+  OrderStore,
+  PositionStore,
+  ReferenceStore,
+} from '../functions/ports.js';
 import { createPositionTrackerHandler } from '../functions/position-tracker/app.js';
 import { createRiskHandler } from '../functions/risk/app.js';
 import { DEFAULT_DEV_IDENTITIES, type DevPkiPaths, ensureDevPki, readServerTls } from './dev-pki.js';
 import { startLocalDynamo } from './dynamo.js';
 import { createHttpsGateway, type GatewayHandler, type HttpsGateway } from './https-gateway.js';
+import { JournalDb } from './journal-db.js';
+import {
+  JournalApprovalStore,
+  JournalAuditIndex,
+  JournalOrderStore,
+  JournalPositionStore,
+  JournalReferenceStore,
+} from './journal-stores.js';
 import { LocalArchive } from './local-archive.js';
 import { seedProfiles, seedSecurities } from './seed-data.js';
 import { LocalStepFunctions } from './step-functions.js';
@@ -55,14 +74,25 @@ export interface LocalPlatformOptions {
   /** Powertools log level for the agents; tests and benchmarks keep it quiet. */
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   clock?: Clock;
+  /** The database: the journaled in-process store (default) or dynalite through the AWS SDK. */
+  store?: LocalStoreKind;
+}
+
+export type LocalStoreKind = 'journal' | 'dynalite';
+
+/** The platform's database, as the benchmark sees it. */
+export interface LocalDatabase {
+  kind: LocalStoreKind;
+  /** Operations the platform has made, named as the DynamoDB adapters' calls (PutItem, Query...). */
+  calls(): Record<string, number>;
+  /** One plain, durable write of an item to a scratch table: the yardstick for a round trip. */
+  plainPut(key: string, item: Record<string, string>): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface LocalPlatform {
   url: string;
-  /** dynalite's endpoint (benchmarks compare against plain PutItem calls on it). */
-  dynamoEndpoint: string;
-  /** DynamoDB round trips the platform has made, by operation. */
-  dynamoCalls(): Record<string, number>;
+  database: LocalDatabase;
   dataDir: string;
   pki: DevPkiPaths;
   workflow: LocalStepFunctions;
@@ -91,15 +121,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const approvalTimeoutSeconds = options.approvalTimeoutSeconds ?? 300;
 
   const pki = await ensureDevPki(join(dataDir, 'pki'), DEFAULT_DEV_IDENTITIES);
-  const dynamo = await startLocalDynamo({ dataDir });
-  const t = dynamo.tableNames;
+  const { database, stores } = await openStores(options.store ?? 'journal', dataDir, clock);
   const archive = new LocalArchive({
     dir: join(dataDir, 'archive'),
     retentionDays: options.auditRetentionDays ?? 2555,
   });
-  const auditIndex = new DynamoDbAuditIndex(dynamo.client, t.audit);
-  const referenceStore = new DynamoDbReferenceStore(dynamo.client, t.reference);
-  await seedOnce(dataDir, referenceStore, clock);
+  const auditIndex = stores.auditIndex;
 
   const handlers = {} as Record<AgentName, AgentHandler>;
   const substitutions: Record<string, string> = {};
@@ -119,10 +146,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   });
 
   const services: PlatformServices = {
-    orders: new DynamoDbOrderStore(dynamo.client, t.orders),
-    reference: new ReferenceCache(referenceStore, clock),
-    positions: new DynamoDbPositionStore(dynamo.client, t.positions),
-    approvals: new DynamoDbApprovalStore(dynamo.client, t.approvals),
+    orders: stores.orders,
+    reference: new ReferenceCache(stores.reference, clock),
+    positions: stores.positions,
+    approvals: stores.approvals,
     // One writer for the whole process: every agent's records share its group commits.
     audit: new AuditLog({ archive, index: auditIndex, clock }),
     auditIndex,
@@ -181,14 +208,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     });
   } catch (err) {
     await workflow.close();
-    await dynamo.close();
+    await database.close();
     throw err;
   }
 
   return {
     url: gateway.url,
-    dynamoEndpoint: dynamo.endpoint,
-    dynamoCalls: () => dynamo.calls(),
+    database,
     dataDir,
     pki,
     workflow,
@@ -198,14 +224,88 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     async stop() {
       await gateway.close();
       await workflow.close();
-      await dynamo.close();
+      await database.close();
     },
   };
 }
 
+interface Stores {
+  orders: OrderStore;
+  reference: ReferenceStore;
+  positions: PositionStore;
+  approvals: ApprovalStore;
+  auditIndex: AuditIndex;
+}
+
+async function openStores(
+  kind: LocalStoreKind,
+  dataDir: string,
+  clock: Clock,
+): Promise<{ database: LocalDatabase; stores: Stores }> {
+  if (kind === 'journal') {
+    const dir = join(dataDir, 'store');
+    const db = JournalDb.open({ dir });
+    const stores: Stores = {
+      orders: new JournalOrderStore(db),
+      reference: new JournalReferenceStore(db),
+      positions: new JournalPositionStore(db),
+      approvals: new JournalApprovalStore(db),
+      auditIndex: new JournalAuditIndex(db),
+    };
+    await seedOnce(join(dir, 'seeded.json'), stores.reference, clock);
+    const database: LocalDatabase = {
+      kind,
+      calls: () => ({ ...db.counters }),
+      plainPut: (key, item) => db.put('scratch', key, '', item).durable,
+      close: () => db.close(),
+    };
+    return { database, stores };
+  }
+  const dynamo = await startLocalDynamo({ dataDir });
+  const t = dynamo.tableNames;
+  const stores: Stores = {
+    orders: new DynamoDbOrderStore(dynamo.client, t.orders),
+    reference: new DynamoDbReferenceStore(dynamo.client, t.reference),
+    positions: new DynamoDbPositionStore(dynamo.client, t.positions),
+    approvals: new DynamoDbApprovalStore(dynamo.client, t.approvals),
+    auditIndex: new DynamoDbAuditIndex(dynamo.client, t.audit),
+  };
+  // The marker of the first dynalite platform, kept where it was.
+  await seedOnce(join(dataDir, 'seeded.json'), stores.reference, clock);
+  let scratch: Promise<string> | undefined;
+  const database: LocalDatabase = {
+    kind,
+    calls: () => dynamo.calls(),
+    async plainPut(key, item) {
+      scratch ??= createScratchTable(dynamo.client);
+      const table = await scratch;
+      await dynamo.client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: Object.fromEntries(Object.entries({ pk: key, ...item }).map(([k, v]) => [k, { S: v }])),
+        }),
+      );
+    },
+    close: () => dynamo.close(),
+  };
+  return { database, stores };
+}
+
+async function createScratchTable(client: DynamoDBClient): Promise<string> {
+  const table = `scratch-${randomUUID().slice(0, 8)}`;
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  return table;
+}
+
 /** Reference data is written on the first start only; later changes are kept across restarts. */
-async function seedOnce(dataDir: string, store: DynamoDbReferenceStore, clock: Clock): Promise<void> {
-  const marker = join(dataDir, 'seeded.json');
+async function seedOnce(marker: string, store: ReferenceStore, clock: Clock): Promise<void> {
   try {
     await readFile(marker);
     return;

@@ -10,7 +10,7 @@ import { FillTooOldError, TransientError, ValidationError } from './errors.js';
 import type { Fill, Position } from './model.js';
 import { applyFill, emptyPosition, type PositionView, viewPosition } from './positions.js';
 import type { ReferenceCache } from './reference-cache.js';
-import { formatNs, parseNs } from './time.js';
+import { CANONICAL_NS, formatNs, parseNs } from './time.js';
 
 export interface PositionDeps {
   positions: PositionStore;
@@ -84,7 +84,11 @@ export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Pos
 /** Ids of ledger entries that executed before `cutoffNs`, oldest first, at most MAX_PRUNE_PER_WRITE. */
 function agedOut(ledger: Readonly<Record<string, string>>, cutoffNs: bigint): string[] {
   const old: Array<[string, bigint]> = [];
+  // Canonical timestamps (fixed width, UTC) order as strings: only those that are not get parsed,
+  // so a large ledger costs a string comparison per entry, not a date parse.
+  const cutoff = formatNs(cutoffNs);
   for (const [id, at] of Object.entries(ledger)) {
+    if (CANONICAL_NS.test(at) && at >= cutoff) continue;
     const ns = parseNs(at);
     if (ns !== undefined && ns < cutoffNs) old.push([id, ns]); // unreadable entries are kept
   }

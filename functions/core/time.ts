@@ -26,6 +26,9 @@ export function nowIso(clock: Clock): string {
   return formatNs(clock.nowNs());
 }
 
+/** The shape formatNs writes: fixed width, so such timestamps order correctly as strings. */
+export const CANONICAL_NS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/;
+
 const NS_TS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
 
 /** Parses an RFC 3339 UTC timestamp (Z suffix) to epoch nanoseconds. */

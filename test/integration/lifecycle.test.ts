@@ -7,7 +7,7 @@ import { hashRecord, parseBatch, verifyChain } from '../../functions/core/audit-
 import type { AuditRecord } from '../../functions/core/model.js';
 import { closeHttpsAgents, type HttpsJsonResponse, httpsJson } from '../../local/https-gateway.js';
 import { LocalArchive } from '../../local/local-archive.js';
-import { type LocalPlatform, startLocalPlatform } from '../../local/platform.js';
+import { type LocalPlatform, type LocalStoreKind, startLocalPlatform } from '../../local/platform.js';
 
 type Who = 'trader' | 'approver' | 'auditor';
 interface OrderBody {
@@ -29,6 +29,7 @@ interface OrderView {
 const APPROVAL_TIMEOUT_S = 4;
 let dataDir: string;
 let platform: LocalPlatform;
+let store: LocalStoreKind = 'journal';
 const tls: Record<Who, { cert: string; key: string }> = {
   trader: { cert: '', key: '' },
   approver: { cert: '', key: '' },
@@ -100,6 +101,7 @@ async function boot(): Promise<void> {
     port: 0,
     approvalTimeoutSeconds: APPROVAL_TIMEOUT_S,
     logLevel: 'ERROR',
+    store,
   });
   ca = await readFile(platform.pki.caCert, 'utf8');
   for (const who of ['trader', 'approver', 'auditor'] as const) {
@@ -109,18 +111,21 @@ async function boot(): Promise<void> {
   }
 }
 
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'lifecycle-'));
-  await boot();
-});
+// The whole lifecycle on each database the local platform can run on: the journaled store (the
+// default) and dynalite through the real AWS SDK and the DynamoDB adapters.
+describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local platform (%s store)', (kind) => {
+  beforeAll(async () => {
+    store = kind;
+    dataDir = await mkdtemp(join(tmpdir(), 'lifecycle-'));
+    await boot();
+  });
 
-afterAll(async () => {
-  await platform?.stop();
-  closeHttpsAgents();
-  await rm(dataDir, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    await platform?.stop();
+    closeHttpsAgents();
+    await rm(dataDir, { recursive: true, force: true });
+  });
 
-describe('order lifecycle on the local platform', () => {
   it('fills a normal order and updates the position once', async () => {
     const res = await call('trader', 'POST', '/orders', order('ORD-FILL-1'));
     expect(res.status).toBe(202);

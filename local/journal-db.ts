@@ -1,0 +1,285 @@
+// The embedded database of the local platform: tables held in memory, every change appended to a
+// write-ahead journal under <dataDir>/store and fsynced (group commit) before the write resolves.
+// It exists because the pipeline's target (DESIGN.md: "use these, or something shown to be
+// better") is out of reach through the AWS SDK and dynalite on two cores (docs/benchmarks.md):
+// the DynamoDB adapters stay the AWS path and are tested on dynalite and DynamoDB Local, while
+// the local stores (journal-stores.ts) give the same port semantics without a network hop.
+//
+// Durability: a write is applied in memory at once and its journal line queued; the queue is
+// written and fdatasynced as one group commit, and the write resolves only after the sync that
+// covers it (nothing acknowledged is lost, even by a machine crash). Other callers may read a
+// change before it is durable, but the journal is one ordered file, so what survives a crash is
+// always a prefix of the history: nothing durable can depend on a change that was lost. Journal
+// lines carry whole values, so replaying a line twice yields the same state: the snapshot taken
+// at start-up and the journal may overlap after a crash between the two steps of compaction.
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+/** Thrown after the journal could not be written or synced: the store stops (fail-stop). */
+export class JournalWriteError extends Error {
+  override readonly name = 'JournalWriteError';
+}
+
+/** The journal or snapshot on disk is not what this store wrote (a line in the middle is unreadable). */
+export class JournalCorruptError extends Error {
+  override readonly name = 'JournalCorruptError';
+}
+
+/** One change: table, partition key, sort key ('' for tables without one), the new value or null (deleted). */
+interface JournalLine {
+  t: string;
+  p: string;
+  s: string;
+  v: unknown;
+}
+
+type Partition = Map<string, unknown>;
+
+const SNAPSHOT = 'snapshot.jsonl';
+const JOURNAL = 'journal.jsonl';
+
+export interface JournalDbOptions {
+  dir: string;
+}
+
+export class JournalDb {
+  private readonly tables = new Map<string, Map<string, Partition>>();
+  private fd: number | undefined;
+  private failed: Error | undefined;
+  private waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private syncing = false;
+  private buffer = '';
+  private bytes = 0;
+  /** Operations by kind, counted by the stores (the benchmark reports them per order). */
+  readonly counters: Record<string, number> = {};
+
+  private constructor(private readonly dir: string) {}
+
+  /** Loads the snapshot and the journal, compacts them into a new snapshot, and opens a fresh journal. */
+  static open(options: JournalDbOptions): JournalDb {
+    const db = new JournalDb(options.dir);
+    mkdirSync(options.dir, { recursive: true });
+    const snapshot = join(options.dir, SNAPSHOT);
+    const journal = join(options.dir, JOURNAL);
+    db.replay(snapshot, false);
+    const replayed = db.replay(journal, true);
+    if (replayed > 0 || !existsSync(snapshot)) {
+      // Snapshot first (complete, synced, renamed into place), only then empty the journal.
+      const tmp = `${snapshot}.tmp`;
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        let chunk = '';
+        for (const line of db.lines()) {
+          chunk += `${JSON.stringify(line)}\n`;
+          if (chunk.length > 1 << 20) {
+            writeSync(fd, chunk);
+            chunk = '';
+          }
+        }
+        if (chunk) writeSync(fd, chunk);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, snapshot);
+      syncDir(options.dir);
+      closeSync(openSync(journal, 'w', 0o600));
+    }
+    db.fd = openSync(journal, 'a', 0o600);
+    syncDir(options.dir);
+    return db;
+  }
+
+  /** The stored value (shared: callers must not modify it; the stores copy before handing out). */
+  get<T>(table: string, pk: string, sk = ''): T | undefined {
+    this.check();
+    return this.tables.get(table)?.get(pk)?.get(sk) as T | undefined;
+  }
+
+  /** Every item of a partition, by sort key in code-unit order (DynamoDB's order for S keys). */
+  partition<T>(table: string, pk: string): Array<[string, T]> {
+    this.check();
+    const part = this.tables.get(table)?.get(pk);
+    if (!part) return [];
+    return ([...part.entries()] as Array<[string, T]>).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  /** Every item of a table (unordered). */
+  *scan<T>(table: string): Iterable<T> {
+    this.check();
+    for (const part of this.tables.get(table)?.values() ?? []) yield* part.values() as Iterable<T>;
+  }
+
+  /**
+   * Writes (or, with `undefined`, deletes) one item. The caller has already checked its condition
+   * synchronously, so check-and-write is atomic (one event loop). The returned value is what is
+   * stored: the JSON form, exactly what a restart reads back. Resolves once the change is durable.
+   */
+  put<T>(
+    table: string,
+    pk: string,
+    sk: string,
+    value: T | undefined,
+  ): { stored: T | undefined; durable: Promise<void> } {
+    this.check();
+    const text = JSON.stringify({ t: table, p: pk, s: sk, v: value ?? null } satisfies JournalLine);
+    this.buffer += `${text}\n`;
+    const stored = value === undefined ? undefined : ((JSON.parse(text) as JournalLine).v as T);
+    this.apply(table, pk, sk, stored);
+    return { stored, durable: this.sync() };
+  }
+
+  count(op: string, n = 1): void {
+    this.counters[op] = (this.counters[op] ?? 0) + n;
+  }
+
+  /** Bytes appended to the journal since start-up. */
+  journalBytes(): number {
+    return this.bytes;
+  }
+
+  async close(): Promise<void> {
+    if (this.fd === undefined) return;
+    // Let in-flight syncs finish, then sync once more and close.
+    while (this.syncing) await new Promise((r) => setImmediate(r));
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      if (this.buffer) writeSync(fd, this.buffer);
+      this.buffer = '';
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      if (!this.syncing) this.flush();
+    });
+  }
+
+  /** Group commit: one fdatasync covers every write made before it started. */
+  private flush(): void {
+    if (this.fd === undefined) {
+      const batch = this.waiting;
+      this.waiting = [];
+      for (const w of batch) w.reject(new JournalWriteError('journal closed before the write was synced'));
+      return;
+    }
+    this.syncing = true;
+    const batch = this.waiting;
+    this.waiting = [];
+    const chunk = this.buffer;
+    this.buffer = '';
+    try {
+      writeSync(this.fd, chunk);
+      this.bytes += chunk.length;
+    } catch (err) {
+      this.fail(new JournalWriteError(`journal write failed: ${String(err)}`));
+      for (const w of batch) w.reject(this.failed as Error);
+      this.syncing = false;
+      return;
+    }
+    fdatasync(this.fd, (err) => {
+      if (err) {
+        // After a failed fsync the file's state is unknown: stop rather than acknowledge.
+        this.fail(new JournalWriteError(`journal sync failed: ${err.message}`));
+        for (const w of [...batch, ...this.waiting]) w.reject(this.failed as Error);
+        this.waiting = [];
+        this.syncing = false;
+        return;
+      }
+      for (const w of batch) w.resolve();
+      if (this.waiting.length > 0) this.flush();
+      else this.syncing = false;
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+  }
+
+  private check(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  private apply(table: string, pk: string, sk: string, value: unknown): void {
+    let t = this.tables.get(table);
+    if (!t) {
+      t = new Map();
+      this.tables.set(table, t);
+    }
+    let part = t.get(pk);
+    if (value === undefined || value === null) {
+      part?.delete(sk);
+      if (part?.size === 0) t.delete(pk);
+      return;
+    }
+    if (!part) {
+      part = new Map();
+      t.set(pk, part);
+    }
+    part.set(sk, value);
+  }
+
+  private *lines(): Iterable<JournalLine> {
+    for (const [t, parts] of this.tables)
+      for (const [p, items] of parts) for (const [s, v] of items) yield { t, p, s, v };
+  }
+
+  /** Applies a file's lines; a torn last line (a crash mid-append) is ignored in the journal only. */
+  private replay(path: string, tornTailAllowed: boolean): number {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    const lines = text.split('\n');
+    const complete = text.endsWith('\n') || text.length === 0;
+    let n = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const raw = lines[i];
+      if (!raw) continue;
+      const last = i === lines.length - 1;
+      let line: JournalLine;
+      try {
+        line = JSON.parse(raw) as JournalLine;
+        if (typeof line.t !== 'string' || typeof line.p !== 'string' || typeof line.s !== 'string') {
+          throw new Error('not a journal line');
+        }
+      } catch {
+        if (last && !complete && tornTailAllowed) break;
+        throw new JournalCorruptError(`${path}: line ${i + 1} is not a journal line`);
+      }
+      this.apply(line.t, line.p, line.s, line.v);
+      n++;
+    }
+    return n;
+  }
+}
+
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some file systems cannot fsync a directory; the files themselves are synced.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

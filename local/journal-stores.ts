@@ -1,0 +1,480 @@
+// The store ports (functions/ports.ts) on the local journaled database (journal-db.ts), with the
+// DynamoDB adapters' semantics: each method is one conditional check-and-write (atomic: it runs
+// within one turn of the event loop), idempotent retries answer the first outcome, pages carry
+// opaque tokens bound to their query. test/integration/store-contract.test.ts runs the same
+// contract against these and the DynamoDB adapters. Each method counts the DynamoDB operation its
+// adapter makes, so the benchmark's round trips per order read the same whichever store runs.
+import { explainRefusal } from '../functions/adapters/dynamodb-order-store.js';
+import { IntegrityError, NotFoundError, ValidationError } from '../functions/core/errors.js';
+import type {
+  ApprovalRecord,
+  AuditRecord,
+  OrderRecord,
+  Position,
+  RiskCheck,
+  RiskProfile,
+  SecurityReference,
+} from '../functions/core/model.js';
+import { formatNs, parseNs } from '../functions/core/time.js';
+import type {
+  AppliedFill,
+  ApprovalStore,
+  AuditIndex,
+  ChainHead,
+  CreateResult,
+  ExecutionOutcome,
+  OrderStore,
+  Page,
+  PositionStore,
+  ReferenceStore,
+} from '../functions/ports.js';
+import type { JournalDb } from './journal-db.js';
+
+/** The most a page holds, whatever the caller asks (as the DynamoDB adapters clamp). */
+export const MAX_PAGE_SIZE = 1000;
+const GENESIS = '0'.repeat(64);
+
+/** A private copy for the caller: stored values are shared and must stay untouched. */
+const copy = <T>(v: T): T => structuredClone(v);
+
+// --- Orders ---------------------------------------------------------------------------------------
+
+interface StoredOrder extends OrderRecord {
+  risk_consumed_at?: string;
+}
+
+export class JournalOrderStore implements OrderStore {
+  private static readonly T = 'orders';
+  constructor(private readonly db: JournalDb) {}
+
+  async create(order: OrderRecord): Promise<CreateResult<OrderRecord>> {
+    this.db.count('PutItem');
+    const existing = this.db.get<StoredOrder>(JournalOrderStore.T, order.order_id);
+    if (existing) return { created: false, existing: toOrder(existing) };
+    const { durable } = this.db.put(JournalOrderStore.T, order.order_id, '', order);
+    await durable;
+    return { created: true, item: order };
+  }
+
+  async get(orderId: string): Promise<OrderRecord | undefined> {
+    this.db.count('GetItem');
+    const r = this.db.get<StoredOrder>(JournalOrderStore.T, orderId);
+    return r ? toOrder(r) : undefined;
+  }
+
+  async recordRisk(orderId: string, risk: RiskCheck): Promise<RiskCheck> {
+    this.db.count('UpdateItem');
+    const r = this.db.get<StoredOrder>(JournalOrderStore.T, orderId);
+    if (!r) throw new NotFoundError(`order ${orderId} not found`);
+    if (r.risk) return copy(r.risk);
+    const { durable } = this.db.put(JournalOrderStore.T, orderId, '', { ...r, risk });
+    await durable;
+    return risk;
+  }
+
+  async recordExecution(
+    orderId: string,
+    expected: { checkId: string; orderHash: string },
+    execution: ExecutionOutcome,
+  ): ReturnType<OrderStore['recordExecution']> {
+    this.db.count('UpdateItem');
+    const r = this.db.get<StoredOrder>(JournalOrderStore.T, orderId);
+    const risk = r?.risk;
+    // The adapter's condition, verbatim: verifying the approval and consuming it is one write.
+    const verified =
+      r !== undefined &&
+      risk !== undefined &&
+      risk.check_id === expected.checkId &&
+      risk.order_hash === expected.orderHash &&
+      r.order_hash === expected.orderHash &&
+      (risk.decision === 'approved' || risk.decision === 'needs_approval') &&
+      r.execution === undefined;
+    if (!verified)
+      return explainRefusal(orderId, r ? (copy(r) as unknown as Record<string, unknown>) : undefined, expected);
+    const { durable } = this.db.put(JournalOrderStore.T, orderId, '', {
+      ...r,
+      execution,
+      risk_consumed_at: execution.executed_at,
+    });
+    await durable;
+    return { result: 'recorded', execution };
+  }
+}
+
+function toOrder(stored: StoredOrder): OrderRecord {
+  const { risk_consumed_at: _internal, ...order } = copy(stored);
+  return order;
+}
+
+// --- Reference data -------------------------------------------------------------------------------
+
+export class JournalReferenceStore implements ReferenceStore {
+  private static readonly T = 'reference';
+  constructor(private readonly db: JournalDb) {}
+
+  async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
+    this.db.count('GetItem');
+    const p = this.db.get<RiskProfile>(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'PROFILE');
+    return p ? copy(p) : undefined;
+  }
+
+  async getSecurity(symbol: string): Promise<SecurityReference | undefined> {
+    this.db.count('GetItem');
+    const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
+    return s ? copy(s) : undefined;
+  }
+
+  async getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>> {
+    this.db.count('BatchGetItem');
+    const out = new Map<string, SecurityReference>();
+    for (const symbol of new Set(symbols)) {
+      const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
+      if (s) out.set(symbol, copy(s));
+    }
+    return out;
+  }
+
+  async putRiskProfile(profile: RiskProfile): Promise<void> {
+    this.db.count('PutItem');
+    await this.db.put(JournalReferenceStore.T, `ACCOUNT#${profile.account_id}`, 'PROFILE', profile).durable;
+  }
+
+  async putSecurity(security: SecurityReference): Promise<void> {
+    this.db.count('PutItem');
+    await this.db.put(JournalReferenceStore.T, `SECURITY#${security.symbol}`, 'REFERENCE', security).durable;
+  }
+}
+
+// --- Positions ------------------------------------------------------------------------------------
+
+interface StoredPosition {
+  position: Position;
+  /** The exactly-once ledger: fill id -> executed_at. */
+  fills: Record<string, string>;
+}
+
+export class JournalPositionStore implements PositionStore {
+  private static readonly T = 'positions';
+  constructor(private readonly db: JournalDb) {}
+
+  async list(accountId: string): Promise<Position[]> {
+    this.db.count('Query');
+    return this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => copy(r.position));
+  }
+
+  async get(accountId: string, symbol: string): Promise<Position | undefined> {
+    this.db.count('GetItem');
+    const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
+    return r ? copy(r.position) : undefined;
+  }
+
+  async getWithLedger(
+    accountId: string,
+    symbol: string,
+  ): Promise<{ position: Position; appliedFills: Readonly<Record<string, string>> } | undefined> {
+    this.db.count('GetItem');
+    const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
+    return r ? { position: copy(r.position), appliedFills: copy(r.fills) } : undefined;
+  }
+
+  async putIfVersion(
+    position: Position,
+    expectedVersion: number,
+    fill: AppliedFill,
+    prune: readonly string[],
+  ): Promise<'written' | 'conflict' | 'duplicate'> {
+    this.db.count('UpdateItem');
+    const row = this.db.get<StoredPosition>(JournalPositionStore.T, position.account_id, position.symbol);
+    if (row && Object.hasOwn(row.fills, fill.id)) return 'duplicate';
+    if ((row?.position.version ?? 0) !== expectedVersion || (expectedVersion === 0) !== (row === undefined)) {
+      return 'conflict';
+    }
+    const fills: Record<string, string> = { ...(row?.fills ?? {}) };
+    for (const id of prune) if (id !== fill.id) delete fills[id];
+    fills[fill.id] = fill.executedAt;
+    const { durable } = this.db.put(JournalPositionStore.T, position.account_id, position.symbol, {
+      position,
+      fills,
+    } satisfies StoredPosition);
+    await durable;
+    return 'written';
+  }
+}
+
+// --- Approvals ------------------------------------------------------------------------------------
+
+export class JournalApprovalStore implements ApprovalStore {
+  private static readonly T = 'approvals';
+  constructor(private readonly db: JournalDb) {}
+
+  async create(approval: ApprovalRecord): Promise<CreateResult<ApprovalRecord>> {
+    this.db.count('PutItem');
+    const existing = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approval.approval_id);
+    if (existing) return { created: false, existing: copy(existing) };
+    await this.db.put(JournalApprovalStore.T, approval.approval_id, '', approval).durable;
+    return { created: true, item: approval };
+  }
+
+  async get(approvalId: string): Promise<ApprovalRecord | undefined> {
+    this.db.count('GetItem');
+    const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
+    return r ? copy(r) : undefined;
+  }
+
+  async transition(
+    approvalId: string,
+    from: ApprovalRecord['status'],
+    patch: Partial<ApprovalRecord> & { status: ApprovalRecord['status'] },
+  ): Promise<ApprovalRecord | undefined> {
+    this.db.count('UpdateItem');
+    const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
+    if (r?.status !== from) return undefined;
+    const { stored, durable } = this.db.put(JournalApprovalStore.T, approvalId, '', { ...r, ...patch });
+    await durable;
+    return copy(stored);
+  }
+
+  async updateTaskToken(approvalId: string, taskToken: string): Promise<ApprovalRecord | undefined> {
+    this.db.count('UpdateItem');
+    const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
+    if (r?.status !== 'PENDING') return undefined;
+    const { stored, durable } = this.db.put(JournalApprovalStore.T, approvalId, '', { ...r, task_token: taskToken });
+    await durable;
+    return copy(stored);
+  }
+
+  async listByStatus(
+    status: ApprovalRecord['status'],
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<ApprovalRecord>> {
+    this.db.count('Query');
+    // Approvals are few next to orders: a scan sorted as the by-status index is (oldest first).
+    const all = [...this.db.scan<ApprovalRecord>(JournalApprovalStore.T)]
+      .filter((a) => a.status === status)
+      .sort((a, b) => cmp(a.requested_at, b.requested_at) || cmp(a.approval_id, b.approval_id));
+    const after = decodeToken(nextToken, { status });
+    const start =
+      after === undefined
+        ? 0
+        : all.findIndex(
+            (a) =>
+              cmp(a.requested_at, String(after.requested_at)) > 0 ||
+              (a.requested_at === after.requested_at && cmp(a.approval_id, String(after.approval_id)) > 0),
+          );
+    return page(start, all, limit, (a) => ({ status, requested_at: a.requested_at, approval_id: a.approval_id }));
+  }
+}
+
+// --- Audit index ----------------------------------------------------------------------------------
+
+/**
+ * The audit records by sequence, the chain head, and two in-memory indexes rebuilt at start-up
+ * (by order: sequences; by event type: [timestamp, sequence] in order), as the GSIs are.
+ */
+export class JournalAuditIndex implements AuditIndex {
+  private static readonly T = 'audit';
+  private static readonly HEAD = 'HEAD';
+  private readonly byOrder = new Map<string, number[]>();
+  private readonly byType = new Map<string, Array<{ ts: string; seq: number }>>();
+
+  constructor(private readonly db: JournalDb) {
+    const records = [...db.scan<AuditRecord | ChainHead>(JournalAuditIndex.T)].filter(isRecord);
+    records.sort((a, b) => a.sequence - b.sequence);
+    for (const r of records) this.indexRecord(r);
+  }
+
+  async getHead(): Promise<ChainHead> {
+    this.db.count('GetItem');
+    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD);
+    return head ? copy(head) : { sequence: -1, hash: GENESIS };
+  }
+
+  async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
+    this.db.count('PutItem');
+    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
+    if (head.sequence !== expected.sequence || head.hash !== expected.hash) return false;
+    await this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable;
+    return true;
+  }
+
+  async putRecords(records: readonly AuditRecord[]): Promise<void> {
+    // BatchWriteItem takes 25 items a call.
+    this.db.count('BatchWriteItem', Math.ceil(records.length / 25));
+    // A record is indexed once; a retried batch finds its records there with the same hash.
+    const fresh = records.filter((r) => {
+      const existing = this.db.get<AuditRecord>(JournalAuditIndex.T, recordKey(r.sequence));
+      if (existing && existing.hash !== r.hash) {
+        throw new IntegrityError(`audit record ${r.sequence} is already indexed with another hash`);
+      }
+      return !existing;
+    });
+    const writes = fresh.map((r) => {
+      const { durable } = this.db.put(JournalAuditIndex.T, recordKey(r.sequence), '', r);
+      this.indexRecord(r);
+      return durable;
+    });
+    await Promise.all(writes);
+  }
+
+  async queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>> {
+    this.db.count('Query');
+    if (orderId === '') return { items: [] };
+    const seqs = this.byOrder.get(orderId) ?? [];
+    const after = decodeToken(nextToken, { order_id: orderId });
+    const start = after === undefined ? 0 : upperBound(seqs, Number(after.sequence));
+    return page(
+      start,
+      seqs,
+      limit,
+      (seq) => ({ order_id: orderId, sequence: seq }),
+      (seq) => this.record(seq),
+    );
+  }
+
+  async queryByType(
+    eventType: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    this.db.count('Query');
+    if (eventType === '') return { items: [] };
+    const from = normaliseTimestamp(fromTs);
+    const to = normaliseTimestamp(toTs);
+    const entries = this.byType.get(eventType) ?? [];
+    const after = decodeToken(nextToken, { event_type: eventType });
+    let start = lowerBoundTs(entries, from);
+    if (after !== undefined) {
+      const ts = String(after.timestamp);
+      const seq = Number(after.sequence);
+      start = Math.max(
+        start,
+        entries.findIndex((e) => cmp(e.ts, ts) > 0 || (e.ts === ts && e.seq > seq)),
+      );
+      if (start === -1) start = entries.length;
+    }
+    let end = start;
+    while (end < entries.length && cmp((entries[end] as { ts: string }).ts, to) <= 0) end++;
+    return page(
+      start,
+      entries.slice(0, end),
+      limit,
+      (e) => ({ event_type: eventType, timestamp: e.ts, sequence: e.seq }),
+      (e) => this.record(e.seq),
+    );
+  }
+
+  private record(seq: number): AuditRecord {
+    const r = this.db.get<AuditRecord>(JournalAuditIndex.T, recordKey(seq));
+    if (!r) throw new IntegrityError(`audit record ${seq} is indexed but not stored`);
+    return copy(r);
+  }
+
+  private indexRecord(r: AuditRecord): void {
+    if (r.order_id !== undefined && r.order_id !== '') {
+      const list = this.byOrder.get(r.order_id) ?? [];
+      insertSorted(list, r.sequence, (a, b) => a - b);
+      this.byOrder.set(r.order_id, list);
+    }
+    const ts = normaliseTimestamp(r.timestamp);
+    const list = this.byType.get(r.event_type) ?? [];
+    insertSorted(list, { ts, seq: r.sequence }, (a, b) => cmp(a.ts, b.ts) || a.seq - b.seq);
+    this.byType.set(r.event_type, list);
+  }
+}
+
+const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
+
+function isRecord(v: AuditRecord | ChainHead): v is AuditRecord {
+  return 'event_id' in v;
+}
+
+function normaliseTimestamp(ts: string): string {
+  const ns = parseNs(ts);
+  return ns === undefined ? ts : formatNs(ns);
+}
+
+// --- Paging helpers -------------------------------------------------------------------------------
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Appends in order, or inserts where it belongs (records usually arrive in order). */
+function insertSorted<T>(list: T[], item: T, compare: (a: T, b: T) => number): void {
+  let i = list.length;
+  while (i > 0 && compare(list[i - 1] as T, item) > 0) i--;
+  list.splice(i, 0, item);
+}
+
+function upperBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function lowerBoundTs(sorted: ReadonlyArray<{ ts: string }>, ts: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cmp((sorted[mid] as { ts: string }).ts, ts) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+type TokenKey = Record<string, string | number>;
+
+function invalidToken(message: string): ValidationError {
+  return new ValidationError([{ field: 'nextToken', rule: 'format', message }]);
+}
+
+/** Tokens are base64url JSON of the last key returned, bound to the query's fixed key values. */
+function decodeToken(token: string | undefined, bound: TokenKey): TokenKey | undefined {
+  if (token === undefined || token === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidToken('is not a valid page token');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalidToken('is not a valid page token');
+  }
+  const key = parsed as Record<string, unknown>;
+  for (const v of Object.values(key)) {
+    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) {
+      throw invalidToken('is not a valid page token');
+    }
+  }
+  for (const [k, v] of Object.entries(bound)) {
+    if (key[k] !== v) throw invalidToken('belongs to a different query');
+  }
+  return key as TokenKey;
+}
+
+function page<E, T = E>(
+  start: number,
+  all: readonly E[],
+  limit: number,
+  keyOf: (e: E) => TokenKey,
+  load: (e: E) => T = (e) => copy(e) as unknown as T,
+): Page<T> {
+  const n = Number.isFinite(limit) ? Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE_SIZE) : MAX_PAGE_SIZE;
+  const from = start < 0 ? all.length : start;
+  const slice = all.slice(from, from + n);
+  const items = slice.map(load);
+  const last = slice[slice.length - 1];
+  if (from + n < all.length && last !== undefined) {
+    return { items, nextToken: Buffer.from(JSON.stringify(keyOf(last)), 'utf8').toString('base64url') };
+  }
+  return { items };
+}
