@@ -73,7 +73,93 @@ describe('canonicalJson', () => {
       { numRuns: 200 },
     );
   });
+
+  it('writes the same bytes and throws the same errors as the plain algorithm (property)', () => {
+    // Mostly plain characters, so that a string often holds a single one that needs escaping: code units
+    // that need it or sort surprisingly, and any UTF-16 code unit (lone surrogates too).
+    const unit = fc.oneof(
+      { arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), weight: 6 },
+      fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u2028', '\ud800', '\udbff', '\udc00', '\udfff'),
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    );
+    const text = fc.oneof(fc.string(), fc.string({ unit }), fc.string({ unit, minLength: 65, maxLength: 80 }));
+    const key = fc.oneof(
+      text,
+      fc.nat().map(String),
+      fc.constantFrom('__proto__', 'constructor', 'toString', 'length', 'a', 'b', '10', '9', '-1', '01'),
+    );
+    const valid = fc.oneof(text, fc.boolean(), fc.constant(null), fc.integer(), fc.maxSafeInteger());
+    // What it must refuse, or (undefined, dates) treats specially.
+    const odd = fc.oneof(
+      fc.double(),
+      fc.constantFrom(2 ** 53, -(2 ** 53), Number.MAX_VALUE, Number.NaN, Number.POSITIVE_INFINITY, -0, undefined),
+      fc.bigInt(),
+      fc.constantFrom(() => 1, Symbol('s')),
+      fc.date(),
+    );
+    const tree = (leaf: fc.Arbitrary<unknown>) =>
+      fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: 'small' },
+          { arbitrary: leaf, weight: 4 },
+          { arbitrary: tie('array'), weight: 1 },
+          { arbitrary: tie('object'), weight: 2 },
+        ),
+        array: fc.oneof(fc.array(tie('value'), { maxLength: 6 }), fc.sparseArray(tie('value'), { maxLength: 6 })),
+        object: fc.oneof(
+          { arbitrary: fc.dictionary(key, tie('value'), { maxKeys: 8 }), weight: 4 },
+          // Large enough for the other sorting branch.
+          { arbitrary: fc.dictionary(key, leaf, { minKeys: 30, maxKeys: 45 }), weight: 1 },
+        ),
+      })).value;
+    // Mostly valid trees (an odd leaf anywhere decides the outcome), some with odd leaves, and plain JSON.
+    const anyValue = fc.oneof(
+      { arbitrary: tree(valid), weight: 3 },
+      { arbitrary: tree(fc.oneof({ arbitrary: valid, weight: 20 }, odd)), weight: 2 },
+      fc.jsonValue(),
+    );
+    fc.assert(
+      fc.property(anyValue, (v) => {
+        expect(outcome(canonicalJson, v)).toEqual(outcome(referenceCanonicalJson, v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
+
+// The original algorithm, kept as the specification of the optimised one.
+function referenceCanonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new CanonicalJsonError('non-finite number');
+      if (!Number.isSafeInteger(value)) throw new CanonicalJsonError(`only safe integers are canonical, got ${value}`);
+      return String(value);
+    case 'object': {
+      if (Array.isArray(value))
+        return `[${value.map((v) => referenceCanonicalJson(v === undefined ? null : v)).join(',')}]`;
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${referenceCanonicalJson(obj[k])}`).join(',')}}`;
+    }
+    default:
+      throw new CanonicalJsonError(`cannot canonicalise a ${typeof value}`);
+  }
+}
+
+function outcome(f: (v: unknown) => string, v: unknown) {
+  try {
+    return { text: f(v) };
+  } catch (err) {
+    return { error: (err as Error).constructor, message: (err as Error).message };
+  }
+}
 
 function reverseKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reverseKeys);
