@@ -229,7 +229,11 @@ export class JournalApprovalStore implements ApprovalStore {
     this.db.count('UpdateItem');
     const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
     if (r?.status !== from) return undefined;
-    const { stored, durable } = this.db.put(JournalApprovalStore.T, approvalId, '', { ...r, ...patch });
+    // As the adapter's SET clause: the key is not patchable, and an undefined field changes nothing.
+    const { approval_id: _key, ...fields } = patch;
+    const next: Record<string, unknown> = { ...r };
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) next[k] = v;
+    const { stored, durable } = this.db.put(JournalApprovalStore.T, approvalId, '', next as unknown as ApprovalRecord);
     await durable;
     return copy(stored);
   }
@@ -253,7 +257,7 @@ export class JournalApprovalStore implements ApprovalStore {
     const all = [...this.db.scan<ApprovalRecord>(JournalApprovalStore.T)]
       .filter((a) => a.status === status)
       .sort((a, b) => cmp(a.requested_at, b.requested_at) || cmp(a.approval_id, b.approval_id));
-    const after = decodeToken(nextToken, { status });
+    const after = decodeToken(nextToken, { status }, { requested_at: 'string', approval_id: 'string' });
     const start =
       after === undefined
         ? 0
@@ -321,7 +325,7 @@ export class JournalAuditIndex implements AuditIndex {
     this.db.count('Query');
     if (orderId === '') return { items: [] };
     const seqs = this.byOrder.get(orderId) ?? [];
-    const after = decodeToken(nextToken, { order_id: orderId });
+    const after = decodeToken(nextToken, { order_id: orderId }, { sequence: 'number' });
     const start = after === undefined ? 0 : upperBound(seqs, Number(after.sequence));
     return page(
       start,
@@ -344,16 +348,14 @@ export class JournalAuditIndex implements AuditIndex {
     const from = normaliseTimestamp(fromTs);
     const to = normaliseTimestamp(toTs);
     const entries = this.byType.get(eventType) ?? [];
-    const after = decodeToken(nextToken, { event_type: eventType });
+    const after = decodeToken(nextToken, { event_type: eventType }, { timestamp: 'string', sequence: 'number' });
     let start = lowerBoundTs(entries, from);
     if (after !== undefined) {
       const ts = String(after.timestamp);
       const seq = Number(after.sequence);
-      start = Math.max(
-        start,
-        entries.findIndex((e) => cmp(e.ts, ts) > 0 || (e.ts === ts && e.seq > seq)),
-      );
-      if (start === -1) start = entries.length;
+      const next = entries.findIndex((e) => cmp(e.ts, ts) > 0 || (e.ts === ts && e.seq > seq));
+      // No entry after the token's key: the listing is over (not restarted).
+      start = next === -1 ? entries.length : Math.max(start, next);
     }
     let end = start;
     while (end < entries.length && cmp((entries[end] as { ts: string }).ts, to) <= 0) end++;
@@ -437,8 +439,15 @@ function invalidToken(message: string): ValidationError {
   return new ValidationError([{ field: 'nextToken', rule: 'format', message }]);
 }
 
-/** Tokens are base64url JSON of the last key returned, bound to the query's fixed key values. */
-function decodeToken(token: string | undefined, bound: TokenKey): TokenKey | undefined {
+/**
+ * Tokens are base64url JSON of the last key returned, bound to the query's fixed key values and
+ * carrying the position keys of the query with their types (else, as DynamoDB: not valid for it).
+ */
+function decodeToken(
+  token: string | undefined,
+  bound: TokenKey,
+  position: Record<string, 'string' | 'number'>,
+): TokenKey | undefined {
   if (token === undefined || token === '') return undefined;
   let parsed: unknown;
   try {
@@ -457,6 +466,9 @@ function decodeToken(token: string | undefined, bound: TokenKey): TokenKey | und
   }
   for (const [k, v] of Object.entries(bound)) {
     if (key[k] !== v) throw invalidToken('belongs to a different query');
+  }
+  for (const [k, type] of Object.entries(position)) {
+    if (typeof key[k] !== type) throw invalidToken('is not valid for this query');
   }
   return key as TokenKey;
 }
