@@ -2,6 +2,9 @@
 // and the hash of the previous record, committed in batches (group commit) so that concurrent
 // orders share round trips. Commit order per batch: claim the head (conditional write: the only
 // arbiter, so the sequence cannot fork), write the batch to the write-once archive, index it.
+// Commits are pipelined: the next batch may claim the head while earlier ones are still being
+// written, and every claim carries the batches this writer has claimed but not yet seen written
+// (`unconfirmed`), so whoever reads the head next can finish them all: no fork, no gap.
 import type { AuditArchive, AuditIndex, ChainHead, Clock } from '../ports.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
@@ -61,6 +64,8 @@ export function verifyChain(
 
 export interface AuditLogOptions {
   maxBatch?: number;
+  /** Batches claimed but not yet written, at most (1 = no pipelining); bounds the head item's size. */
+  maxUnconfirmed?: number;
   /** Attempts at claiming the head before the append fails (each conflict means another writer won). */
   maxClaimAttempts?: number;
   /** Attempts for the archive and index writes of a claimed batch. */
@@ -74,11 +79,23 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+type ArchivedBatch = NonNullable<ChainHead['batch']>;
+
+interface Claimed {
+  batch: ArchivedBatch;
+  records: AuditRecord[];
+  /** Set once a write of this batch failed: retried before the next claim. */
+  failed: boolean;
+}
+
 export class AuditLog {
   private readonly queue: Pending[] = [];
-  private flushing = false;
+  private claiming = false;
   private head: ChainHead | undefined;
+  /** Batches this writer claimed that are not yet known to be in the archive and the index, in claim order. */
+  private readonly unconfirmed: Claimed[] = [];
   private readonly maxBatch: number;
+  private readonly maxUnconfirmed: number;
   private readonly maxClaimAttempts: number;
   private readonly maxWriteAttempts: number;
 
@@ -88,6 +105,7 @@ export class AuditLog {
   ) {
     // 25 = one DynamoDB BatchWriteItem for the index.
     this.maxBatch = options.maxBatch ?? 25;
+    this.maxUnconfirmed = Math.max(1, options.maxUnconfirmed ?? 2);
     this.maxClaimAttempts = options.maxClaimAttempts ?? 20;
     this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
   }
@@ -113,50 +131,94 @@ export class AuditLog {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
-      if (!this.flushing) void this.flush();
+      this.pump();
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
+  /** Claims batches one at a time while the pipeline has room; each batch's write runs on its own. */
+  private pump(): void {
+    if (!this.claiming) void this.claimLoop();
+  }
+
+  private async claimLoop(): Promise<void> {
+    this.claiming = true;
     try {
       while (this.queue.length > 0) {
+        if (this.unconfirmed.some((u) => u.failed)) {
+          try {
+            await this.retryFailed();
+          } catch (err) {
+            // Nothing new is claimed past a batch that cannot be written: its callers hear why.
+            for (const p of this.queue.splice(0, this.maxBatch)) p.reject(err);
+            continue;
+          }
+        }
+        // Full: the write in flight pumps again when it ends.
+        if (this.unconfirmed.length >= this.maxUnconfirmed) break;
         const batch = this.queue.splice(0, this.maxBatch);
+        let claimed: Claimed;
         try {
-          const records = await this.commit(batch.map((p) => p.event));
-          this.options.onBatch?.(records.length);
-          batch.forEach((p, i) => {
-            const r = records[i];
-            if (r) p.resolve(r);
-            else p.reject(new IntegrityError('audit batch lost a record'));
-          });
+          claimed = await this.claim(batch.map((p) => p.event));
         } catch (err) {
           this.head = undefined; // re-read from the store next time
           for (const p of batch) p.reject(err);
+          continue;
         }
+        void this.write(claimed, batch);
       }
     } finally {
-      this.flushing = false;
+      this.claiming = false;
     }
   }
 
-  private async commit(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+  private async write(claimed: Claimed, callers: readonly Pending[]): Promise<void> {
+    try {
+      await this.persist(claimed.batch, claimed.records);
+      this.confirm(claimed);
+      this.options.onBatch?.(claimed.records.length);
+      callers.forEach((p, i) => {
+        const r = claimed.records[i];
+        if (r) p.resolve(r);
+        else p.reject(new IntegrityError('audit batch lost a record'));
+      });
+    } catch (err) {
+      // Still claimed: it stays unconfirmed (carried by every later claim) and is retried first.
+      claimed.failed = true;
+      for (const p of callers) p.reject(err);
+    } finally {
+      this.pump();
+    }
+  }
+
+  private confirm(claimed: Claimed): void {
+    const i = this.unconfirmed.indexOf(claimed);
+    if (i >= 0) this.unconfirmed.splice(i, 1);
+  }
+
+  /** Batches whose write failed are written before anything new is claimed (or the claim fails). */
+  private async retryFailed(): Promise<void> {
+    for (const c of this.unconfirmed.filter((u) => u.failed)) {
+      await this.persist(c.batch, c.records);
+      c.failed = false;
+      this.confirm(c);
+    }
+  }
+
+  private async claim(events: readonly AuditEvent[]): Promise<Claimed> {
     for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
       const head = await this.currentHead();
       const records = this.build(events, head);
       const last = records[records.length - 1];
       const first = records[0];
-      if (!last || !first) return [];
-      const body = serializeBatch(records);
-      const next: ChainHead = {
-        sequence: last.sequence,
-        hash: last.hash,
-        batch: { archiveKey: archiveKeyFor(first), body },
-      };
+      if (!last || !first) throw new IntegrityError('empty audit batch');
+      const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: serializeBatch(records) };
+      const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
+      if (this.unconfirmed.length > 0) next.unconfirmed = this.unconfirmed.map((u) => u.batch);
       if (await this.deps.index.advanceHead(head, next)) {
         this.head = next;
-        await this.persist(next.batch as { archiveKey: string; body: string }, records);
-        return records;
+        const claimed: Claimed = { batch, records, failed: false };
+        this.unconfirmed.push(claimed);
+        return claimed;
       }
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
       await sleep(Math.min(50, 2 ** attempt) * Math.random());
@@ -167,8 +229,10 @@ export class AuditLog {
   private async currentHead(): Promise<ChainHead> {
     if (this.head) return this.head;
     const head = await this.deps.index.getHead();
-    // A head read from the store may carry a batch whose writer died before archiving it.
-    if (head.batch) await this.persist(head.batch, parseBatch(head.batch.body));
+    // A head read from the store may carry batches whose writer died before writing them.
+    for (const b of [...(head.unconfirmed ?? []), ...(head.batch ? [head.batch] : [])]) {
+      await this.persist(b, parseBatch(b.body));
+    }
     this.head = head;
     return head;
   }
