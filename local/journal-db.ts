@@ -43,7 +43,21 @@ interface JournalLine {
   v: unknown;
 }
 
-type Partition = Map<string, unknown>;
+/**
+ * An item as stored: its JSON text, parsed on first read. Most items written (audit records, the
+ * intermediate states of an order) are never read back, so they are never parsed.
+ */
+interface Entry {
+  text: string;
+  value?: unknown;
+}
+
+type Partition = Map<string, Entry>;
+
+function parsed(e: Entry): unknown {
+  if (e.value === undefined) e.value = JSON.parse(e.text);
+  return e.value;
+}
 
 const SNAPSHOT = 'snapshot.jsonl';
 const JOURNAL = 'journal.jsonl';
@@ -103,7 +117,8 @@ export class JournalDb {
   /** The stored value (shared: callers must not modify it; the stores copy before handing out). */
   get<T>(table: string, pk: string, sk = ''): T | undefined {
     this.check();
-    return this.tables.get(table)?.get(pk)?.get(sk) as T | undefined;
+    const e = this.tables.get(table)?.get(pk)?.get(sk);
+    return e === undefined ? undefined : (parsed(e) as T);
   }
 
   /** Every item of a partition, by sort key in code-unit order (DynamoDB's order for S keys). */
@@ -111,13 +126,15 @@ export class JournalDb {
     this.check();
     const part = this.tables.get(table)?.get(pk);
     if (!part) return [];
-    return ([...part.entries()] as Array<[string, T]>).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return [...part.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([k, e]): [string, T] => [k, parsed(e) as T]);
   }
 
   /** Every item of a table (unordered). */
   *scan<T>(table: string): Iterable<T> {
     this.check();
-    for (const part of this.tables.get(table)?.values() ?? []) yield* part.values() as Iterable<T>;
+    for (const part of this.tables.get(table)?.values() ?? []) for (const e of part.values()) yield parsed(e) as T;
   }
 
   /**
@@ -132,11 +149,17 @@ export class JournalDb {
     value: T | undefined,
   ): { stored: T | undefined; durable: Promise<void> } {
     this.check();
-    const text = JSON.stringify({ t: table, p: pk, s: sk, v: value ?? null } satisfies JournalLine);
-    this.buffer += `${text}\n`;
-    const stored = value === undefined ? undefined : ((JSON.parse(text) as JournalLine).v as T);
-    this.apply(table, pk, sk, stored);
-    return { stored, durable: this.sync() };
+    const text = value === undefined ? 'null' : JSON.stringify(value);
+    // The same bytes as JSON.stringify({t, p, s, v}), without serialising the value twice.
+    this.buffer += `{"t":${JSON.stringify(table)},"p":${JSON.stringify(pk)},"s":${JSON.stringify(sk)},"v":${text}}\n`;
+    this.apply(table, pk, sk, value === undefined ? undefined : { text });
+    return {
+      // What a restart reads back (the JSON form), parsed only if asked for.
+      get stored(): T | undefined {
+        return value === undefined ? undefined : (JSON.parse(text) as T);
+      },
+      durable: this.sync(),
+    };
   }
 
   count(op: string, n = 1): void {
@@ -215,14 +238,14 @@ export class JournalDb {
     if (this.failed) throw this.failed;
   }
 
-  private apply(table: string, pk: string, sk: string, value: unknown): void {
+  private apply(table: string, pk: string, sk: string, value: Entry | undefined): void {
     let t = this.tables.get(table);
     if (!t) {
       t = new Map();
       this.tables.set(table, t);
     }
     let part = t.get(pk);
-    if (value === undefined || value === null) {
+    if (value === undefined) {
       part?.delete(sk);
       if (part?.size === 0) t.delete(pk);
       return;
@@ -236,7 +259,7 @@ export class JournalDb {
 
   private *lines(): Iterable<JournalLine> {
     for (const [t, parts] of this.tables)
-      for (const [p, items] of parts) for (const [s, v] of items) yield { t, p, s, v };
+      for (const [p, items] of parts) for (const [s, e] of items) yield { t, p, s, v: parsed(e) };
   }
 
   /** Applies a file's lines; a torn last line (a crash mid-append) is ignored in the journal only. */
@@ -265,7 +288,7 @@ export class JournalDb {
         if (last && !complete && tornTailAllowed) break;
         throw new JournalCorruptError(`${path}: line ${i + 1} is not a journal line`);
       }
-      this.apply(line.t, line.p, line.s, line.v);
+      this.apply(line.t, line.p, line.s, line.v === null ? undefined : { text: '', value: line.v });
       n++;
     }
     return n;
