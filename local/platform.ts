@@ -224,6 +224,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     async stop() {
       await gateway.close();
       await workflow.close();
+      await archive.close();
       await database.close();
     },
   };
