@@ -1,13 +1,14 @@
 // Pipeline benchmark: orders that need no approval, driven over HTTPS with mTLS through the whole
-// local platform (router, state machine, risk, execution, positions, audit), at 8 and 64 in flight.
-// Latency is submit -> final state of the order's execution. In the same run, against the same
+// local platform (router, state machine, risk, execution, positions, audit), at 8 and 64 in flight,
+// by a load client on its own thread. Latency is submit -> final state of the order's execution. In the same run, against the same
 // database, the rate of plain durable writes at 8 in flight: the yardstick for round trips per
 // order. `--store dynalite` runs the platform on dynalite through the AWS SDK and the DynamoDB
 // adapters instead of the journaled store (docs/benchmarks.md compares the two).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeHttpsAgents, httpsJson } from '../local/https-gateway.js';
+import { Worker } from 'node:worker_threads';
+import { closeHttpsAgents } from '../local/https-gateway.js';
 import { type LocalDatabase, type LocalPlatform, type LocalStoreKind, startLocalPlatform } from '../local/platform.js';
 import type { HistoryEvent } from '../local/step-functions.js';
 
@@ -33,6 +34,23 @@ function percentile(sorted: readonly number[], p: number): number {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
+export function benchOrder(tag: string, i: number): Record<string, unknown> {
+  return {
+    order_id: `B-${tag}-${i}`,
+    symbol: SYMBOLS[i % SYMBOLS.length],
+    // Alternate sides per account and symbol so positions oscillate instead of growing into limits.
+    side: Math.floor(i / (SYMBOLS.length * ACCOUNTS.length)) % 2 === 0 ? 'BUY' : 'SELL',
+    quantity: 10,
+    order_type: 'MARKET',
+    account_id: ACCOUNTS[Math.floor(i / SYMBOLS.length) % ACCOUNTS.length],
+    trader_id: 'TRADER-123',
+  };
+}
+
+/**
+ * One run: the load client (bench/load-client.mjs) on its own thread submits `count` orders at
+ * `inFlight`; this thread, which runs the platform, tells it when each order's lifecycle ended.
+ */
 export async function runOrders(
   platform: LocalPlatform,
   tls: TlsMaterial,
@@ -40,44 +58,34 @@ export async function runOrders(
   inFlight: number,
   tag: string,
 ): Promise<RunResult> {
-  const latencies: number[] = [];
   let slowest: { ms: number; executionId: string; history: HistoryEvent[] } = { ms: -1, executionId: '', history: [] };
-  let next = 0;
-  let failed = 0;
-  const endpoint = platform.url;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= count) return;
-      const order = {
-        order_id: `B-${tag}-${i}`,
-        symbol: SYMBOLS[i % SYMBOLS.length],
-        // Alternate sides per account and symbol so positions oscillate instead of growing into limits.
-        side: Math.floor(i / (SYMBOLS.length * ACCOUNTS.length)) % 2 === 0 ? 'BUY' : 'SELL',
-        quantity: 10,
-        order_type: 'MARKET',
-        account_id: ACCOUNTS[Math.floor(i / SYMBOLS.length) % ACCOUNTS.length],
-        trader_id: 'TRADER-123',
-      };
-      const t0 = performance.now();
-      const res = await httpsJson(`${endpoint}/orders`, { method: 'POST', body: order, ...tls });
-      if (res.status !== 202) {
-        failed++;
-        continue;
+  const orders = Array.from({ length: count }, (_, i) => benchOrder(tag, i));
+  const client = new Worker(new URL('./load-client.mjs', import.meta.url), {
+    workerData: { url: platform.url, tls, orders, inFlight },
+  });
+  const done = new Promise<{ latencies: number[]; failed: number; seconds: number }>((resolve, reject) => {
+    client.on('error', reject);
+    client.on('exit', (code) => reject(new Error(`load client exited (${code}) before it finished`)));
+    client.on('message', (msg: ClientMessage) => {
+      if (msg.type === 'done') {
+        resolve(msg);
+        return;
       }
-      const { execution_id } = res.body as { execution_id: string };
-      const end = await platform.workflow.waitForEnd(execution_id, 60_000);
-      const ms = performance.now() - t0;
-      latencies.push(ms);
-      // Snapshot now: only the most recent histories stay in memory.
-      if (ms > slowest.ms)
-        slowest = { ms, executionId: execution_id, history: platform.workflow.history(execution_id) ?? [] };
-      if (end.status !== 'SUCCEEDED') failed++;
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  const seconds = (performance.now() - t0) / 1000;
+      const t0 = performance.now();
+      platform.workflow.waitForEnd(msg.executionId, 60_000).then(
+        (end) => {
+          client.postMessage({ id: msg.id, status: end.status });
+          // The slowest lifecycle (from its 202): snapshot now, only recent histories stay in memory.
+          const ms = performance.now() - t0;
+          if (ms > slowest.ms)
+            slowest = { ms, executionId: msg.executionId, history: platform.workflow.history(msg.executionId) ?? [] };
+        },
+        () => client.postMessage({ id: msg.id, status: 'TIMED_OUT' }),
+      );
+    });
+  });
+  const { latencies, failed, seconds } = await done;
+  await client.terminate();
   latencies.sort((a, b) => a - b);
   const history = slowest.history;
   const entered = history.filter((e) => e.type === 'StateEntered' && e.state);
@@ -96,6 +104,10 @@ export async function runOrders(
     failed,
   };
 }
+
+type ClientMessage =
+  | { type: 'wait'; id: number; executionId: string }
+  | { type: 'done'; latencies: number[]; failed: number; seconds: number };
 
 /** Plain durable writes of an order-sized item to the platform's own database, at `inFlight`. */
 async function measurePuts(database: LocalDatabase, count: number, inFlight: number): Promise<number> {

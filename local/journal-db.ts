@@ -147,12 +147,15 @@ export class JournalDb {
     pk: string,
     sk: string,
     value: T | undefined,
+    options: { owned?: boolean } = {},
   ): { stored: T | undefined; durable: Promise<void> } {
     this.check();
     const text = value === undefined ? 'null' : JSON.stringify(value);
     // The same bytes as JSON.stringify({t, p, s, v}), without serialising the value twice.
     this.buffer += `{"t":${JSON.stringify(table)},"p":${JSON.stringify(pk)},"s":${JSON.stringify(sk)},"v":${text}}\n`;
-    this.apply(table, pk, sk, value === undefined ? undefined : { text });
+    // `owned`: the caller hands over a fresh, plain-JSON object and keeps no reference to it, so it
+    // is kept as is (read often: positions) instead of being parsed back from its text.
+    this.apply(table, pk, sk, value === undefined ? undefined : options.owned ? { text, value } : { text });
     return {
       // What a restart reads back (the JSON form), parsed only if asked for.
       get stored(): T | undefined {

@@ -192,10 +192,14 @@ export class JournalPositionStore implements PositionStore {
     const fills: Record<string, string> = { ...(row?.fills ?? {}) };
     for (const id of prune) if (id !== fill.id) delete fills[id];
     fills[fill.id] = fill.executedAt;
-    const { durable } = this.db.put(JournalPositionStore.T, position.account_id, position.symbol, {
-      position,
-      fills,
-    } satisfies StoredPosition);
+    // A fresh row the store alone holds (Position is flat), kept parsed: risk lists positions per order.
+    const { durable } = this.db.put(
+      JournalPositionStore.T,
+      position.account_id,
+      position.symbol,
+      { position: { ...position }, fills } satisfies StoredPosition,
+      { owned: true },
+    );
     await durable;
     return 'written';
   }

@@ -261,9 +261,14 @@ export class AuditLog {
     });
   }
 
-  /** Archive then index; both idempotent, retried, and surfaced (never dropped) if they keep failing. */
+  /**
+   * Archive and index at once (one round trip of latency, not two): both are idempotent, retried,
+   * and surfaced (never dropped) if they keep failing. The claimed head holds the batch, so if
+   * either write is cut short, the batch stays unconfirmed and the next reader of the head
+   * completes both. The index may therefore list a record a moment before the archive holds it.
+   */
   private async persist(batch: { archiveKey: string; body: string }, records: readonly AuditRecord[]): Promise<void> {
-    await retry(this.maxWriteAttempts, async () => {
+    const archived = retry(this.maxWriteAttempts, async () => {
       const result = await this.deps.archive.putIfAbsent(batch.archiveKey, batch.body);
       if (result === 'exists') {
         const stored = await this.deps.archive.get(batch.archiveKey);
@@ -271,7 +276,11 @@ export class AuditLog {
           throw new IntegrityError(`archive object ${batch.archiveKey} differs from the claimed batch`);
       }
     });
-    await retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));
+    const indexed = retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));
+    // Both settle before the outcome is known: no write of this batch is left running behind it.
+    const [a, i] = await Promise.allSettled([archived, indexed]);
+    if (a.status === 'rejected') throw a.reason;
+    if (i.status === 'rejected') throw i.reason;
   }
 }
 
