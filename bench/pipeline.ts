@@ -4,6 +4,7 @@
 // database, the rate of plain durable writes at 8 in flight: the yardstick for round trips per
 // order. `--store dynalite` runs the platform on dynalite through the AWS SDK and the DynamoDB
 // adapters instead of the journaled store (docs/benchmarks.md compares the two).
+import { closeSync, fdatasyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +110,30 @@ type ClientMessage =
   | { type: 'wait'; id: number; executionId: string }
   | { type: 'done'; latencies: number[]; failed: number; seconds: number };
 
+/**
+ * The disk under the data directory: p50 and p99 of an append + fdatasync, as the journal does.
+ * Every order waits on about a dozen of these in sequence, so the pipeline's figures move with it.
+ */
+function probeDisk(dir: string, count = 300): { fdatasync_p50_ms: number; fdatasync_p99_ms: number } {
+  const path = join(dir, 'disk-probe.bin');
+  const fd = openSync(path, 'w');
+  const line = Buffer.alloc(2048, 0x61);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    unlinkSync(path);
+  }
+  times.sort((a, b) => a - b);
+  return { fdatasync_p50_ms: round(percentile(times, 50), 3), fdatasync_p99_ms: round(percentile(times, 99), 3) };
+}
+
 /** Plain durable writes of an order-sized item to the platform's own database, at `inFlight`. */
 async function measurePuts(database: LocalDatabase, count: number, inFlight: number): Promise<number> {
   const payload = 'x'.repeat(600);
@@ -169,7 +194,16 @@ export async function pipelineBench(args: string[]): Promise<void> {
   const { orders, store } = parsePipelineArgs(args);
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-pipeline-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, logLevel: 'SILENT', store });
-  console.log(JSON.stringify({ run: 'setup', store, orders, cpus: availableParallelism(), node: process.version }));
+  console.log(
+    JSON.stringify({
+      run: 'setup',
+      store,
+      orders,
+      cpus: availableParallelism(),
+      node: process.version,
+      ...probeDisk(dataDir),
+    }),
+  );
   try {
     const trader = platform.pki.clients.trader;
     if (!trader) throw new Error('no trader certificate');
