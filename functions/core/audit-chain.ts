@@ -2,9 +2,9 @@
 // and the hash of the previous record, committed in batches (group commit) so that concurrent
 // orders share round trips. Commit order per batch: claim the head (conditional write: the only
 // arbiter, so the sequence cannot fork), write the batch to the write-once archive, index it.
-// Commits are pipelined: the next batch may claim the head while earlier ones are still being
-// written, and every claim carries the batches this writer has claimed but not yet seen written
-// (`unconfirmed`), so whoever reads the head next can finish them all: no fork, no gap.
+// Commits can be pipelined (maxUnconfirmed > 1): the next batch may claim the head while earlier
+// ones are still being written, and every claim carries the batches this writer has claimed but
+// not yet seen written (`unconfirmed`), so whoever reads the head next can finish them all.
 import type { AuditArchive, AuditIndex, ChainHead, Clock } from '../ports.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
@@ -64,7 +64,12 @@ export function verifyChain(
 
 export interface AuditLogOptions {
   maxBatch?: number;
-  /** Batches claimed but not yet written, at most (1 = no pipelining); bounds the head item's size. */
+  /**
+   * Batches claimed but not yet written, at most; bounds the head item's size. 1 (the default) = no
+   * pipelining: the fewest round trips (bigger batches), and on the local platform's disk no slower
+   * (docs/benchmarks.md). More pays off where the archive write is slow next to the claim (S3)
+   * and one writer carries many concurrent appends.
+   */
   maxUnconfirmed?: number;
   /** Attempts at claiming the head before the append fails (each conflict means another writer won). */
   maxClaimAttempts?: number;
@@ -105,7 +110,7 @@ export class AuditLog {
   ) {
     // 25 = one DynamoDB BatchWriteItem for the index.
     this.maxBatch = options.maxBatch ?? 25;
-    this.maxUnconfirmed = Math.max(1, options.maxUnconfirmed ?? 2);
+    this.maxUnconfirmed = Math.max(1, options.maxUnconfirmed ?? 1);
     this.maxClaimAttempts = options.maxClaimAttempts ?? 20;
     this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
   }
