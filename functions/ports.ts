@@ -109,10 +109,19 @@ export interface Page<T> {
   nextToken?: string;
 }
 
+export interface ArchivePutOptions {
+  /**
+   * Nothing may become visible or durable under the key before this resolves (and nothing at all
+   * if it rejects). Lets the writer prepare an object while the claim it depends on is still
+   * being made durable.
+   */
+  publishAfter?: Promise<void>;
+}
+
 /** Write-once archive of audit batches (S3 Object Lock on AWS, a local write-once directory). */
 export interface AuditArchive {
   /** Write a new object; 'exists' when the key is already taken (never overwrites). */
-  putIfAbsent(key: string, body: string): Promise<'written' | 'exists'>;
+  putIfAbsent(key: string, body: string, options?: ArchivePutOptions): Promise<'written' | 'exists'>;
   get(key: string): Promise<string | undefined>;
   /** Keys under a prefix, in lexical order. */
   list(prefix: string): Promise<string[]>;
@@ -139,6 +148,12 @@ export interface AuditIndex {
   getHead(): Promise<ChainHead>;
   /** Move the head from `expected.sequence` to `next`; false when another writer moved it first. */
   advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean>;
+  /**
+   * Optional, for a store that decides a conditional write before it is durable (the local
+   * journal): the same compare-and-set, answered at once, with the durability of a won claim to
+   * follow. A write made to this index after the call is durable only after the claim is.
+   */
+  claimHead?(expected: ChainHead, next: ChainHead): { won: boolean; durable: Promise<void> };
   putRecords(records: readonly AuditRecord[]): Promise<void>;
   queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>>;
   queryByType(

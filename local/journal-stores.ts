@@ -299,11 +299,19 @@ export class JournalAuditIndex implements AuditIndex {
   }
 
   async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
+    const { won, durable } = this.claimHead(expected, next);
+    await durable;
+    return won;
+  }
+
+  /** Decided now (one turn of the event loop); durable with the journal's next sync. */
+  claimHead(expected: ChainHead, next: ChainHead): { won: boolean; durable: Promise<void> } {
     this.db.count('PutItem');
     const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
-    if (head.sequence !== expected.sequence || head.hash !== expected.hash) return false;
-    await this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable;
-    return true;
+    if (head.sequence !== expected.sequence || head.hash !== expected.hash) {
+      return { won: false, durable: Promise.resolve() };
+    }
+    return { won: true, durable: this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable };
   }
 
   async putRecords(records: readonly AuditRecord[]): Promise<void> {

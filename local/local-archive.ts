@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { AuditArchive, Clock } from '../functions/ports.js';
+import type { ArchivePutOptions, AuditArchive, Clock } from '../functions/ports.js';
 
 export class InvalidArchiveKeyError extends Error {
   override readonly name = 'InvalidArchiveKeyError';
@@ -121,13 +121,13 @@ export class LocalArchive implements AuditArchive {
    * inodes. The other calls (stat, small writes, link, rename, unlink, open/close of a directory)
    * are synchronous: a few microseconds each, cheaper than a thread-pool round trip.
    */
-  async putIfAbsent(key: string, body: string): Promise<'written' | 'exists'> {
+  async putIfAbsent(key: string, body: string, options: ArchivePutOptions = {}): Promise<'written' | 'exists'> {
     validateKey(key);
     const target = this.objectPath(key);
     // Not the arbiter (link() is), only a cheap way out that skips the temp files of a rewrite.
     if (isFileSync(target)) return this.existing(target);
     for (let attempt = 0; ; attempt++) {
-      const result = await this.write(key, target, body, attempt > 0);
+      const result = await this.write(key, target, body, attempt > 0, options.publishAfter);
       if (result !== 'retry') return result;
       // Something this instance had cached (a directory, a spare temp file) was removed from outside
       // before anything got published: forget it all and start over, once.
@@ -208,6 +208,7 @@ export class LocalArchive implements AuditArchive {
     target: string,
     body: string,
     lastTry: boolean,
+    publishAfter?: Promise<void>,
   ): Promise<'written' | 'exists' | 'retry'> {
     const recordPath = this.retentionPath(key);
     const objectDir = dirname(target);
@@ -236,9 +237,10 @@ export class LocalArchive implements AuditArchive {
       const [object, retention] = await this.takeTemps(temps);
       await writeAll(object.fd, bytes);
       await writeAll(retention.fd, Buffer.from(`${JSON.stringify(record)}\n`, 'utf8'));
-      // 1. Contents durable (and the directories), all at once.
+      // 1. Contents durable (and the directories), all at once, and the caller's go-ahead (the claim
+      // this object depends on is durable: publishAfter).
       // (allSettled: never close a descriptor while its fsync may still be queued.)
-      await allOrFirstError([fsyncFd(object.fd), fsyncFd(retention.fd), dirsDurable]);
+      await allOrFirstError([fsyncFd(object.fd), fsyncFd(retention.fd), dirsDurable, publishAfter]);
 
       // 2. Publish.
       try {

@@ -2,7 +2,7 @@
 // COMPLIANCE retention, so not even the account root can alter or delete it before the date.
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { AuditArchive } from '../ports.js';
+import type { ArchivePutOptions, AuditArchive } from '../ports.js';
 import { backoffMs, callAws, errorName, httpStatus, sleep, TransientError } from './errors.js';
 
 const DAY_MS = 86_400_000;
@@ -29,7 +29,9 @@ export class S3AuditArchive implements AuditArchive {
     this.now = options.now ?? (() => new Date());
   }
 
-  async putIfAbsent(key: string, body: string): Promise<'written' | 'exists'> {
+  async putIfAbsent(key: string, body: string, options: ArchivePutOptions = {}): Promise<'written' | 'exists'> {
+    // A PutObject publishes at once: nothing to prepare before the claim it depends on is durable.
+    await options.publishAfter;
     const bytes = Buffer.from(body, 'utf8');
     // Object Lock requires an integrity checksum on PutObject; computing it here (rather than letting
     // the SDK do it) makes the request deterministic and testable.

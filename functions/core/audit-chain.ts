@@ -89,6 +89,8 @@ type ArchivedBatch = NonNullable<ChainHead['batch']>;
 interface Claimed {
   batch: ArchivedBatch;
   records: AuditRecord[];
+  /** When the claim itself becomes durable (a store that decides before it syncs); else already is. */
+  durable?: Promise<void>;
   /** Set once a write of this batch failed: retried before the next claim. */
   failed: boolean;
 }
@@ -178,7 +180,7 @@ export class AuditLog {
 
   private async write(claimed: Claimed, callers: readonly Pending[]): Promise<void> {
     try {
-      await this.persist(claimed.batch, claimed.records);
+      await this.persist(claimed.batch, claimed.records, claimed.durable);
       this.confirm(claimed);
       this.options.onBatch?.(claimed.records.length);
       callers.forEach((p, i) => {
@@ -203,7 +205,7 @@ export class AuditLog {
   /** Batches whose write failed are written before anything new is claimed (or the claim fails). */
   private async retryFailed(): Promise<void> {
     for (const c of this.unconfirmed.filter((u) => u.failed)) {
-      await this.persist(c.batch, c.records);
+      await this.persist(c.batch, c.records, c.durable);
       c.failed = false;
       this.confirm(c);
     }
@@ -219,9 +221,10 @@ export class AuditLog {
       const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: serializeBatch(records) };
       const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
       if (this.unconfirmed.length > 0) next.unconfirmed = this.unconfirmed.map((u) => u.batch);
-      if (await this.deps.index.advanceHead(head, next)) {
+      const { won, durable } = await this.claimHead(head, next);
+      if (won) {
         this.head = next;
-        const claimed: Claimed = { batch, records, failed: false };
+        const claimed: Claimed = { batch, records, failed: false, ...(durable ? { durable } : {}) };
         this.unconfirmed.push(claimed);
         return claimed;
       }
@@ -229,6 +232,20 @@ export class AuditLog {
       await sleep(Math.min(50, 2 ** attempt) * Math.random());
     }
     throw new TransientError('audit head contended: could not claim a sequence range');
+  }
+
+  /**
+   * The conditional write that claims a sequence range. A store that decides before it syncs
+   * (claimHead) lets the batch's archive object be prepared while the claim becomes durable; the
+   * object is published only after it (publishAfter), so a crash never leaves an archived batch
+   * the head does not know of.
+   */
+  private async claimHead(head: ChainHead, next: ChainHead): Promise<{ won: boolean; durable?: Promise<void> }> {
+    const index = this.deps.index;
+    if (!index.claimHead) return { won: await index.advanceHead(head, next) };
+    const { won, durable } = index.claimHead(head, next);
+    durable.catch(() => undefined); // awaited with the batch's writes; never left unhandled
+    return won ? { won, durable } : { won };
   }
 
   private async currentHead(): Promise<ChainHead> {
@@ -272,9 +289,14 @@ export class AuditLog {
    * either write is cut short, the batch stays unconfirmed and the next reader of the head
    * completes both. The index may therefore list a record a moment before the archive holds it.
    */
-  private async persist(batch: { archiveKey: string; body: string }, records: readonly AuditRecord[]): Promise<void> {
+  private async persist(
+    batch: { archiveKey: string; body: string },
+    records: readonly AuditRecord[],
+    claimDurable?: Promise<void>,
+  ): Promise<void> {
+    const publishAfter = claimDurable ? { publishAfter: claimDurable } : {};
     const archived = retry(this.maxWriteAttempts, async () => {
-      const result = await this.deps.archive.putIfAbsent(batch.archiveKey, batch.body);
+      const result = await this.deps.archive.putIfAbsent(batch.archiveKey, batch.body, publishAfter);
       if (result === 'exists') {
         const stored = await this.deps.archive.get(batch.archiveKey);
         if (stored !== batch.body)
@@ -282,8 +304,9 @@ export class AuditLog {
       }
     });
     const indexed = retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));
-    // Both settle before the outcome is known: no write of this batch is left running behind it.
-    const [a, i] = await Promise.allSettled([archived, indexed]);
+    // All settle before the outcome is known: no write of this batch is left running behind it.
+    const [c, a, i] = await Promise.allSettled([claimDurable, archived, indexed]);
+    if (c.status === 'rejected') throw c.reason;
     if (a.status === 'rejected') throw a.reason;
     if (i.status === 'rejected') throw i.reason;
   }

@@ -43,7 +43,7 @@ export function valuationPrice(order: Order, security: SecurityReference | undef
   const ref = security ? Decimal.parse(security.reference_price) : undefined;
   if (order.order_type === 'LIMIT' && order.price !== undefined) {
     const limit = Decimal.parse(order.price);
-    return ref && ref.gt(limit) ? ref : limit;
+    return ref?.gt(limit) ? ref : limit;
   }
   return ref;
 }

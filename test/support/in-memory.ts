@@ -18,6 +18,7 @@ import { formatNs, parseNs } from '../../functions/core/time.js';
 import type {
   AppliedFill,
   ApprovalStore,
+  ArchivePutOptions,
   AuditArchive,
   AuditIndex,
   AuditSink,
@@ -365,7 +366,8 @@ export class InMemoryAuditArchive implements AuditArchive {
   /** Every putIfAbsent throws (a writer whose archive is unreachable, or that died). */
   failAllPuts = false;
 
-  async putIfAbsent(key: string, body: string): Promise<'written' | 'exists'> {
+  async putIfAbsent(key: string, body: string, options: ArchivePutOptions = {}): Promise<'written' | 'exists'> {
+    await options.publishAfter;
     this.putAttempts += 1;
     if (this.failAllPuts) throw namedError('ServiceUnavailable', `archive unreachable writing ${key}`);
     if (this.failNextPuts > 0) {

@@ -405,6 +405,54 @@ describe('AuditLog: pipelined commits', () => {
   });
 });
 
+/** An index that decides a claim at once and makes it durable when told (as the local journal does). */
+class DeferredDurabilityIndex extends InMemoryAuditIndex {
+  private pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  claimHead(expected: ChainHead, next: ChainHead): { won: boolean; durable: Promise<void> } {
+    const current = this.peekHead();
+    if (current.sequence !== expected.sequence || current.hash !== expected.hash) {
+      return { won: false, durable: Promise.resolve() };
+    }
+    void super.advanceHead(expected, next);
+    return { won: true, durable: new Promise((resolve, reject) => this.pending.push({ resolve, reject })) };
+  }
+  settle(error?: Error): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const p of pending) error ? p.reject(error) : p.resolve();
+  }
+}
+
+describe('AuditLog: a claim decided before it is durable (claimHead)', () => {
+  it('prepares the batch meanwhile but archives it only once the claim is durable; the append waits for both', async () => {
+    const deferred = new DeferredDurabilityIndex();
+    index = deferred;
+    let resolved = false;
+    const append = logOf().append(ev(1));
+    void append.then(() => {
+      resolved = true;
+    });
+    for (let i = 0; i < 5; i++) await tick();
+    expect(deferred.peekHead().sequence).toBe(0); // decided
+    expect(archive.objects.size).toBe(0); // not published before the claim is durable
+    expect(resolved).toBe(false);
+    deferred.settle();
+    const r = await append;
+    expect(r.sequence).toBe(0);
+    expect(await archived()).toEqual([r]);
+  });
+
+  it('a claim that never becomes durable archives nothing and fails the append', async () => {
+    const deferred = new DeferredDurabilityIndex();
+    index = deferred;
+    const append = logOf({ maxWriteAttempts: 1 }).append(ev(1));
+    for (let i = 0; i < 5; i++) await tick();
+    deferred.settle(new Error('journal sync failed'));
+    await expect(append).rejects.toThrow();
+    expect(archive.objects.size).toBe(0);
+  });
+});
+
 describe('verifyChain', () => {
   let chain: AuditRecord[];
 

@@ -84,6 +84,27 @@ describe('LocalArchive', () => {
     expect(await readdir(join(dir, '.tmp'))).toEqual([]);
   });
 
+  it('publishes nothing before publishAfter resolves, and nothing at all if it rejects', async () => {
+    const key = 'records/dt=2025-01-02/00000000000000000007.jsonl';
+    let go: () => void = () => undefined;
+    const claim = new Promise<void>((r) => {
+      go = r;
+    });
+    const put = archive.putIfAbsent(key, 'body\n', { publishAfter: claim });
+    await new Promise((r) => setTimeout(r, 30)); // the temp files are written and synced by now
+    expect(await archive.get(key)).toBeUndefined();
+    go();
+    expect(await put).toBe('written');
+    expect(await archive.get(key)).toBe('body\n');
+
+    const lost = 'records/dt=2025-01-02/00000000000000000008.jsonl';
+    const failed = archive.putIfAbsent(lost, 'other\n', { publishAfter: Promise.reject(new Error('claim lost')) });
+    await expect(failed).rejects.toThrow('claim lost');
+    expect(await archive.get(lost)).toBeUndefined();
+    expect(await archive.retention(lost)).toBeUndefined();
+    await expectOnlySpares(dir);
+  });
+
   it('returns undefined for a missing key', async () => {
     expect(await archive.get('records/none.jsonl')).toBeUndefined();
     await archive.putIfAbsent('records/a/b.jsonl', 'x');
