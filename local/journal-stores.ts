@@ -114,7 +114,7 @@ export class JournalReferenceStore implements ReferenceStore {
 
   async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
     this.db.count('GetItem');
-    const p = this.db.get<RiskProfile>(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'PROFILE');
+    const p = this.db.get<RiskProfile>(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'RISK_PROFILE');
     return p ? copy(p) : undefined;
   }
 
@@ -136,7 +136,7 @@ export class JournalReferenceStore implements ReferenceStore {
 
   async putRiskProfile(profile: RiskProfile): Promise<void> {
     this.db.count('PutItem');
-    await this.db.put(JournalReferenceStore.T, `ACCOUNT#${profile.account_id}`, 'PROFILE', profile).durable;
+    await this.db.put(JournalReferenceStore.T, `ACCOUNT#${profile.account_id}`, 'RISK_PROFILE', profile).durable;
   }
 
   async putSecurity(security: SecurityReference): Promise<void> {
