@@ -4,6 +4,7 @@
 // opaque tokens bound to their query. test/integration/store-contract.test.ts runs the same
 // contract against these and the DynamoDB adapters. Each method counts the DynamoDB operation its
 // adapter makes, so the benchmark's round trips per order read the same whichever store runs.
+import { clampLimit, decodePageToken, encodePageToken } from '../functions/adapters/dynamodb-common.js';
 import { explainRefusal } from '../functions/adapters/dynamodb-order-store.js';
 import { IntegrityError, NotFoundError, ValidationError } from '../functions/core/errors.js';
 import type {
@@ -15,7 +16,7 @@ import type {
   RiskProfile,
   SecurityReference,
 } from '../functions/core/model.js';
-import { formatNs, parseNs } from '../functions/core/time.js';
+import { normaliseTimestamp } from '../functions/core/time.js';
 import type {
   AppliedFill,
   ApprovalStore,
@@ -30,8 +31,6 @@ import type {
 } from '../functions/ports.js';
 import type { JournalDb } from './journal-db.js';
 
-/** The most a page holds, whatever the caller asks (as the DynamoDB adapters clamp). */
-export const MAX_PAGE_SIZE = 1000;
 const GENESIS = '0'.repeat(64);
 
 /** A private copy for the caller: stored values are shared and must stay untouched. */
@@ -405,11 +404,6 @@ function isRecord(v: AuditRecord | ChainHead): v is AuditRecord {
   return 'event_id' in v;
 }
 
-function normaliseTimestamp(ts: string): string {
-  const ns = parseNs(ts);
-  return ns === undefined ? ts : formatNs(ns);
-}
-
 // --- Paging helpers -------------------------------------------------------------------------------
 
 function cmp(a: string, b: string): number {
@@ -447,40 +441,22 @@ function lowerBoundTs(sorted: ReadonlyArray<{ ts: string }>, ts: string): number
 
 type TokenKey = Record<string, string | number>;
 
-function invalidToken(message: string): ValidationError {
-  return new ValidationError([{ field: 'nextToken', rule: 'format', message }]);
-}
-
 /**
- * Tokens are base64url JSON of the last key returned, bound to the query's fixed key values and
- * carrying the position keys of the query with their types (else, as DynamoDB: not valid for it).
+ * The adapters' page tokens (base64url JSON of the last key returned, bound to the query's fixed
+ * key values), which must also carry the query's position keys with their types: else, as
+ * DynamoDB answers, not valid for this query.
  */
 function decodeToken(
   token: string | undefined,
   bound: TokenKey,
   position: Record<string, 'string' | 'number'>,
 ): TokenKey | undefined {
-  if (token === undefined || token === '') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-  } catch {
-    throw invalidToken('is not a valid page token');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw invalidToken('is not a valid page token');
-  }
-  const key = parsed as Record<string, unknown>;
-  for (const v of Object.values(key)) {
-    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) {
-      throw invalidToken('is not a valid page token');
-    }
-  }
-  for (const [k, v] of Object.entries(bound)) {
-    if (key[k] !== v) throw invalidToken('belongs to a different query');
-  }
+  const key = decodePageToken(token, bound);
+  if (key === undefined) return undefined;
   for (const [k, type] of Object.entries(position)) {
-    if (typeof key[k] !== type) throw invalidToken('is not valid for this query');
+    if (typeof key[k] !== type) {
+      throw new ValidationError([{ field: 'nextToken', rule: 'format', message: 'is not valid for this query' }]);
+    }
   }
   return key as TokenKey;
 }
@@ -492,13 +468,14 @@ function page<E, T = E>(
   keyOf: (e: E) => TokenKey,
   load: (e: E) => T = (e) => copy(e) as unknown as T,
 ): Page<T> {
-  const n = Number.isFinite(limit) ? Math.min(Math.max(Math.trunc(limit), 1), MAX_PAGE_SIZE) : MAX_PAGE_SIZE;
+  const n = clampLimit(limit);
   const from = start < 0 ? all.length : start;
   const slice = all.slice(from, from + n);
   const items = slice.map(load);
   const last = slice[slice.length - 1];
   if (from + n < all.length && last !== undefined) {
-    return { items, nextToken: Buffer.from(JSON.stringify(keyOf(last)), 'utf8').toString('base64url') };
+    const nextToken = encodePageToken(keyOf(last));
+    if (nextToken !== undefined) return { items, nextToken };
   }
   return { items };
 }

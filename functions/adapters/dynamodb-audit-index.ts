@@ -7,7 +7,7 @@ import { GENESIS_HASH } from '../core/audit-chain.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { IntegrityError } from '../core/errors.js';
 import type { AuditRecord } from '../core/model.js';
-import { formatNs, parseNs } from '../core/time.js';
+import { normaliseTimestamp } from '../core/time.js';
 import type { AuditIndex, ChainHead, Page } from '../ports.js';
 import {
   batchWriteAll,
@@ -24,15 +24,6 @@ export const AUDIT_BY_TYPE_INDEX = 'by-type';
 const HEAD_KEY = 'HEAD';
 // DynamoDB refuses an empty string as an index key, so an empty order_id is kept as this flag.
 const EMPTY_ORDER_ID_FLAG = 'order_id_empty';
-
-/**
- * Timestamps are compared as strings, and records carry nine fractional digits; a bound written
- * another way ('...T00:00:00Z' sorts after '...T00:00:00.5Z') is rewritten to that form.
- */
-function normaliseTimestamp(ts: string): string {
-  const ns = parseNs(ts);
-  return ns === undefined ? ts : formatNs(ns);
-}
 
 export const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
 

@@ -41,6 +41,15 @@ export function parseNs(ts: string): bigint | undefined {
   return BigInt(secMs) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
+/**
+ * Timestamps are compared as strings, and records carry nine fractional digits; one written
+ * another way ('...T00:00:00Z' sorts after '...T00:00:00.5Z') is rewritten to that form.
+ */
+export function normaliseTimestamp(ts: string): string {
+  const ns = parseNs(ts);
+  return ns === undefined ? ts : formatNs(ns);
+}
+
 export function addSeconds(ts: string, seconds: number): string {
   const ns = parseNs(ts);
   if (ns === undefined) throw new RangeError(`bad timestamp ${ts}`);
