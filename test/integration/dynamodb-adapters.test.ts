@@ -18,12 +18,11 @@ import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-stor
 import { DynamoDbPositionStore } from '../../functions/adapters/dynamodb-position-store.js';
 import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-reference-store.js';
 import { TransientError } from '../../functions/adapters/errors.js';
-import { eventIdFor, GENESIS_HASH, hashRecord, verifyChain } from '../../functions/core/audit-chain.js';
+import { GENESIS_HASH, verifyChain } from '../../functions/core/audit-chain.js';
 import { canonicalJson } from '../../functions/core/canonical-json.js';
 import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
 import type {
   ApprovalRecord,
-  AuditEventType,
   AuditRecord,
   Fill,
   OrderRecord,
@@ -33,15 +32,27 @@ import type {
 } from '../../functions/core/model.js';
 import { applyFillOnce, type PositionDeps } from '../../functions/core/position-keeping.js';
 import { formatNs } from '../../functions/core/time.js';
-import type { ExecutionOutcome } from '../../functions/ports.js';
 import {
-  DEFAULT_TABLE_NAMES,
   ensureTable,
   startLocalDynamo,
   type TableKind,
   TableSchemaMismatchError,
   tableDefinitions,
 } from '../../local/dynamo.js';
+import {
+  awkwardAuditChain,
+  approval as baseApproval,
+  order as baseOrder,
+  position as basePosition,
+  risk as baseRisk,
+  collect,
+  EVENT_TYPES,
+  filled,
+  freshTables,
+  HASH_A,
+  HASH_B,
+  startDynalite,
+} from '../support/fixtures.js';
 import { InMemoryAuditTrail, InMemoryReferenceStore, ManualClock } from '../support/in-memory.js';
 
 const DYNAMODB_LOCAL_START_TIMEOUT_MS = 60_000;
@@ -64,18 +75,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function startDynalite(): Promise<{ client: DynamoDBClient; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ddb-adapters-'));
-  const local = await startLocalDynamo({ dataDir: dir });
-  return {
-    client: local.client,
-    stop: async () => {
-      await local.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 function stopProcess(proc: ChildProcess): Promise<void> {
@@ -141,166 +140,65 @@ async function startDynamoDbLocal(): Promise<{ client: DynamoDBClient; stop(): P
 }
 
 const backends: Backend[] = [
-  { name: 'dynalite', start: startDynalite },
+  { name: 'dynalite', start: () => startDynalite('ddb-adapters-') },
   { name: 'DynamoDB Local', start: startDynamoDbLocal },
 ];
 
 // --- fixtures -------------------------------------------------------------------------------------
 
-const HASH_A = 'a'.repeat(64);
-const HASH_B = 'b'.repeat(64);
+// This suite's records are for account ACC-1 and carry less detail than the store contract's
+// (test/support/fixtures.ts): these variants keep them as they were.
+const ACCOUNT_ID = 'ACC-1';
 
 function order(orderId: string, hash = HASH_A): OrderRecord {
   return {
-    order_id: orderId,
-    order: {
-      order_id: orderId,
-      symbol: 'AAPL',
-      side: 'BUY',
-      quantity: 100,
-      order_type: 'LIMIT',
-      price: '150.25',
-      account_id: 'ACC-1',
-      trader_id: 'T-1',
-    },
-    order_hash: hash,
-    submitted_at: '2026-11-23T19:25:00.123456789Z',
-    submitted_by: 'CN=trader-1',
-    execution_id: `arn:aws:states:us-east-1:123456789012:execution:order-lifecycle:${orderId}`,
+    ...baseOrder(orderId, hash, ACCOUNT_ID),
     answer: { statusCode: 202, body: { order_id: orderId, status: 'RECEIVED' } },
   };
 }
 
 function risk(orderId: string, checkId: string, decision: RiskCheck['decision'], hash = HASH_A): RiskCheck {
   return {
-    check_id: checkId,
-    order_id: orderId,
-    order_hash: hash,
-    decision,
-    reasons: decision === 'rejected' ? ['MAX_ORDER_VALUE'] : [],
+    ...baseRisk(orderId, checkId, decision, hash),
     controls: [{ control: 'max_order_value', passed: decision !== 'rejected', values: { limit: '1000000.00' } }],
-    order_value: '15025.00',
-    reference_price: '150.25',
     limits_version: 'v1',
-    checked_at: '2026-11-23T19:25:00.223456789Z',
   };
 }
 
-function execution(orderId: string, at = '2026-11-23T19:25:01.000000001Z'): ExecutionOutcome {
-  return {
-    status: 'FILLED',
-    fill: {
-      fill_id: `FILL-${orderId}`,
-      order_id: orderId,
-      account_id: 'ACC-1',
-      symbol: 'AAPL',
-      side: 'BUY',
-      quantity: 100,
-      price: '150.20',
-      venue_exec_id: 'VX-1',
-      executed_at: at,
-    },
-    executed_at: at,
-  };
-}
+const execution = (orderId: string, at?: string) => filled(orderId, at, ACCOUNT_ID, 'VX-1');
 
 function position(version: number, quantity: number, symbol = 'AAPL'): Position {
-  return {
-    account_id: 'ACC-1',
-    symbol,
-    quantity,
-    average_cost: '150.00',
-    realized_pnl: '0.00',
-    version,
-    updated_at: `2026-11-23T19:25:0${version}.000000000Z`,
-  };
+  return { ...basePosition(version, quantity, symbol, ACCOUNT_ID), realized_pnl: '0.00' };
 }
 
 function approval(id: string, requestedAt: string, status: ApprovalRecord['status'] = 'PENDING'): ApprovalRecord {
-  return {
-    approval_id: id,
-    order_id: `ORD-${id}`,
-    status,
-    maker: 'CN=trader-1',
-    account_id: 'ACC-1',
-    symbol: 'AAPL',
-    side: 'BUY',
-    quantity: 10_000,
-    order_value: '1502500.00',
-    risk_check_id: `RC-${id}`,
-    task_token: `token-${id}`,
-    requested_at: requestedAt,
-    expires_at: '2026-11-23T19:30:00.000000000Z',
-  };
+  return { ...baseApproval(id, requestedAt, status, ACCOUNT_ID), expires_at: '2026-11-23T19:30:00.000000000Z' };
 }
 
-const EVENT_TYPES: AuditEventType[] = ['order_submitted', 'risk_check', 'trade_executed', 'position_updated'];
-
-/** A real hash chain with awkward content: nested input, unicode, empty strings, nulls, big ints. */
-function auditChain(count: number): AuditRecord[] {
-  const records: AuditRecord[] = [];
-  let prev = GENESIS_HASH;
-  for (let seq = 0; seq < count; seq++) {
-    const orderId = seq % 5 === 4 ? undefined : seq % 7 === 6 ? '' : `ORD-${seq % 3}`;
-    const partial: Omit<AuditRecord, 'hash'> = {
-      sequence: seq,
-      event_id: eventIdFor(seq),
-      timestamp: `2031-01-01T00:${String(Math.floor(seq / 60)).padStart(2, '0')}:${String(seq % 60).padStart(2, '0')}.${String(seq).padStart(9, '0')}Z`,
-      event_type: EVENT_TYPES[seq % EVENT_TYPES.length] ?? 'order_submitted',
-      ...(orderId !== undefined ? { order_id: orderId } : {}),
-      ...(seq % 2 === 0 ? { trader_id: 'T-1' } : {}),
-      actor: 'arn:aws:iam::123456789012:role/risk',
-      input: {
-        z: [1, null, { b: 'é€😀', a: '' }],
-        a: { quantity: Number.MAX_SAFE_INTEGER - seq, price: '150.25', flag: seq % 2 === 0, empty: {}, list: [] },
-        seq,
-      },
-      decision: seq % 3 === 0 ? 'approved' : '',
-      reason: `reason ${seq}\nline two "quoted"`,
-      prev_hash: prev,
-    };
-    const record: AuditRecord = { ...partial, hash: hashRecord(partial) };
-    records.push(record);
-    prev = record.hash;
-  }
-  return records;
-}
-
-async function collect<T>(fetch: (token?: string) => Promise<{ items: T[]; nextToken?: string }>) {
-  const items: T[] = [];
-  let pages = 0;
-  let token: string | undefined;
-  do {
-    const page = await fetch(token);
-    items.push(...page.items);
-    token = page.nextToken;
-    pages++;
-  } while (token);
-  return { items, pages };
-}
+/** A real hash chain with awkward content, one second and one nanosecond per sequence. */
+const auditChain = (count: number) =>
+  awkwardAuditChain(
+    count,
+    (seq) =>
+      `2031-01-01T00:${String(Math.floor(seq / 60)).padStart(2, '0')}:${String(seq % 60).padStart(2, '0')}.${String(seq).padStart(9, '0')}Z`,
+  );
 
 // --- the suite, once per backend -------------------------------------------------------------------
 
 describe.each(backends)('DynamoDB adapters on $name', (backend) => {
   let client: DynamoDBClient;
   let stop: (() => Promise<void>) | undefined;
-  let tableCounter = 0;
+  /** A fresh, empty table of the given kind with the contract's schema. */
+  let freshTable: (kind: TableKind) => Promise<string>;
 
   beforeAll(async () => {
     ({ client, stop } = await backend.start());
+    freshTable = freshTables(client, 't');
   }, DYNAMODB_LOCAL_START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
     await stop?.();
   });
-
-  /** A fresh, empty table of the given kind with the contract's schema. */
-  async function freshTable(kind: TableKind): Promise<string> {
-    tableCounter++;
-    const name = `t${tableCounter}-${kind}`;
-    await ensureTable(client, tableDefinitions({ ...DEFAULT_TABLE_NAMES, [kind]: name })[kind]);
-    return name;
-  }
 
   describe('order store', () => {
     it('creates once and returns the existing record on a second create', async () => {

@@ -6,9 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventIdFor, GENESIS_HASH, hashRecord } from '../../functions/core/audit-chain.js';
+import { GENESIS_HASH } from '../../functions/core/audit-chain.js';
 import type { ApprovalRecord, AuditEventType, AuditRecord, OrderRecord, Position } from '../../functions/core/model.js';
-import type { Page } from '../../functions/ports.js';
 import { JournalCorruptError, JournalDb, JournalWriteError } from '../../local/journal-db.js';
 import {
   JournalApprovalStore,
@@ -17,6 +16,7 @@ import {
   JournalPositionStore,
   JournalReferenceStore,
 } from '../../local/journal-stores.js';
+import { approval, position as basePosition, collectItems, HASH_A, hashChain, second } from '../support/fixtures.js';
 import { ACC_001, security } from '../support/in-memory.js';
 
 let dir: string;
@@ -325,17 +325,12 @@ describe('JournalDb failure', () => {
 
 // --- the stores, rebuilt from a reopened database ------------------------------------------------------
 
-const HASH_A = 'a'.repeat(64);
 const TYPES: AuditEventType[] = ['order_submitted', 'risk_check', 'trade_executed'];
 
 function auditChain(count: number): AuditRecord[] {
-  const records: AuditRecord[] = [];
-  let prev = GENESIS_HASH;
-  for (let seq = 0; seq < count; seq++) {
+  return hashChain(count, (seq) => {
     const tick = seq % 7 === 6 ? seq - 5 : seq; // some records stamped out of sequence order
-    const partial: Omit<AuditRecord, 'hash'> = {
-      sequence: seq,
-      event_id: eventIdFor(seq),
+    return {
       timestamp: `2031-01-01T00:00:${String(tick).padStart(2, '0')}.000000000Z`,
       event_type: TYPES[seq % TYPES.length] ?? 'order_submitted',
       ...(seq % 4 === 3 ? {} : { order_id: `ORD-${seq % 2}` }),
@@ -343,13 +338,8 @@ function auditChain(count: number): AuditRecord[] {
       input: { seq, nested: { list: [seq, null, 'x'] } },
       decision: 'ok',
       reason: `r${seq}`,
-      prev_hash: prev,
     };
-    const record = { ...partial, hash: hashRecord(partial) };
-    records.push(record);
-    prev = record.hash;
-  }
-  return records;
+  });
 }
 
 function orderRecord(id: string): OrderRecord {
@@ -372,44 +362,23 @@ function orderRecord(id: string): OrderRecord {
   };
 }
 
-function approvalRecord(id: string, second: number): ApprovalRecord {
+/** A pending approval of one share, requested `s` seconds after 19:25:00. */
+function approvalRecord(id: string, s: number): ApprovalRecord {
   return {
-    approval_id: id,
-    order_id: `ORD-${id}`,
-    status: 'PENDING',
-    maker: 'CN=trader-1',
-    account_id: 'ACC-001',
-    symbol: 'AAPL',
-    side: 'BUY',
+    ...approval(id, second(s)),
     quantity: 1,
     order_value: '1',
-    risk_check_id: `RC-${id}`,
     task_token: `tt-${id}`,
-    requested_at: `2026-11-23T19:25:${String(second).padStart(2, '0')}.000000000Z`,
     expires_at: '2026-11-24T00:00:00.000000000Z',
   };
 }
 
+/** A long position of `version` * 10 shares at 1.5, all stamped 19:25:00. */
 const position = (symbol: string, version: number): Position => ({
-  account_id: 'ACC-001',
-  symbol,
-  quantity: version * 10,
+  ...basePosition(version, version * 10, symbol),
   average_cost: '1.5',
-  realized_pnl: '0',
-  version,
   updated_at: '2026-11-23T19:25:00.000000000Z',
 });
-
-async function collect<T>(fetch: (token?: string) => Promise<Page<T>>): Promise<T[]> {
-  const items: T[] = [];
-  let token: string | undefined;
-  do {
-    const page = await fetch(token);
-    items.push(...page.items);
-    token = page.nextToken;
-  } while (token);
-  return items;
-}
 
 async function populate(db: JournalDb): Promise<AuditRecord[]> {
   const orders = new JournalOrderStore(db);
@@ -462,7 +431,7 @@ async function answers(db: JournalDb) {
   const audit = new JournalAuditIndex(db);
   const byType: Record<string, AuditRecord[]> = {};
   for (const type of TYPES) {
-    byType[type] = await collect((t) =>
+    byType[type] = await collectItems((t) =>
       audit.queryByType(type, '2031-01-01T00:00:05Z', '2031-01-01T00:00:30.000000000Z', 3, t),
     );
   }
@@ -476,13 +445,13 @@ async function answers(db: JournalDb) {
     positions: await positions.list('ACC-001'),
     aaplLedger: await positions.getWithLedger('ACC-001', 'AAPL'),
     approvals: [
-      await collect((t) => approvals.listByStatus('PENDING', 2, t)),
-      await collect((t) => approvals.listByStatus('APPROVED', 2, t)),
+      await collectItems((t) => approvals.listByStatus('PENDING', 2, t)),
+      await collectItems((t) => approvals.listByStatus('APPROVED', 2, t)),
     ],
     head: await audit.getHead(),
     byOrder: [
-      await collect((t) => audit.queryByOrder('ORD-0', 4, t)),
-      await collect((t) => audit.queryByOrder('ORD-1', 4, t)),
+      await collectItems((t) => audit.queryByOrder('ORD-0', 4, t)),
+      await collectItems((t) => audit.queryByOrder('ORD-1', 4, t)),
     ],
     byType,
   };
@@ -561,7 +530,7 @@ describe('journal stores on a reopened database', () => {
     expect(await audit2.advanceHead({ sequence: -1, hash: GENESIS_HASH }, { sequence: 0, hash: HASH_A })).toBe(false);
     // Re-indexing a committed batch after the restart is harmless and adds nothing.
     await audit2.putRecords(records.slice(0, 10));
-    expect(await collect((t) => audit2.queryByOrder('ORD-0', 100, t))).toEqual(before.byOrder[0]);
+    expect(await collectItems((t) => audit2.queryByOrder('ORD-0', 100, t))).toEqual(before.byOrder[0]);
   });
 
   it('answer the same queries when reopened without a close', async () => {
@@ -581,16 +550,18 @@ describe('journal stores on a reopened database', () => {
     const again = open();
     const audit2 = new JournalAuditIndex(again);
     await audit2.putRecords(records.slice(15));
-    expect(await collect((t) => audit2.queryByOrder('ORD-1', 3, t))).toEqual(
+    expect(await collectItems((t) => audit2.queryByOrder('ORD-1', 3, t))).toEqual(
       records.filter((r) => r.order_id === 'ORD-1'),
     );
     await again.close();
     const third = new JournalAuditIndex(open());
-    expect(await collect((t) => third.queryByOrder('ORD-1', 3, t))).toEqual(
+    expect(await collectItems((t) => third.queryByOrder('ORD-1', 3, t))).toEqual(
       records.filter((r) => r.order_id === 'ORD-1'),
     );
     expect(
-      await collect((t) => third.queryByType('order_submitted', '2031-01-01T00:00:00Z', '2031-01-01T00:01:00Z', 2, t)),
+      await collectItems((t) =>
+        third.queryByType('order_submitted', '2031-01-01T00:00:00Z', '2031-01-01T00:01:00Z', 2, t),
+      ),
     ).toEqual(
       records
         .filter((r) => r.event_type === 'order_submitted')
@@ -608,7 +579,7 @@ describe('journal stores on a reopened database', () => {
     const before = new JournalAuditIndex(open());
     await before.putRecords(records);
     const range = ['2031-01-01T00:00:00Z', '2031-01-02T00:00:00Z'] as const;
-    const all = await collect((t) => before.queryByType('risk_check', ...range, 1000, t));
+    const all = await collectItems((t) => before.queryByType('risk_check', ...range, 1000, t));
     const page = await before.queryByType('risk_check', ...range, 11, undefined);
     expect(page.nextToken).toBeDefined();
     const survived = page.items; // the twelfth record was lost

@@ -6,43 +6,24 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbApprovalStore } from '../../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex, recordKey } from '../../functions/adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-store.js';
 import { DynamoDbPositionStore } from '../../functions/adapters/dynamodb-position-store.js';
 import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-reference-store.js';
-import { eventIdFor, GENESIS_HASH, hashRecord, verifyChain } from '../../functions/core/audit-chain.js';
+import { GENESIS_HASH, verifyChain } from '../../functions/core/audit-chain.js';
 import { canonicalJson } from '../../functions/core/canonical-json.js';
 import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
-import type {
-  ApprovalRecord,
-  AuditEventType,
-  AuditRecord,
-  OrderRecord,
-  Position,
-  RiskCheck,
-  RiskProfile,
-  SecurityReference,
-} from '../../functions/core/model.js';
+import type { AuditRecord, OrderRecord, Position, RiskProfile, SecurityReference } from '../../functions/core/model.js';
 import type {
   ApprovalStore,
   AuditIndex,
   ChainHead,
-  ExecutionOutcome,
   OrderStore,
-  Page,
   PositionStore,
   ReferenceStore,
 } from '../../functions/ports.js';
-import {
-  DEFAULT_TABLE_NAMES,
-  ensureTable,
-  startLocalDynamo,
-  type TableKind,
-  tableDefinitions,
-} from '../../local/dynamo.js';
 import { JournalDb } from '../../local/journal-db.js';
 import {
   JournalApprovalStore,
@@ -51,6 +32,24 @@ import {
   JournalPositionStore,
   JournalReferenceStore,
 } from '../../local/journal-stores.js';
+import {
+  approval,
+  awkwardAuditChain,
+  collect,
+  day,
+  EVENT_TYPES,
+  fill,
+  filled,
+  freshTables,
+  HASH_A,
+  HASH_B,
+  order,
+  position as pos,
+  risk,
+  second,
+  startDynalite,
+  venueRejected,
+} from '../support/fixtures.js';
 import { ACC_001, security } from '../support/in-memory.js';
 
 // --- the factories ----------------------------------------------------------------------------------
@@ -72,16 +71,8 @@ interface Backend {
 }
 
 async function startDynaliteStores(): Promise<{ factory: StoreFactory; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'store-contract-ddb-'));
-  const local = await startLocalDynamo({ dataDir: dir });
-  const client: DynamoDBClient = local.client;
-  let counter = 0;
-  const freshTable = async (kind: TableKind): Promise<string> => {
-    counter++;
-    const name = `c${counter}-${kind}`;
-    await ensureTable(client, tableDefinitions({ ...DEFAULT_TABLE_NAMES, [kind]: name })[kind]);
-    return name;
-  };
+  const { client, stop } = await startDynalite('store-contract-ddb-');
+  const freshTable = freshTables(client, 'c');
   return {
     factory: {
       orders: async () => new DynamoDbOrderStore(client, await freshTable('orders')),
@@ -90,10 +81,7 @@ async function startDynaliteStores(): Promise<{ factory: StoreFactory; stop(): P
       approvals: async () => new DynamoDbApprovalStore(client, await freshTable('approvals')),
       audit: async () => new DynamoDbAuditIndex(client, await freshTable('audit')),
     },
-    stop: async () => {
-      await local.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -127,155 +115,24 @@ const backends: Backend[] = [
   { name: 'journal', start: startJournalStores },
 ];
 
-// --- fixtures ---------------------------------------------------------------------------------------
-
-const HASH_A = 'a'.repeat(64);
-const HASH_B = 'b'.repeat(64);
-
-function order(orderId: string, hash = HASH_A): OrderRecord {
-  return {
-    order_id: orderId,
-    order: {
-      order_id: orderId,
-      symbol: 'AAPL',
-      side: 'BUY',
-      quantity: 100,
-      order_type: 'LIMIT',
-      price: '150.25',
-      account_id: 'ACC-001',
-      trader_id: 'T-1',
-    },
-    order_hash: hash,
-    submitted_at: '2026-11-23T19:25:00.123456789Z',
-    submitted_by: 'CN=trader-1',
-    execution_id: `arn:aws:states:us-east-1:123456789012:execution:order-lifecycle:${orderId}`,
-    answer: { statusCode: 202, body: { order_id: orderId, status: 'RECEIVED', nested: { list: [1, 'two', null] } } },
-  };
-}
-
-function risk(orderId: string, checkId: string, decision: RiskCheck['decision'], hash = HASH_A): RiskCheck {
-  return {
-    check_id: checkId,
-    order_id: orderId,
-    order_hash: hash,
-    decision,
-    reasons: decision === 'rejected' ? ['MAX_ORDER_VALUE'] : [],
-    controls: [
-      {
-        control: 'max_order_value',
-        passed: decision !== 'rejected',
-        ...(decision === 'rejected' ? { reason_code: 'MAX_ORDER_VALUE' } : {}),
-        values: { limit: '1000000', order_value: '15025.00' },
-      },
-    ],
-    order_value: '15025.00',
-    reference_price: '150.25',
-    limits_version: 'ACC-001/v1',
-    checked_at: '2026-11-23T19:25:00.223456789Z',
-  };
-}
-
-function filled(orderId: string, at = '2026-11-23T19:25:01.000000001Z'): ExecutionOutcome {
-  return {
-    status: 'FILLED',
-    fill: {
-      fill_id: `FILL-${orderId}`,
-      order_id: orderId,
-      account_id: 'ACC-001',
-      symbol: 'AAPL',
-      side: 'BUY',
-      quantity: 100,
-      price: '150.20',
-      venue_exec_id: `VX-${orderId}`,
-      executed_at: at,
-    },
-    executed_at: at,
-  };
-}
-
-function venueRejected(at = '2026-11-23T19:25:01.000000001Z'): ExecutionOutcome {
-  return { status: 'REJECTED', fill: null, venue_reason: 'venue halted the symbol', executed_at: at };
-}
-
-function pos(version: number, quantity: number, symbol = 'AAPL', accountId = 'ACC-001'): Position {
-  return {
-    account_id: accountId,
-    symbol,
-    quantity,
-    average_cost: '150.00',
-    realized_pnl: quantity < 0 ? '-12.50' : '0',
-    version,
-    updated_at: `2026-11-23T19:25:${String(version).padStart(2, '0')}.000000000Z`,
-  };
-}
-
-const day = (d: number) => `2026-11-${String(10 + d).padStart(2, '0')}T19:25:00.000000000Z`;
-const fill = (id: string, d = 0) => ({ id, executedAt: day(d) });
-
-function approval(id: string, requestedAt: string, status: ApprovalRecord['status'] = 'PENDING'): ApprovalRecord {
-  return {
-    approval_id: id,
-    order_id: `ORD-${id}`,
-    status,
-    maker: 'CN=trader-1',
-    account_id: 'ACC-001',
-    symbol: 'AAPL',
-    side: 'BUY',
-    quantity: 10_000,
-    order_value: '1502500.00',
-    risk_check_id: `RC-${id}`,
-    task_token: `token-${id}`,
-    requested_at: requestedAt,
-    expires_at: '2026-11-24T19:30:00.000000000Z',
-  };
-}
-
-/** 2026-11-23T19:MM:SS.000000000Z for the n-th second after 19:25:00. */
-const second = (n: number) => {
-  const total = 25 * 60 + n;
-  return `2026-11-23T19:${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}.000000000Z`;
-};
-
-const EVENT_TYPES: AuditEventType[] = ['order_submitted', 'risk_check', 'trade_executed', 'position_updated'];
+// --- fixtures (the shared builders are in test/support/fixtures.ts) ----------------------------------
 
 /**
- * A real hash chain. Timestamps mostly follow the sequence, but some records share a timestamp and
- * a few are out of order (a later sequence with an earlier timestamp), so by-type ordering (timestamp,
- * then sequence) differs from sequence order. Some records have no order_id, some an empty one.
+ * Timestamps for `auditChain`: they mostly follow the sequence, but some records share a timestamp
+ * and a few are out of order (a later sequence with an earlier timestamp), so by-type ordering
+ * (timestamp, then sequence) differs from sequence order.
  */
-function auditChain(count: number): AuditRecord[] {
-  const records: AuditRecord[] = [];
-  let prev = GENESIS_HASH;
-  for (let seq = 0; seq < count; seq++) {
-    const orderId = seq % 5 === 4 ? undefined : seq % 7 === 6 ? '' : `ORD-${seq % 3}`;
-    // Pairs (2k, 2k+1) share a timestamp (they are of different types). Every 9th record shares
-    // the timestamp of the record of its type four sequences before (a tie, ordered by sequence);
-    // every 11th is stamped 7 s early, before earlier records of its type (out of sequence order).
-    const even = Math.floor(seq / 2) * 2;
-    const tick = seq % 9 === 8 ? Math.floor((seq - 4) / 2) * 2 : seq % 11 === 10 ? even - 7 : even;
-    const partial: Omit<AuditRecord, 'hash'> = {
-      sequence: seq,
-      event_id: eventIdFor(seq),
-      timestamp: `2031-01-01T00:${String(Math.floor(tick / 60)).padStart(2, '0')}:${String(tick % 60).padStart(2, '0')}.000000${String(tick % 1000).padStart(3, '0')}Z`,
-      event_type: EVENT_TYPES[seq % EVENT_TYPES.length] ?? 'order_submitted',
-      ...(orderId !== undefined ? { order_id: orderId } : {}),
-      ...(seq % 2 === 0 ? { trader_id: 'T-1' } : {}),
-      actor: 'arn:aws:iam::123456789012:role/risk',
-      input: {
-        z: [1, null, { b: 'é€😀', a: '' }],
-        a: { quantity: Number.MAX_SAFE_INTEGER - seq, price: '150.25', flag: seq % 2 === 0, empty: {}, list: [] },
-        seq,
-      },
-      decision: seq % 3 === 0 ? 'approved' : '',
-      reason: `reason ${seq}\nline two "quoted"`,
-      prev_hash: prev,
-    };
-    const record: AuditRecord = { ...partial, hash: hashRecord(partial) };
-    records.push(record);
-    prev = record.hash;
-  }
-  return records;
+function tickStamp(seq: number): string {
+  // Pairs (2k, 2k+1) share a timestamp (they are of different types). Every 9th record shares
+  // the timestamp of the record of its type four sequences before (a tie, ordered by sequence);
+  // every 11th is stamped 7 s early, before earlier records of its type (out of sequence order).
+  const even = Math.floor(seq / 2) * 2;
+  const tick = seq % 9 === 8 ? Math.floor((seq - 4) / 2) * 2 : seq % 11 === 10 ? even - 7 : even;
+  return `2031-01-01T00:${String(Math.floor(tick / 60)).padStart(2, '0')}:${String(tick % 60).padStart(2, '0')}.000000${String(tick % 1000).padStart(3, '0')}Z`;
 }
+
+/** A real hash chain with awkward content, stamped by `tickStamp`. */
+const auditChain = (count: number) => awkwardAuditChain(count, tickStamp);
 
 /** The by-type index order: timestamp, then sequence. */
 function byTypeOrder(a: AuditRecord, b: AuditRecord): number {
@@ -296,21 +153,6 @@ function expectByTypeOrder(backend: BackendName, items: readonly AuditRecord[], 
   }
   expect(items.map((r) => r.timestamp)).toEqual(want.map((r) => r.timestamp));
   expect(bySequence(items)).toEqual(bySequence(want));
-}
-
-/** Follows nextToken to the end; a last empty page (DynamoDB may answer one) is allowed. */
-async function collect<T>(fetch: (token?: string) => Promise<Page<T>>): Promise<{ items: T[]; pages: number }> {
-  const items: T[] = [];
-  let pages = 0;
-  let token: string | undefined;
-  do {
-    const page = await fetch(token);
-    items.push(...page.items);
-    token = page.nextToken;
-    pages++;
-    if (pages > 10_000) throw new Error('pagination does not terminate');
-  } while (token);
-  return { items, pages };
 }
 
 const tokenOf = (key: unknown) => Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
