@@ -50,6 +50,8 @@ interface JournalLine {
 interface Entry {
   text: string;
   value?: unknown;
+  /** The journal write that stored it (0 = read at start-up, durable). */
+  seq: number;
 }
 
 type Partition = Map<string, Entry>;
@@ -74,6 +76,9 @@ export class JournalDb {
   private syncing = false;
   private buffer = '';
   private bytes = 0;
+  /** Writes made since start-up, and how many of them are known durable (a prefix). */
+  private written = 0;
+  private durableSeq = 0;
   /** Operations by kind, counted by the stores (the benchmark reports them per order). */
   readonly counters: Record<string, number> = {};
 
@@ -96,11 +101,11 @@ export class JournalDb {
         for (const line of db.lines()) {
           chunk += `${JSON.stringify(line)}\n`;
           if (chunk.length > 1 << 20) {
-            writeSync(fd, chunk);
+            writeFully(fd, chunk);
             chunk = '';
           }
         }
-        if (chunk) writeSync(fd, chunk);
+        if (chunk) writeFully(fd, chunk);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -155,7 +160,8 @@ export class JournalDb {
     this.buffer += `{"t":${JSON.stringify(table)},"p":${JSON.stringify(pk)},"s":${JSON.stringify(sk)},"v":${text}}\n`;
     // `owned`: the caller hands over a fresh, plain-JSON object and keeps no reference to it, so it
     // is kept as is (read often: positions) instead of being parsed back from its text.
-    this.apply(table, pk, sk, value === undefined ? undefined : options.owned ? { text, value } : { text });
+    const seq = ++this.written;
+    this.apply(table, pk, sk, value === undefined ? undefined : options.owned ? { text, value, seq } : { text, seq });
     return {
       // What a restart reads back (the JSON form), parsed only if asked for.
       get stored(): T | undefined {
@@ -163,6 +169,33 @@ export class JournalDb {
       },
       durable: this.sync(),
     };
+  }
+
+  /** The journal write that stored an item (0 when it was read at start-up or is absent). */
+  seqOf(table: string, pk: string, sk = ''): number {
+    return this.tables.get(table)?.get(pk)?.get(sk)?.seq ?? 0;
+  }
+
+  /** The latest write among a partition's items. */
+  partitionSeq(table: string, pk: string): number {
+    let max = 0;
+    for (const e of this.tables.get(table)?.get(pk)?.values() ?? []) if (e.seq > max) max = e.seq;
+    return max;
+  }
+
+  /**
+   * Resolves once the writes up to `seq` are durable: an answer read from an item some other call
+   * wrote must not reach the caller before that write is durable (DynamoDB never shows anything
+   * else). Usually it already is, and this costs nothing.
+   */
+  settled(seq: number): Promise<void> | undefined {
+    this.check();
+    return seq <= this.durableSeq ? undefined : this.sync();
+  }
+
+  /** Resolves once every write made so far is durable. */
+  barrier(): Promise<void> | undefined {
+    return this.settled(this.written);
   }
 
   count(op: string, n = 1): void {
@@ -181,7 +214,7 @@ export class JournalDb {
     const fd = this.fd;
     this.fd = undefined;
     try {
-      if (this.buffer) writeSync(fd, this.buffer);
+      if (this.buffer) writeFully(fd, this.buffer);
       this.buffer = '';
       fsyncSync(fd);
     } finally {
@@ -209,8 +242,9 @@ export class JournalDb {
     this.waiting = [];
     const chunk = this.buffer;
     this.buffer = '';
+    const upTo = this.written;
     try {
-      writeSync(this.fd, chunk);
+      writeFully(this.fd, chunk);
       this.bytes += chunk.length;
     } catch (err) {
       this.fail(new JournalWriteError(`journal write failed: ${String(err)}`));
@@ -227,6 +261,7 @@ export class JournalDb {
         this.syncing = false;
         return;
       }
+      if (upTo > this.durableSeq) this.durableSeq = upTo;
       for (const w of batch) w.resolve();
       if (this.waiting.length > 0) this.flush();
       else this.syncing = false;
@@ -291,10 +326,21 @@ export class JournalDb {
         if (last && !complete && tornTailAllowed) break;
         throw new JournalCorruptError(`${path}: line ${i + 1} is not a journal line`);
       }
-      this.apply(line.t, line.p, line.s, line.v === null ? undefined : { text: '', value: line.v });
+      this.apply(line.t, line.p, line.s, line.v === null ? undefined : { text: '', value: line.v, seq: 0 });
       n++;
     }
     return n;
+  }
+}
+
+/** writeSync may write less than asked (a full disk, a file-size limit): all of it, or an error. */
+function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < bytes.length) {
+    const n = writeSync(fd, bytes, offset, bytes.length - offset);
+    if (n <= 0) throw new JournalWriteError(`journal write stopped after ${offset} of ${bytes.length} bytes`);
+    offset += n;
   }
 }
 

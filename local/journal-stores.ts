@@ -49,7 +49,11 @@ export class JournalOrderStore implements OrderStore {
   async create(order: OrderRecord): Promise<CreateResult<OrderRecord>> {
     this.db.count('PutItem');
     const existing = this.db.get<StoredOrder>(JournalOrderStore.T, order.order_id);
-    if (existing) return { created: false, existing: toOrder(existing) };
+    if (existing) {
+      const out = toOrder(existing);
+      await this.db.settled(this.db.seqOf(JournalOrderStore.T, order.order_id));
+      return { created: false, existing: out };
+    }
     const { durable } = this.db.put(JournalOrderStore.T, order.order_id, '', order);
     await durable;
     return { created: true, item: order };
@@ -58,14 +62,20 @@ export class JournalOrderStore implements OrderStore {
   async get(orderId: string): Promise<OrderRecord | undefined> {
     this.db.count('GetItem');
     const r = this.db.get<StoredOrder>(JournalOrderStore.T, orderId);
-    return r ? toOrder(r) : undefined;
+    const out = r ? toOrder(r) : undefined;
+    await this.db.settled(this.db.seqOf(JournalOrderStore.T, orderId));
+    return out;
   }
 
   async recordRisk(orderId: string, risk: RiskCheck): Promise<RiskCheck> {
     this.db.count('UpdateItem');
     const r = this.db.get<StoredOrder>(JournalOrderStore.T, orderId);
     if (!r) throw new NotFoundError(`order ${orderId} not found`);
-    if (r.risk) return copy(r.risk);
+    if (r.risk) {
+      const stored = copy(r.risk);
+      await this.db.settled(this.db.seqOf(JournalOrderStore.T, orderId));
+      return stored;
+    }
     const { durable } = this.db.put(JournalOrderStore.T, orderId, '', { ...r, risk });
     await durable;
     return risk;
@@ -88,8 +98,11 @@ export class JournalOrderStore implements OrderStore {
       r.order_hash === expected.orderHash &&
       (risk.decision === 'approved' || risk.decision === 'needs_approval') &&
       r.execution === undefined;
-    if (!verified)
-      return explainRefusal(orderId, r ? (copy(r) as unknown as Record<string, unknown>) : undefined, expected);
+    if (!verified) {
+      const answer = explainRefusal(orderId, r ? (copy(r) as unknown as Record<string, unknown>) : undefined, expected);
+      await this.db.settled(this.db.seqOf(JournalOrderStore.T, orderId));
+      return answer;
+    }
     const { durable } = this.db.put(JournalOrderStore.T, orderId, '', {
       ...r,
       execution,
@@ -114,22 +127,27 @@ export class JournalReferenceStore implements ReferenceStore {
   async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
     this.db.count('GetItem');
     const p = this.db.get<RiskProfile>(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'RISK_PROFILE');
+    await this.db.settled(this.db.seqOf(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'RISK_PROFILE'));
     return p ? copy(p) : undefined;
   }
 
   async getSecurity(symbol: string): Promise<SecurityReference | undefined> {
     this.db.count('GetItem');
     const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
+    await this.db.settled(this.db.seqOf(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE'));
     return s ? copy(s) : undefined;
   }
 
   async getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>> {
     this.db.count('BatchGetItem');
     const out = new Map<string, SecurityReference>();
+    let seq = 0;
     for (const symbol of new Set(symbols)) {
       const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
       if (s) out.set(symbol, copy(s));
+      seq = Math.max(seq, this.db.seqOf(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE'));
     }
+    await this.db.settled(seq);
     return out;
   }
 
@@ -158,12 +176,15 @@ export class JournalPositionStore implements PositionStore {
 
   async list(accountId: string): Promise<Position[]> {
     this.db.count('Query');
-    return this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => copy(r.position));
+    const rows = this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => copy(r.position));
+    await this.db.settled(this.db.partitionSeq(JournalPositionStore.T, accountId));
+    return rows;
   }
 
   async get(accountId: string, symbol: string): Promise<Position | undefined> {
     this.db.count('GetItem');
     const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
+    await this.db.settled(this.db.seqOf(JournalPositionStore.T, accountId, symbol));
     return r ? copy(r.position) : undefined;
   }
 
@@ -173,7 +194,9 @@ export class JournalPositionStore implements PositionStore {
   ): Promise<{ position: Position; appliedFills: Readonly<Record<string, string>> } | undefined> {
     this.db.count('GetItem');
     const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
-    return r ? { position: copy(r.position), appliedFills: copy(r.fills) } : undefined;
+    const out = r ? { position: copy(r.position), appliedFills: copy(r.fills) } : undefined;
+    await this.db.settled(this.db.seqOf(JournalPositionStore.T, accountId, symbol));
+    return out;
   }
 
   async putIfVersion(
@@ -184,9 +207,15 @@ export class JournalPositionStore implements PositionStore {
   ): Promise<'written' | 'conflict' | 'duplicate'> {
     this.db.count('UpdateItem');
     const row = this.db.get<StoredPosition>(JournalPositionStore.T, position.account_id, position.symbol);
-    if (row && Object.hasOwn(row.fills, fill.id)) return 'duplicate';
-    if ((row?.position.version ?? 0) !== expectedVersion || (expectedVersion === 0) !== (row === undefined)) {
-      return 'conflict';
+    const refusal =
+      row && Object.hasOwn(row.fills, fill.id)
+        ? 'duplicate'
+        : (row?.position.version ?? 0) !== expectedVersion || (expectedVersion === 0) !== (row === undefined)
+          ? 'conflict'
+          : undefined;
+    if (refusal) {
+      await this.db.settled(this.db.seqOf(JournalPositionStore.T, position.account_id, position.symbol));
+      return refusal;
     }
     const fills: Record<string, string> = { ...(row?.fills ?? {}) };
     for (const id of prune) if (id !== fill.id) delete fills[id];
@@ -213,7 +242,11 @@ export class JournalApprovalStore implements ApprovalStore {
   async create(approval: ApprovalRecord): Promise<CreateResult<ApprovalRecord>> {
     this.db.count('PutItem');
     const existing = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approval.approval_id);
-    if (existing) return { created: false, existing: copy(existing) };
+    if (existing) {
+      const out = copy(existing);
+      await this.db.settled(this.db.seqOf(JournalApprovalStore.T, approval.approval_id));
+      return { created: false, existing: out };
+    }
     await this.db.put(JournalApprovalStore.T, approval.approval_id, '', approval).durable;
     return { created: true, item: approval };
   }
@@ -221,7 +254,9 @@ export class JournalApprovalStore implements ApprovalStore {
   async get(approvalId: string): Promise<ApprovalRecord | undefined> {
     this.db.count('GetItem');
     const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
-    return r ? copy(r) : undefined;
+    const out = r ? copy(r) : undefined;
+    await this.db.settled(this.db.seqOf(JournalApprovalStore.T, approvalId));
+    return out;
   }
 
   async transition(
@@ -231,7 +266,10 @@ export class JournalApprovalStore implements ApprovalStore {
   ): Promise<ApprovalRecord | undefined> {
     this.db.count('UpdateItem');
     const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
-    if (r?.status !== from) return undefined;
+    if (r?.status !== from) {
+      await this.db.settled(this.db.seqOf(JournalApprovalStore.T, approvalId));
+      return undefined;
+    }
     // As the adapter's SET clause: the key is not patchable, and an undefined field changes nothing.
     const { approval_id: _key, ...fields } = patch;
     const next: Record<string, unknown> = { ...r };
@@ -244,7 +282,10 @@ export class JournalApprovalStore implements ApprovalStore {
   async updateTaskToken(approvalId: string, taskToken: string): Promise<ApprovalRecord | undefined> {
     this.db.count('UpdateItem');
     const r = this.db.get<ApprovalRecord>(JournalApprovalStore.T, approvalId);
-    if (r?.status !== 'PENDING') return undefined;
+    if (r?.status !== 'PENDING') {
+      await this.db.settled(this.db.seqOf(JournalApprovalStore.T, approvalId));
+      return undefined;
+    }
     const { stored, durable } = this.db.put(JournalApprovalStore.T, approvalId, '', { ...r, task_token: taskToken });
     await durable;
     return copy(stored);
@@ -256,6 +297,7 @@ export class JournalApprovalStore implements ApprovalStore {
     nextToken?: string,
   ): Promise<Page<ApprovalRecord>> {
     this.db.count('Query');
+    await this.db.barrier(); // a scan: answer only from durable writes
     // Approvals are few next to orders: a scan sorted as the by-status index is (oldest first).
     const all = [...this.db.scan<ApprovalRecord>(JournalApprovalStore.T)]
       .filter((a) => a.status === status)
@@ -294,7 +336,10 @@ export class JournalAuditIndex implements AuditIndex {
   async getHead(): Promise<ChainHead> {
     this.db.count('GetItem');
     const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD);
-    return head ? copy(head) : { sequence: -1, hash: GENESIS };
+    const out = head ? copy(head) : { sequence: -1, hash: GENESIS };
+    // A reader of the head may finish its batches (recovery): never from a claim that is not durable.
+    await this.db.settled(this.db.seqOf(JournalAuditIndex.T, JournalAuditIndex.HEAD));
+    return out;
   }
 
   async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
@@ -334,6 +379,7 @@ export class JournalAuditIndex implements AuditIndex {
 
   async queryByOrder(orderId: string, limit: number, nextToken?: string): Promise<Page<AuditRecord>> {
     this.db.count('Query');
+    await this.db.barrier(); // answer only from durable records
     if (orderId === '') return { items: [] };
     const seqs = this.byOrder.get(orderId) ?? [];
     const after = decodeToken(nextToken, { order_id: orderId }, { sequence: 'number' });
@@ -355,6 +401,7 @@ export class JournalAuditIndex implements AuditIndex {
     nextToken?: string,
   ): Promise<Page<AuditRecord>> {
     this.db.count('Query');
+    await this.db.barrier(); // answer only from durable records
     if (eventType === '') return { items: [] };
     const from = normaliseTimestamp(fromTs);
     const to = normaliseTimestamp(toTs);

@@ -122,74 +122,81 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
   const pki = await ensureDevPki(join(dataDir, 'pki'), DEFAULT_DEV_IDENTITIES);
   const { database, stores } = await openStores(options.store ?? 'journal', dataDir, clock);
-  const archive = new LocalArchive({
-    dir: join(dataDir, 'archive'),
-    retentionDays: options.auditRetentionDays ?? 2555,
-  });
-  const auditIndex = stores.auditIndex;
-
-  const handlers = {} as Record<AgentName, AgentHandler>;
-  const substitutions: Record<string, string> = {};
-  const taskHandlers: Record<string, (payload: unknown) => Promise<unknown>> = {};
-  for (const [placeholder, agent] of Object.entries(FUNCTION_NAMES)) {
-    substitutions[placeholder] = `local:${agent}`;
-    taskHandlers[`local:${agent}`] = (payload) => handlers[agent](payload);
-  }
-  const workflow = new LocalStepFunctions({
-    definitionPath: ASL_PATH,
-    substitutions,
-    handlers: taskHandlers,
-    dataDir,
-    ...(options.approvalTimeoutSeconds !== undefined
-      ? { overrides: { taskTimeoutSeconds: { RequestApproval: approvalTimeoutSeconds } } }
-      : {}),
-  });
-
-  const services: PlatformServices = {
-    orders: stores.orders,
-    reference: new ReferenceCache(stores.reference, clock),
-    positions: stores.positions,
-    approvals: stores.approvals,
-    // One writer for the whole process: every agent's records share its group commits.
-    audit: new AuditLog({ archive, index: auditIndex, clock }),
-    auditIndex,
-    workflow,
-    venue: new SimulatedVenue(),
-    clock,
-    approvalTimeoutSeconds,
-  };
-
-  const logLevel = options.logLevel ?? 'INFO';
-  const logger = (agent: AgentName) => new Logger({ serviceName: agent, logLevel });
-  handlers['order-router'] = createOrderRouterHandler(
-    routerDeps(services, localIdentity('order-router')),
-    logger('order-router'),
-  );
-  handlers.risk = createRiskHandler(riskDeps(services, localIdentity('risk')), logger('risk'));
-  handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
-  handlers.execution = createExecutionHandler(executionDeps(services, localIdentity('execution')), logger('execution'));
-  handlers['position-tracker'] = createPositionTrackerHandler(
-    positionDeps(services, localIdentity('position-tracker')),
-    logger('position-tracker'),
-  );
-  handlers.compliance = createComplianceHandler(
-    complianceDeps(services, localIdentity('compliance')),
-    logger('compliance'),
-  );
-
-  // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
-  const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
-
-  const api =
-    (agent: AgentName): GatewayHandler =>
-    async (event) => {
-      const result = (await handlers[agent](event)) as Awaited<ReturnType<GatewayHandler>>;
-      return result;
-    };
-  const tls = await readServerTls(pki);
-  let gateway: HttpsGateway;
+  // What is open so far, closed in reverse if start-up fails anywhere after this.
+  const opened: Array<{ close(): Promise<void> }> = [database];
   try {
-    gateway = await createHttpsGateway({
+    const archive = new LocalArchive({
+      dir: join(dataDir, 'archive'),
+      retentionDays: options.auditRetentionDays ?? 2555,
+    });
+    opened.push(archive);
+    const auditIndex = stores.auditIndex;
+
+    const handlers = {} as Record<AgentName, AgentHandler>;
+    const substitutions: Record<string, string> = {};
+    const taskHandlers: Record<string, (payload: unknown) => Promise<unknown>> = {};
+    for (const [placeholder, agent] of Object.entries(FUNCTION_NAMES)) {
+      substitutions[placeholder] = `local:${agent}`;
+      taskHandlers[`local:${agent}`] = (payload) => handlers[agent](payload);
+    }
+    const workflow: LocalStepFunctions = new LocalStepFunctions({
+      definitionPath: ASL_PATH,
+      substitutions,
+      handlers: taskHandlers,
+      dataDir,
+      ...(options.approvalTimeoutSeconds !== undefined
+        ? { overrides: { taskTimeoutSeconds: { RequestApproval: approvalTimeoutSeconds } } }
+        : {}),
+    });
+
+    opened.push(workflow);
+
+    const services: PlatformServices = {
+      orders: stores.orders,
+      reference: new ReferenceCache(stores.reference, clock),
+      positions: stores.positions,
+      approvals: stores.approvals,
+      // One writer for the whole process: every agent's records share its group commits.
+      audit: new AuditLog({ archive, index: auditIndex, clock }),
+      auditIndex,
+      workflow,
+      venue: new SimulatedVenue(),
+      clock,
+      approvalTimeoutSeconds,
+    };
+
+    const logLevel = options.logLevel ?? 'INFO';
+    const logger = (agent: AgentName) => new Logger({ serviceName: agent, logLevel });
+    handlers['order-router'] = createOrderRouterHandler(
+      routerDeps(services, localIdentity('order-router')),
+      logger('order-router'),
+    );
+    handlers.risk = createRiskHandler(riskDeps(services, localIdentity('risk')), logger('risk'));
+    handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
+    handlers.execution = createExecutionHandler(
+      executionDeps(services, localIdentity('execution')),
+      logger('execution'),
+    );
+    handlers['position-tracker'] = createPositionTrackerHandler(
+      positionDeps(services, localIdentity('position-tracker')),
+      logger('position-tracker'),
+    );
+    handlers.compliance = createComplianceHandler(
+      complianceDeps(services, localIdentity('compliance')),
+      logger('compliance'),
+    );
+
+    // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
+    const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
+
+    const api =
+      (agent: AgentName): GatewayHandler =>
+      async (event) => {
+        const result = (await handlers[agent](event)) as Awaited<ReturnType<GatewayHandler>>;
+        return result;
+      };
+    const tls = await readServerTls(pki);
+    const gateway: HttpsGateway = await createHttpsGateway({
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       key: tls.key,
@@ -206,28 +213,27 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         { method: 'GET', path: '/positions/{account_id}', handler: api('position-tracker') },
       ],
     });
+
+    return {
+      url: gateway.url,
+      database,
+      dataDir,
+      pki,
+      workflow,
+      services,
+      handlers,
+      recovered,
+      async stop() {
+        await gateway.close();
+        await workflow.close();
+        await archive.close();
+        await database.close();
+      },
+    };
   } catch (err) {
-    await workflow.close();
-    await database.close();
+    for (const r of opened.reverse()) await r.close().catch(() => undefined);
     throw err;
   }
-
-  return {
-    url: gateway.url,
-    database,
-    dataDir,
-    pki,
-    workflow,
-    services,
-    handlers,
-    recovered,
-    async stop() {
-      await gateway.close();
-      await workflow.close();
-      await archive.close();
-      await database.close();
-    },
-  };
 }
 
 interface Stores {

@@ -230,6 +230,54 @@ describe('JournalDb durability', () => {
   });
 });
 
+describe('journal stores answer only from durable writes', () => {
+  /** Resolves with the order in which the promises settled. */
+  async function settleOrder(named: Record<string, Promise<unknown>>): Promise<string[]> {
+    const order: string[] = [];
+    await Promise.all(Object.entries(named).map(([k, p]) => p.then(() => order.push(k))));
+    return order;
+  }
+
+  it('a duplicate create, a read and a refusal wait for the write they saw to be durable', async () => {
+    const db = open();
+    const orders = new JournalOrderStore(db);
+    const record = {
+      order_id: 'ORD-D',
+      order: { order_id: 'ORD-D' },
+      order_hash: HASH_A,
+      submitted_at: second(0),
+    } as unknown as OrderRecord;
+    const first = orders.create(record); // applied now, durable with the next sync
+    const order = await settleOrder({
+      first,
+      duplicate: orders.create(record),
+      read: orders.get('ORD-D'),
+      refusal: orders.recordExecution(
+        'ORD-D',
+        { checkId: 'X', orderHash: HASH_A },
+        {
+          status: 'REJECTED',
+          fill: null,
+          executed_at: second(1),
+        },
+      ),
+    });
+    expect(order[0]).toBe('first');
+    expect((await orders.create(record)).created).toBe(false);
+  });
+
+  it('a reader of the audit head waits for the claim it sees to be durable', async () => {
+    const db = open();
+    const index = new JournalAuditIndex(db);
+    const next = { sequence: 0, hash: HASH_A, batch: { archiveKey: 'records/dt=2031-01-01/0.jsonl', body: 'x\n' } };
+    const { won, durable } = index.claimHead({ sequence: -1, hash: GENESIS_HASH }, next);
+    expect(won).toBe(true);
+    const order = await settleOrder({ durable, head: index.getHead() });
+    expect(order).toEqual(['durable', 'head']);
+    expect(await index.getHead()).toEqual(next);
+  });
+});
+
 describe('JournalDb damage at open', () => {
   const line = (p: string, v: unknown) => `${JSON.stringify({ t: 't', p, s: '', v })}\n`;
 
