@@ -1,7 +1,8 @@
 // Append-only JSONL journal of local Step Functions executions, so that a restarted process still
 // knows every execution name (names stay taken), its input, its last status, and which executions
 // were cut off while waiting for a task token. Task tokens are bearer credentials: only their
-// SHA-256 is written.
+// SHA-256 is written. At start-up it is compacted: executions that ended longer ago than AWS keeps
+// a Standard execution's name reserved (90 days) are dropped, so the file does not grow forever.
 import {
   closeSync,
   existsSync,
@@ -11,6 +12,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  renameSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -57,13 +59,27 @@ function isEntry(value: unknown): value is JournalEntry {
   }
 }
 
+/** How long AWS keeps a closed Standard execution's name reserved (and its history). */
+export const NAME_RETENTION_MS = 90 * 24 * 3600 * 1000;
+
+export interface ExecutionJournalOptions {
+  /** Drop executions that ended longer ago than this at start-up (default NAME_RETENTION_MS). */
+  retainEndedMs?: number;
+  now?: () => number;
+}
+
 export class ExecutionJournal {
   private fd: number | undefined;
   /** Lines that did not parse (a torn last write after a crash); they are skipped, not fatal. */
   readonly skippedLines: number;
   readonly entries: readonly JournalEntry[];
+  /** Executions dropped at start-up because they ended before the retention window. */
+  readonly compactedExecutions: number;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    options: ExecutionJournalOptions = {},
+  ) {
     mkdirSync(dirname(file), { recursive: true });
     const entries: JournalEntry[] = [];
     let skipped = 0;
@@ -79,8 +95,17 @@ export class ExecutionJournal {
         }
       }
     }
-    this.entries = entries;
+    const cutoff = (options.now ?? Date.now)() - (options.retainEndedMs ?? NAME_RETENTION_MS);
+    const expired = new Set<string>();
+    for (const e of entries) {
+      if (e.type === 'ended' && Date.parse(e.at) < cutoff) expired.add(e.executionId);
+      else if (e.type === 'ended') expired.delete(e.executionId); // ended again later: keep
+    }
+    const kept = expired.size > 0 ? entries.filter((e) => !expired.has(e.executionId)) : entries;
+    if (expired.size > 0) rewrite(file, kept);
+    this.entries = kept;
     this.skippedLines = skipped;
+    this.compactedExecutions = expired.size;
     this.fd = openSync(file, 'a+');
     // A crash mid-write leaves a line without its newline; start on a fresh line so the next record
     // is not glued to the torn one.
@@ -104,5 +129,35 @@ export class ExecutionJournal {
     this.fd = undefined;
     fsyncSync(fd);
     closeSync(fd);
+  }
+}
+
+/** Replaces the file with `entries`: complete and synced under a temporary name, then renamed. */
+function rewrite(file: string, entries: readonly JournalEntry[]): void {
+  const tmp = `${file}.compacting`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    const text = entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+    const bytes = Buffer.from(text, 'utf8');
+    let offset = 0;
+    while (offset < bytes.length) {
+      const n = writeSync(fd, bytes, offset, bytes.length - offset);
+      if (n <= 0) throw new Error(`${tmp}: write stopped after ${offset} of ${bytes.length} bytes`);
+      offset += n;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  try {
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some file systems cannot fsync a directory; the file itself is synced.
   }
 }

@@ -1,6 +1,6 @@
 // The real order-lifecycle ASL on the local Step Functions stand-in, with fake handlers keyed by
 // function name: paths, task tokens, timeouts, retries, idempotent start, restart.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +12,7 @@ import {
   MissingHandler,
   MissingSubstitution,
 } from '../../local/step-functions.js';
+import { ExecutionJournal } from '../../local/step-functions-journal.js';
 
 const DEFINITION = new URL('../../statemachines/order-lifecycle.asl.json', import.meta.url).pathname;
 const SUBSTITUTIONS = {
@@ -409,5 +410,43 @@ describe('LocalStepFunctions on the order-lifecycle ASL', () => {
           overrides: { taskTimeoutSeconds: { Nope: 1 } },
         }),
     ).toThrow(/Nope/);
+  });
+});
+
+describe('ExecutionJournal compaction at start-up', () => {
+  it('drops executions that ended before the name-retention window, keeps recent and running ones', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sfn-journal-'));
+    try {
+      const file = join(dir, 'executions.jsonl');
+      const now = Date.parse('2026-11-23T12:00:00.000Z');
+      const daysAgo = (d: number) => new Date(now - d * 86_400_000).toISOString();
+      const started = (id: string, at: string) =>
+        ({ type: 'started', stateMachine: 'sm', executionId: id, name: id, input: {}, at }) as const;
+      const ended = (id: string, at: string) => ({ type: 'ended', executionId: id, status: 'SUCCEEDED', at }) as const;
+      writeFileSync(
+        file,
+        [
+          started('old', daysAgo(120)),
+          ended('old', daysAgo(91)),
+          started('recent', daysAgo(89)),
+          ended('recent', daysAgo(89)),
+          started('running', daysAgo(120)),
+        ]
+          .map((e) => `${JSON.stringify(e)}\n`)
+          .join(''),
+      );
+      const journal = new ExecutionJournal(file, { now: () => now });
+      expect(journal.compactedExecutions).toBe(1);
+      expect(journal.entries.map((e) => e.executionId)).toEqual(['recent', 'recent', 'running']);
+      journal.close();
+      // The file itself was rewritten: a second start reads the same, and drops nothing more.
+      const again = new ExecutionJournal(file, { now: () => now });
+      expect(again.compactedExecutions).toBe(0);
+      expect(again.entries.map((e) => e.executionId)).toEqual(['recent', 'recent', 'running']);
+      again.close();
+      expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
