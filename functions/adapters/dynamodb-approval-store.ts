@@ -1,12 +1,12 @@
 // ApprovalStore on the approvals table (pk approval_id, GSI by-status: status / requested_at).
 // Transitions are conditional on the current status, so two checkers cannot both decide.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { IntegrityError } from '../core/errors.js';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalRecord, ApprovalStatus } from '../core/model.js';
 import type { ApprovalStore, CreateResult, Page } from '../ports.js';
 import {
   conditionalWrite,
+  createOnce,
   decodePageToken,
   documentClient,
   getConsistent,
@@ -28,22 +28,10 @@ export class DynamoDbApprovalStore implements ApprovalStore {
   }
 
   async create(approval: ApprovalRecord): Promise<CreateResult<ApprovalRecord>> {
-    const outcome = await conditionalWrite(
-      `PutItem ${this.tableName}`,
-      () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: approval,
-            ConditionExpression: 'attribute_not_exists(approval_id)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        ),
-      () => this.read(approval.approval_id),
-    );
-    if (outcome.ok) return { created: true, item: approval };
-    if (!outcome.stored) throw new IntegrityError(`approval ${approval.approval_id} exists but could not be read`);
-    return { created: false, existing: outcome.stored as ApprovalRecord & Item };
+    const outcome = await createOnce(this.doc, this.tableName, 'approval_id', approval as ApprovalRecord & Item);
+    return outcome.created
+      ? { created: true, item: approval }
+      : { created: false, existing: outcome.stored as ApprovalRecord & Item };
   }
 
   async get(approvalId: string): Promise<ApprovalRecord | undefined> {

@@ -8,13 +8,14 @@ import {
   type BatchWriteCommandOutput,
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 // lib-dynamodb leaves the item on a ConditionalCheckFailedException in wire format (aws-sdk-js-v3#6723).
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { ValidationError } from '../core/errors.js';
+import { IntegrityError, ValidationError } from '../core/errors.js';
 import type { Page } from '../ports.js';
 import { backoffMs, callAws, errorName, sleep, TransientError } from './errors.js';
 
@@ -62,6 +63,39 @@ export async function conditionalWrite<T>(
     if (raw && Object.keys(raw).length > 0) return { ok: false, stored: unmarshall(raw) };
     return { ok: false, stored: readBack ? await readBack() : undefined };
   }
+}
+
+/**
+ * PutItem only where no item has this key yet; otherwise the item already stored. For tables whose
+ * items are never deleted (orders, approvals), so a refused create always has something to read.
+ */
+export async function createOnce(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  keyName: string,
+  item: Item,
+): Promise<{ created: true } | { created: false; stored: Item }> {
+  const value = item[keyName];
+  if (typeof value !== 'string' && typeof value !== 'number')
+    throw new TypeError(`${tableName}: no ${keyName} to create`);
+  const key: Key = { [keyName]: value };
+  const outcome = await conditionalWrite(
+    `PutItem ${tableName}`,
+    () =>
+      doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#k)',
+          ExpressionAttributeNames: { '#k': keyName },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      ),
+    () => getConsistent(doc, tableName, key),
+  );
+  if (outcome.ok) return { created: true };
+  if (!outcome.stored) throw new IntegrityError(`${tableName} ${value} exists but could not be read`);
+  return { created: false, stored: outcome.stored };
 }
 
 /** `SET #f0 = :f0, ...` for every defined field; names are placeholders so reserved words are safe. */

@@ -1,11 +1,11 @@
 // OrderStore on the orders table (pk order_id). Every state change is one conditional write, so a
 // retried step never changes a decision and an approval is consumed exactly once.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { IntegrityError, NotFoundError } from '../core/errors.js';
 import type { OrderRecord, RiskCheck } from '../core/model.js';
 import type { CreateResult, ExecutionOutcome, OrderStore } from '../ports.js';
-import { conditionalWrite, documentClient, getConsistent, type Item, omit } from './dynamodb-common.js';
+import { conditionalWrite, createOnce, documentClient, getConsistent, type Item, omit } from './dynamodb-common.js';
 
 /** Bookkeeping attributes kept on the item but not part of OrderRecord. */
 const INTERNAL_FIELDS = ['risk_consumed_at'] as const;
@@ -23,23 +23,10 @@ export class DynamoDbOrderStore implements OrderStore {
   }
 
   async create(order: OrderRecord): Promise<CreateResult<OrderRecord>> {
-    const outcome = await conditionalWrite(
-      `PutItem ${this.tableName}`,
-      () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: order,
-            ConditionExpression: 'attribute_not_exists(order_id)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        ),
-      () => this.read(order.order_id),
-    );
-    if (outcome.ok) return { created: true, item: order };
-    // Orders are never deleted, so a failed attribute_not_exists means the item is there.
-    if (!outcome.stored) throw new IntegrityError(`order ${order.order_id} exists but could not be read`);
-    return { created: false, existing: toOrderRecord(outcome.stored) };
+    const outcome = await createOnce(this.doc, this.tableName, 'order_id', order as OrderRecord & Item);
+    return outcome.created
+      ? { created: true, item: order }
+      : { created: false, existing: toOrderRecord(outcome.stored) };
   }
 
   async get(orderId: string): Promise<OrderRecord | undefined> {

@@ -2,7 +2,15 @@
 // prices and current positions, every control is evaluated (no short-circuit) so the audit record
 // shows each one that failed, with the values it compared. Anything missing fails closed.
 import { Decimal } from './decimal.js';
-import type { ControlResult, Order, Position, RiskDecision, RiskProfile, SecurityReference } from './model.js';
+import type {
+  ControlResult,
+  Order,
+  Position,
+  RiskCheck,
+  RiskDecision,
+  RiskProfile,
+  SecurityReference,
+} from './model.js';
 
 export const REASON = {
   MISSING_REFERENCE_PRICE: 'MISSING_REFERENCE_PRICE',
@@ -24,14 +32,11 @@ export interface RiskInputs {
   prices: ReadonlyMap<string, SecurityReference>;
 }
 
-export interface RiskEvaluation {
-  decision: RiskDecision;
-  reasons: string[];
-  controls: ControlResult[];
-  order_value: string;
-  reference_price: string;
-  limits_version: string;
-}
+/** The decision and its evidence: the part of a RiskCheck that the controls compute. */
+export type RiskEvaluation = Pick<
+  RiskCheck,
+  'decision' | 'reasons' | 'controls' | 'order_value' | 'reference_price' | 'limits_version'
+>;
 
 /**
  * The price an order is valued at: its worst case. A MARKET order at the reference price; a LIMIT

@@ -594,16 +594,8 @@ export class SpyVenue implements Venue {
 // ---------------------------------------------------------------------------------------------
 // Fixtures shared by the core tests
 
-/** The seed's ACC-001: $50M capital, $1M max order, $10M max position, 20% concentration, $500K threshold. */
-export const ACC_001: RiskProfile = {
-  account_id: 'ACC-001',
-  available_capital: '50000000',
-  max_order_value: '1000000',
-  max_position_value: '10000000',
-  max_concentration: '0.20',
-  approval_threshold: '500000',
-  version: 'ACC-001/v1',
-};
+/** The seed's ACC-001, as the local platform loads it: $1M max order, $10M max position, 20%, $500K threshold. */
+export { ACC_001 } from '../../local/seed-data.js';
 
 export function security(symbol: string, referencePrice: string, prohibited = false): SecurityReference {
   return {
