@@ -136,11 +136,6 @@ export interface ChainHead {
    * archive and index writes leaves its batch here for the next writer to finish: no fork, no gap.
    */
   batch?: { archiveKey: string; body: string };
-  /**
-   * Batches the same writer claimed before `batch` and had not yet seen written (commits are
-   * pipelined), oldest first: the next reader of the head finishes them too.
-   */
-  unconfirmed?: Array<{ archiveKey: string; body: string }>;
 }
 
 /** DynamoDB index of audit records, and the chain head that serialises appends. */

@@ -42,9 +42,6 @@ export class DynamoDbAuditIndex implements AuditIndex {
     if (!item) return { sequence: -1, hash: GENESIS_HASH };
     const head: ChainHead = { sequence: item.sequence as number, hash: item.hash as string };
     if (item.batch) head.batch = item.batch as NonNullable<ChainHead['batch']>;
-    if (Array.isArray(item.unconfirmed) && item.unconfirmed.length > 0) {
-      head.unconfirmed = item.unconfirmed as NonNullable<ChainHead['unconfirmed']>;
-    }
     return head;
   }
 
@@ -55,13 +52,7 @@ export class DynamoDbAuditIndex implements AuditIndex {
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            pk: HEAD_KEY,
-            sequence: next.sequence,
-            hash: next.hash,
-            batch: next.batch,
-            ...(next.unconfirmed?.length ? { unconfirmed: next.unconfirmed } : {}),
-          },
+          Item: { pk: HEAD_KEY, sequence: next.sequence, hash: next.hash, batch: next.batch },
           ConditionExpression: fromEmpty ? 'attribute_not_exists(pk)' : '#seq = :expected AND #hash = :hash',
           ...(fromEmpty
             ? {}

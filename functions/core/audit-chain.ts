@@ -2,9 +2,8 @@
 // and the hash of the previous record, committed in batches (group commit) so that concurrent
 // orders share round trips. Commit order per batch: claim the head (conditional write: the only
 // arbiter, so the sequence cannot fork), write the batch to the write-once archive, index it.
-// Commits can be pipelined (maxUnconfirmed > 1): the next batch may claim the head while earlier
-// ones are still being written, and every claim carries the batches this writer has claimed but
-// not yet seen written (`unconfirmed`), so whoever reads the head next can finish them all.
+// One batch at a time: a batch claimed but not written (its write failed) is written before the
+// next claim, and the head carries it meanwhile, so whoever reads the head next can finish it.
 import type { AuditArchive, AuditIndex, ChainHead, Clock } from '../ports.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
@@ -64,13 +63,6 @@ export function verifyChain(
 
 export interface AuditLogOptions {
   maxBatch?: number;
-  /**
-   * Batches claimed but not yet written, at most; bounds the head item's size. 1 (the default) = no
-   * pipelining: the fewest round trips (bigger batches), and on the local platform's disk no slower
-   * (docs/benchmarks.md). More pays off where the archive write is slow next to the claim (S3)
-   * and one writer carries many concurrent appends.
-   */
-  maxUnconfirmed?: number;
   /** Attempts at claiming the head before the append fails (each conflict means another writer won). */
   maxClaimAttempts?: number;
   /** Attempts for the archive and index writes of a claimed batch. */
@@ -91,18 +83,15 @@ interface Claimed {
   records: AuditRecord[];
   /** When the claim itself becomes durable (a store that decides before it syncs); else already is. */
   durable?: Promise<void>;
-  /** Set once a write of this batch failed: retried before the next claim. */
-  failed: boolean;
 }
 
 export class AuditLog {
   private readonly queue: Pending[] = [];
-  private claiming = false;
+  private flushing = false;
   private head: ChainHead | undefined;
-  /** Batches this writer claimed that are not yet known to be in the archive and the index, in claim order. */
-  private readonly unconfirmed: Claimed[] = [];
+  /** This writer's batch that is claimed but whose write failed: written before anything new. */
+  private unwritten: Claimed | undefined;
   private readonly maxBatch: number;
-  private readonly maxUnconfirmed: number;
   private readonly maxClaimAttempts: number;
   private readonly maxWriteAttempts: number;
 
@@ -112,7 +101,6 @@ export class AuditLog {
   ) {
     // 25 = one DynamoDB BatchWriteItem for the index.
     this.maxBatch = options.maxBatch ?? 25;
-    this.maxUnconfirmed = Math.max(1, options.maxUnconfirmed ?? 1);
     this.maxClaimAttempts = options.maxClaimAttempts ?? 20;
     this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
   }
@@ -142,73 +130,50 @@ export class AuditLog {
     });
   }
 
-  /** Claims batches one at a time while the pipeline has room; each batch's write runs on its own. */
   private pump(): void {
-    if (!this.claiming) void this.claimLoop();
+    if (!this.flushing) void this.flush();
   }
 
-  private async claimLoop(): Promise<void> {
-    this.claiming = true;
+  private async flush(): Promise<void> {
+    this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        if (this.unconfirmed.some((u) => u.failed)) {
-          try {
-            await this.retryFailed();
-          } catch (err) {
-            // Nothing new is claimed past a batch that cannot be written: its callers hear why.
-            for (const p of this.queue.splice(0, this.maxBatch)) p.reject(err);
-            continue;
-          }
-        }
-        // Full: the write in flight pumps again when it ends.
-        if (this.unconfirmed.length >= this.maxUnconfirmed) break;
         const batch = this.queue.splice(0, this.maxBatch);
         let claimed: Claimed;
         try {
+          // Nothing new is claimed past a batch that cannot be written: its callers hear why.
+          await this.writeUnwritten();
           claimed = await this.claim(batch.map((p) => p.event));
         } catch (err) {
           this.head = undefined; // re-read from the store next time
           for (const p of batch) p.reject(err);
           continue;
         }
-        void this.write(claimed, batch);
+        try {
+          await this.persist(claimed.batch, claimed.records, claimed.durable);
+        } catch (err) {
+          // Still claimed (the head carries it): written first, before the next claim.
+          this.unwritten = claimed;
+          for (const p of batch) p.reject(err);
+          continue;
+        }
+        this.options.onBatch?.(claimed.records.length);
+        batch.forEach((p, i) => {
+          const r = claimed.records[i];
+          if (r) p.resolve(r);
+          else p.reject(new IntegrityError('audit batch lost a record'));
+        });
       }
     } finally {
-      this.claiming = false;
+      this.flushing = false;
     }
   }
 
-  private async write(claimed: Claimed, callers: readonly Pending[]): Promise<void> {
-    try {
-      await this.persist(claimed.batch, claimed.records, claimed.durable);
-      this.confirm(claimed);
-      this.options.onBatch?.(claimed.records.length);
-      callers.forEach((p, i) => {
-        const r = claimed.records[i];
-        if (r) p.resolve(r);
-        else p.reject(new IntegrityError('audit batch lost a record'));
-      });
-    } catch (err) {
-      // Still claimed: it stays unconfirmed (carried by every later claim) and is retried first.
-      claimed.failed = true;
-      for (const p of callers) p.reject(err);
-    } finally {
-      this.pump();
-    }
-  }
-
-  private confirm(claimed: Claimed): void {
-    const i = this.unconfirmed.indexOf(claimed);
-    if (i >= 0) this.unconfirmed.splice(i, 1);
-  }
-
-  /** Batches whose write failed are written before anything new is claimed (or the claim fails). */
-  private async retryFailed(): Promise<void> {
-    for (const c of this.unconfirmed.filter((u) => u.failed)) {
-      await this.persist(c.batch, c.records, c.durable);
-      c.failed = false;
-      this.confirm(c);
-    }
+  private async writeUnwritten(): Promise<void> {
+    const c = this.unwritten;
+    if (!c) return;
+    await this.persist(c.batch, c.records, c.durable);
+    this.unwritten = undefined;
   }
 
   private async claim(events: readonly AuditEvent[]): Promise<Claimed> {
@@ -220,13 +185,10 @@ export class AuditLog {
       if (!last || !first) throw new IntegrityError('empty audit batch');
       const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: serializeBatch(records) };
       const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
-      if (this.unconfirmed.length > 0) next.unconfirmed = this.unconfirmed.map((u) => u.batch);
       const { won, durable } = await this.claimHead(head, next);
       if (won) {
         this.head = next;
-        const claimed: Claimed = { batch, records, failed: false, ...(durable ? { durable } : {}) };
-        this.unconfirmed.push(claimed);
-        return claimed;
+        return { batch, records, ...(durable ? { durable } : {}) };
       }
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
       await sleep(Math.min(50, 2 ** attempt) * Math.random());
@@ -251,10 +213,8 @@ export class AuditLog {
   private async currentHead(): Promise<ChainHead> {
     if (this.head) return this.head;
     const head = await this.deps.index.getHead();
-    // A head read from the store may carry batches whose writer died before writing them.
-    for (const b of [...(head.unconfirmed ?? []), ...(head.batch ? [head.batch] : [])]) {
-      await this.persist(b, parseBatch(b.body));
-    }
+    // A head read from the store may carry a batch whose writer died before writing it.
+    if (head.batch) await this.persist(head.batch, parseBatch(head.batch.body));
     this.head = head;
     return head;
   }
@@ -286,7 +246,7 @@ export class AuditLog {
   /**
    * Archive and index at once (one round trip of latency, not two): both are idempotent, retried,
    * and surfaced (never dropped) if they keep failing. The claimed head holds the batch, so if
-   * either write is cut short, the batch stays unconfirmed and the next reader of the head
+   * either write is cut short, the batch stays unwritten and the next reader of the head
    * completes both. The index may therefore list a record a moment before the archive holds it.
    */
   private async persist(

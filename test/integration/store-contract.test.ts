@@ -715,22 +715,6 @@ function storeContract(backend: Backend): void {
       batch: { archiveKey: 'records/dt=2031-01-01/000.jsonl', body: '{"sequence":0}\n' },
     };
 
-    it('keeps the unconfirmed batches a head carries (pipelined commits), oldest first', async () => {
-      const index = await stores.audit();
-      const head: ChainHead = {
-        ...HEAD_1,
-        unconfirmed: [
-          { archiveKey: 'records/dt=2031-01-01/a.jsonl', body: '{"sequence":1}\n' },
-          { archiveKey: 'records/dt=2031-01-01/b.jsonl', body: '{"sequence":2}\n' },
-        ],
-      };
-      expect(await index.advanceHead(await index.getHead(), head)).toBe(true);
-      expect(await index.getHead()).toEqual(head);
-      const next: ChainHead = { sequence: 9, hash: HASH_B, batch: HEAD_1.batch };
-      expect(await index.advanceHead(head, next)).toBe(true);
-      expect(await index.getHead()).toEqual(next); // none left over from the previous head
-    });
-
     it('starts at genesis and moves the head only from the current sequence and hash', async () => {
       const index = await stores.audit();
       const genesis = await index.getHead();

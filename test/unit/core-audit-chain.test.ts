@@ -229,7 +229,7 @@ describe('AuditLog.append', () => {
     expect(err).toBeInstanceOf(IntegrityError);
     expect(archive.putAttempts).toBe(1);
     expect(archive.objects.get(key)).toBe('{"forged":true}\n'); // never overwritten
-    // The batch stays unconfirmed: nothing is appended past it until someone resolves the conflict.
+    // The batch stays unwritten: nothing is appended past it until someone resolves the conflict.
     await expect(log.append(ev(2))).rejects.toBeInstanceOf(IntegrityError);
     expect(index.peekHead().sequence).toBe(0);
   });
@@ -307,91 +307,12 @@ describe('AuditLog: several writers on one chain', () => {
   });
 });
 
-/** Holds every write until released: a slow (or, never released, a dead) archive. */
-class BlockingArchive implements AuditArchive {
-  private gates: Array<() => void> = [];
-  writes = 0;
-  constructor(private readonly inner: AuditArchive) {}
-  async putIfAbsent(key: string, body: string): Promise<'written' | 'exists'> {
-    this.writes += 1;
-    await new Promise<void>((r) => this.gates.push(r));
-    return this.inner.putIfAbsent(key, body);
-  }
-  get(key: string): Promise<string | undefined> {
-    return this.inner.get(key);
-  }
-  list(prefix: string): Promise<string[]> {
-    return this.inner.list(prefix);
-  }
-  release(): void {
-    const gates = this.gates;
-    this.gates = [];
-    for (const g of gates) g();
-  }
-}
-
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('AuditLog: pipelined commits', () => {
-  it('claims the next batch while the previous one is still being written, carrying it as unconfirmed', async () => {
-    const slow = new BlockingArchive(archive);
-    const log = logOf({ maxUnconfirmed: 2 }, slow);
-    const first = log.append(ev(0));
-    await tick();
-    const second = log.append(ev(1));
-    await tick();
-    // Both claimed, neither written yet: the head names the earlier batch too.
-    const head = index.peekHead();
-    expect(head.sequence).toBe(1);
-    expect(head.unconfirmed?.map((b) => parseBatch(b.body).map((r) => r.sequence))).toEqual([[0]]);
-    expect(parseBatch(head.batch?.body ?? '').map((r) => r.sequence)).toEqual([1]);
-    expect(archive.objects.size).toBe(0);
-    slow.release();
-    await tick();
-    slow.release();
-    const records = await Promise.all([first, second]);
-    expect(records.map((r) => r.sequence)).toEqual([0, 1]);
-    expectContiguousValidChain(index.all(), 2);
-    expect(await archived()).toEqual(index.all());
-  });
-
-  it('never has more than maxUnconfirmed batches claimed and unwritten', async () => {
-    const slow = new BlockingArchive(archive);
-    const log = logOf({ maxUnconfirmed: 2, maxBatch: 1 }, slow);
-    const all = Array.from({ length: 6 }, (_, i) => log.append(ev(i)));
-    for (let i = 0; i < 5; i++) await tick();
-    expect(index.calls.advanceHead).toBe(2);
-    expect(index.peekHead().sequence).toBe(1);
-    while (archive.objects.size < 6) {
-      slow.release();
-      await tick();
-    }
-    await Promise.all(all);
-    expectContiguousValidChain(index.all(), 6);
-  });
-
-  it('a writer that dies with two batches claimed and unwritten: the next writer finishes both, in order', async () => {
-    const dead = new BlockingArchive(archive); // never released
-    const crashed = logOf({ maxUnconfirmed: 2 }, dead);
-    void crashed.append(ev('a'));
-    await tick();
-    void crashed.append(ev('b'));
-    await tick();
-    expect(index.peekHead().sequence).toBe(1);
-    expect(archive.objects.size).toBe(0);
-
-    const survivor = logOf();
-    const r = await survivor.append(ev('c'));
-    expect(r.sequence).toBe(2);
-    const all = index.all();
-    expectContiguousValidChain(all, 3);
-    expect(all.map((x) => x.actor)).toEqual(['agent-a', 'agent-b', 'agent-c']);
-    expect(await archived()).toEqual(all);
-  });
-
-  it('keeps a batch whose write failed in every later claim until it is written, and does not hang', async () => {
+describe('AuditLog: a batch whose write failed', () => {
+  it('is written before anything new is claimed, and nothing hangs while the archive is down', async () => {
     archive.failAllPuts = true;
-    const log = logOf({ maxWriteAttempts: 1, maxUnconfirmed: 1 });
+    const log = logOf({ maxWriteAttempts: 1 });
     await expect(log.append(ev(0))).rejects.toBeInstanceOf(TransientError);
     // The archive is still down: the failed batch is retried first, and the new append fails fast.
     await expect(log.append(ev(1))).rejects.toBeInstanceOf(TransientError);
