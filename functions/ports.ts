@@ -160,6 +160,29 @@ export interface AuditIndex {
   ): Promise<Page<AuditRecord>>;
 }
 
+/**
+ * An audit index that stores whole records (the local journal store) can also be the audit log's
+ * commit point: the head and the batch's records in one conditional write, and the archive
+ * written behind it, from the store, by an AuditArchiver (functions/core/audit-archiver.ts).
+ */
+export interface CommittingAuditIndex extends AuditIndex {
+  /**
+   * Claim the head and store the records in one conditional write: decided at once, durable with
+   * the store's next sync. A write made after the call is durable only after this one is.
+   */
+  commitBatch(
+    expected: ChainHead,
+    next: ChainHead,
+    records: readonly AuditRecord[],
+  ): { won: boolean; durable: Promise<void> };
+  /** Durable committed records from sequence `from` on, in order, at most `limit`. */
+  recordsFrom(from: number, limit: number): Promise<AuditRecord[]>;
+  /** The archiver's progress: every record up to this sequence is in the archive (-1: none). */
+  archivedThrough(): Promise<number>;
+  /** Resolves once the new progress is durable. Never moves it back. */
+  setArchivedThrough(sequence: number): Promise<void>;
+}
+
 /** The order-lifecycle state machine. */
 export interface Workflow {
   /** The id an execution started under this name gets (deterministic, so it can be answered first). */

@@ -6,7 +6,8 @@
 // the local stores (journal-stores.ts) give the same port semantics without a network hop.
 //
 // Durability: a write is applied in memory at once and its journal line queued; the queue is
-// written and fdatasynced as one group commit, and the write resolves only after the sync that
+// written and fdatasynced as one group commit (started at the end of the event-loop turn, so the
+// writes of one turn share it), and the write resolves only after the sync that
 // covers it (nothing acknowledged is lost, even by a machine crash). Other callers may read a
 // change before it is durable, but the journal is one ordered file, so what survives a crash is
 // always a prefix of the history: nothing durable can depend on a change that was lost. Journal
@@ -74,6 +75,8 @@ export class JournalDb {
   private failed: Error | undefined;
   private waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private syncing = false;
+  private flushScheduled = false;
+  private syncCount = 0;
   private buffer = '';
   private bytes = 0;
   /** Writes made since start-up, and how many of them are known durable (a prefix). */
@@ -198,6 +201,16 @@ export class JournalDb {
     return this.settled(this.written);
   }
 
+  /** Writes applied but not yet durable. */
+  unsynced(): number {
+    return this.written - this.durableSeq;
+  }
+
+  /** fdatasyncs made since start-up (each a group commit). */
+  get syncs(): number {
+    return this.syncCount;
+  }
+
   count(op: string, n = 1): void {
     this.counters[op] = (this.counters[op] ?? 0) + n;
   }
@@ -213,10 +226,18 @@ export class JournalDb {
     while (this.syncing) await new Promise((r) => setImmediate(r));
     const fd = this.fd;
     this.fd = undefined;
+    const waiting = this.waiting;
+    this.waiting = [];
     try {
       if (this.buffer) writeFully(fd, this.buffer);
       this.buffer = '';
       fsyncSync(fd);
+      this.durableSeq = this.written;
+      for (const w of waiting) w.resolve();
+    } catch (err) {
+      this.fail(new JournalWriteError(`journal sync at close failed: ${String(err)}`));
+      for (const w of waiting) w.reject(this.failed as Error);
+      throw err;
     } finally {
       closeSync(fd);
     }
@@ -225,7 +246,21 @@ export class JournalDb {
   private sync(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      if (!this.syncing) this.flush();
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * The sync starts at the end of this turn of the event loop, not at the first write: every write
+   * made in the turn (a step's store write, then its audit record and index entries) shares one
+   * fdatasync instead of each waiting for the next.
+   */
+  private scheduleFlush(): void {
+    if (this.syncing || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.syncing && this.waiting.length > 0) this.flush();
     });
   }
 
@@ -252,6 +287,7 @@ export class JournalDb {
       this.syncing = false;
       return;
     }
+    this.syncCount++;
     fdatasync(this.fd, (err) => {
       if (err) {
         // After a failed fsync the file's state is unknown: stop rather than acknowledge.

@@ -20,8 +20,8 @@ import { normaliseTimestamp } from '../functions/core/time.js';
 import type {
   AppliedFill,
   ApprovalStore,
-  AuditIndex,
   ChainHead,
+  CommittingAuditIndex,
   CreateResult,
   ExecutionOutcome,
   OrderStore,
@@ -32,6 +32,29 @@ import type {
 import type { JournalDb } from './journal-db.js';
 
 const GENESIS = '0'.repeat(64);
+
+export interface JournalStoreOptions {
+  /**
+   * When a write resolves. 'write' (the default): once it is durable, as a DynamoDB write does.
+   * 'caller': once it is applied; the caller makes it durable before it answers. The local
+   * platform uses it for the four step writes (order, risk decision, fill, position): each use case
+   * appends an audit record after its write and waits for that, and the journal is one ordered
+   * file, so the record's durability implies the write's, and the two share one fdatasync. A step
+   * that fails before its record is durable answers with an error, and its retry finds the write.
+   * Reads still wait for the durability of what they read: no other call sees a write that is not
+   * durable. test/integration/lifecycle.test.ts checks that no invocation returns with a write
+   * still unsynced.
+   */
+  durability?: 'write' | 'caller';
+}
+
+/** What a write's caller awaits, by durability mode (see JournalStoreOptions). */
+function settleWrite(durable: Promise<void>, options: JournalStoreOptions): Promise<void> | undefined {
+  if (options.durability !== 'caller') return durable;
+  // The journal fails stop: the caller's barrier (or any later write's sync) reports the error.
+  durable.catch(() => undefined);
+  return undefined;
+}
 
 /** A private copy for the caller: stored values are shared and must stay untouched. */
 const copy = <T>(v: T): T => structuredClone(v);
@@ -44,7 +67,10 @@ interface StoredOrder extends OrderRecord {
 
 export class JournalOrderStore implements OrderStore {
   private static readonly T = 'orders';
-  constructor(private readonly db: JournalDb) {}
+  constructor(
+    private readonly db: JournalDb,
+    private readonly options: JournalStoreOptions = {},
+  ) {}
 
   async create(order: OrderRecord): Promise<CreateResult<OrderRecord>> {
     this.db.count('PutItem');
@@ -55,7 +81,7 @@ export class JournalOrderStore implements OrderStore {
       return { created: false, existing: out };
     }
     const { durable } = this.db.put(JournalOrderStore.T, order.order_id, '', order);
-    await durable;
+    await settleWrite(durable, this.options);
     return { created: true, item: order };
   }
 
@@ -77,7 +103,7 @@ export class JournalOrderStore implements OrderStore {
       return stored;
     }
     const { durable } = this.db.put(JournalOrderStore.T, orderId, '', { ...r, risk });
-    await durable;
+    await settleWrite(durable, this.options);
     return risk;
   }
 
@@ -108,7 +134,7 @@ export class JournalOrderStore implements OrderStore {
       execution,
       risk_consumed_at: execution.executed_at,
     });
-    await durable;
+    await settleWrite(durable, this.options);
     return { result: 'recorded', execution };
   }
 }
@@ -172,7 +198,10 @@ interface StoredPosition {
 
 export class JournalPositionStore implements PositionStore {
   private static readonly T = 'positions';
-  constructor(private readonly db: JournalDb) {}
+  constructor(
+    private readonly db: JournalDb,
+    private readonly options: JournalStoreOptions = {},
+  ) {}
 
   async list(accountId: string): Promise<Position[]> {
     this.db.count('Query');
@@ -228,7 +257,7 @@ export class JournalPositionStore implements PositionStore {
       { position: { ...position }, fills } satisfies StoredPosition,
       { owned: true },
     );
-    await durable;
+    await settleWrite(durable, this.options);
     return 'written';
   }
 }
@@ -321,14 +350,15 @@ export class JournalApprovalStore implements ApprovalStore {
  * The audit records by sequence, the chain head, and two in-memory indexes rebuilt at start-up
  * (by order: sequences; by event type: [timestamp, sequence] in order), as the GSIs are.
  */
-export class JournalAuditIndex implements AuditIndex {
+export class JournalAuditIndex implements CommittingAuditIndex {
   private static readonly T = 'audit';
   private static readonly HEAD = 'HEAD';
+  private static readonly ARCHIVED = 'ARCHIVED';
   private readonly byOrder = new Map<string, number[]>();
   private readonly byType = new Map<string, Array<{ ts: string; seq: number }>>();
 
   constructor(private readonly db: JournalDb) {
-    const records = [...db.scan<AuditRecord | ChainHead>(JournalAuditIndex.T)].filter(isRecord);
+    const records = [...db.scan<AuditRecord | ChainHead | { sequence: number }>(JournalAuditIndex.T)].filter(isRecord);
     records.sort((a, b) => a.sequence - b.sequence);
     for (const r of records) this.indexRecord(r);
   }
@@ -356,6 +386,59 @@ export class JournalAuditIndex implements AuditIndex {
       return { won: false, durable: Promise.resolve() };
     }
     return { won: true, durable: this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable };
+  }
+
+  /** One TransactWriteItems on DynamoDB: the head (conditional) and the records. */
+  commitBatch(
+    expected: ChainHead,
+    next: ChainHead,
+    records: readonly AuditRecord[],
+  ): { won: boolean; durable: Promise<void> } {
+    this.db.count('TransactWriteItems');
+    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
+    if (head.sequence !== expected.sequence || head.hash !== expected.hash) {
+      return { won: false, durable: Promise.resolve() };
+    }
+    // Checked before anything is written: the commit is all or nothing.
+    for (const r of records) {
+      if (r.sequence <= head.sequence || this.db.get(JournalAuditIndex.T, recordKey(r.sequence)) !== undefined) {
+        throw new IntegrityError(`audit record ${r.sequence} is already stored`);
+      }
+    }
+    // Records first, head last: the journal keeps a prefix, so a durable head implies its records.
+    for (const r of records) {
+      this.db.put(JournalAuditIndex.T, recordKey(r.sequence), '', r).durable.catch(() => undefined);
+      this.indexRecord(r);
+    }
+    return { won: true, durable: this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable };
+  }
+
+  async recordsFrom(from: number, limit: number): Promise<AuditRecord[]> {
+    this.db.count('Query');
+    const out: AuditRecord[] = [];
+    let newest = 0;
+    for (let seq = Math.max(0, from); out.length < limit; seq++) {
+      const r = this.db.get<AuditRecord>(JournalAuditIndex.T, recordKey(seq));
+      if (!r) break;
+      out.push(copy(r));
+      newest = Math.max(newest, this.db.seqOf(JournalAuditIndex.T, recordKey(seq)));
+    }
+    await this.db.settled(newest); // only durable records
+    return out;
+  }
+
+  async archivedThrough(): Promise<number> {
+    this.db.count('GetItem');
+    const item = this.db.get<{ sequence: number }>(JournalAuditIndex.T, JournalAuditIndex.ARCHIVED);
+    await this.db.settled(this.db.seqOf(JournalAuditIndex.T, JournalAuditIndex.ARCHIVED));
+    return item?.sequence ?? -1;
+  }
+
+  async setArchivedThrough(sequence: number): Promise<void> {
+    this.db.count('UpdateItem');
+    const item = this.db.get<{ sequence: number }>(JournalAuditIndex.T, JournalAuditIndex.ARCHIVED);
+    if (item && item.sequence >= sequence) return;
+    await this.db.put(JournalAuditIndex.T, JournalAuditIndex.ARCHIVED, '', { sequence }).durable;
   }
 
   async putRecords(records: readonly AuditRecord[]): Promise<void> {
@@ -447,7 +530,7 @@ export class JournalAuditIndex implements AuditIndex {
 
 const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
 
-function isRecord(v: AuditRecord | ChainHead): v is AuditRecord {
+function isRecord(v: AuditRecord | ChainHead | { sequence: number }): v is AuditRecord {
   return 'event_id' in v;
 }
 

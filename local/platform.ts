@@ -19,7 +19,8 @@ import { createApprovalHandler } from '../functions/approval/app.js';
 import { createComplianceHandler } from '../functions/compliance/app.js';
 import type { AgentName } from '../functions/config.js';
 import { expireApproval } from '../functions/core/approvals.js';
-import { AuditLog } from '../functions/core/audit-chain.js';
+import { AuditArchiver, type AuditArchiverOptions } from '../functions/core/audit-archiver.js';
+import { AuditLog, isCommittingIndex } from '../functions/core/audit-chain.js';
 import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
@@ -76,6 +77,8 @@ export interface LocalPlatformOptions {
   clock?: Clock;
   /** The database: the journaled in-process store (default) or dynalite through the AWS SDK. */
   store?: LocalStoreKind;
+  /** How the journal store's audit records are archived (object size, linger, backlog limit). */
+  auditArchiver?: AuditArchiverOptions;
 }
 
 export type LocalStoreKind = 'journal' | 'dynalite';
@@ -87,6 +90,14 @@ export interface LocalDatabase {
   calls(): Record<string, number>;
   /** One plain, durable write of an item to a scratch table: the yardstick for a round trip. */
   plainPut(key: string, item: Record<string, string>): Promise<void>;
+  /** Resolves once every write made so far is durable. */
+  barrier(): Promise<void>;
+  /**
+   * Writes applied but not yet durable. The journal store's step writes resolve once applied and
+   * are made durable by the audit record each step appends after them (see JournalStoreOptions):
+   * the lifecycle test checks that this is 0 whenever an invocation returns.
+   */
+  unsynced(): number;
   close(): Promise<void>;
 }
 
@@ -98,6 +109,8 @@ export interface LocalPlatform {
   workflow: LocalStepFunctions;
   services: PlatformServices;
   handlers: Record<AgentName, AgentHandler>;
+  /** With the journal store: copies committed audit records to the archive (undefined on dynalite). */
+  auditArchiver: AuditArchiver | undefined;
   /** What the start-up recovery did with executions a previous process left unfinished. */
   recovered: Array<{ order_id: string; outcome: RecoveryOutcome }>;
   stop(): Promise<void>;
@@ -131,6 +144,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     });
     opened.push(archive);
     const auditIndex = stores.auditIndex;
+    // The journal store is the audit log's commit point; the archive is written behind it.
+    const auditArchiver = isCommittingIndex(auditIndex)
+      ? new AuditArchiver({ archive, index: auditIndex, clock }, options.auditArchiver)
+      : undefined;
+    if (auditArchiver) opened.push(auditArchiver);
 
     const handlers = {} as Record<AgentName, AgentHandler>;
     const substitutions: Record<string, string> = {};
@@ -157,7 +175,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       positions: stores.positions,
       approvals: stores.approvals,
       // One writer for the whole process: every agent's records share its group commits.
-      audit: new AuditLog({ archive, index: auditIndex, clock }),
+      audit: new AuditLog({ archive, index: auditIndex, clock, ...(auditArchiver ? { archiver: auditArchiver } : {}) }),
       auditIndex,
       workflow,
       venue: new SimulatedVenue(),
@@ -186,8 +204,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       logger('compliance'),
     );
 
+    // Archive what a previous process committed but did not archive, before anything new.
+    await auditArchiver?.start();
     // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
     const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
+    await database.barrier();
 
     const api =
       (agent: AgentName): GatewayHandler =>
@@ -222,12 +243,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       workflow,
       services,
       handlers,
+      auditArchiver,
       recovered,
       async stop() {
         await gateway.close();
         await workflow.close();
-        await archive.close();
-        await database.close();
+        try {
+          // Whatever cannot be archived now stays committed in the store: the next start archives it.
+          await auditArchiver?.close();
+        } finally {
+          await archive.close();
+          await database.close();
+        }
       },
     };
   } catch (err) {
@@ -253,9 +280,10 @@ async function openStores(
     const dir = join(dataDir, 'store');
     const db = JournalDb.open({ dir });
     const stores: Stores = {
-      orders: new JournalOrderStore(db),
+      // A step's write shares the sync of the audit record the step appends after it.
+      orders: new JournalOrderStore(db, { durability: 'caller' }),
       reference: new JournalReferenceStore(db),
-      positions: new JournalPositionStore(db),
+      positions: new JournalPositionStore(db, { durability: 'caller' }),
       approvals: new JournalApprovalStore(db),
       auditIndex: new JournalAuditIndex(db),
     };
@@ -264,6 +292,10 @@ async function openStores(
       kind,
       calls: () => ({ ...db.counters }),
       plainPut: (key, item) => db.put('scratch', key, '', item).durable,
+      barrier: async () => {
+        await db.barrier();
+      },
+      unsynced: () => db.unsynced(),
       close: () => db.close(),
     };
     return { database, stores };
@@ -293,6 +325,9 @@ async function openStores(
         }),
       );
     },
+    // Every DynamoDB write is durable when it resolves.
+    barrier: async () => undefined,
+    unsynced: () => 0,
     close: () => dynamo.close(),
   };
   return { database, stores };

@@ -4,7 +4,14 @@
 // arbiter, so the sequence cannot fork), write the batch to the write-once archive, index it.
 // One batch at a time: a batch claimed but not written (its write failed) is written before the
 // next claim, and the head carries it meanwhile, so whoever reads the head next can finish it.
-import type { AuditArchive, AuditIndex, ChainHead, Clock } from '../ports.js';
+//
+// With an index that stores whole records (a CommittingAuditIndex, the local journal store) and an
+// AuditArchiver, the store is the commit point instead: head and records in one conditional write,
+// acknowledged once durable, each batch claimed as soon as the one before is decided (the store
+// keeps a prefix of its writes, so a durable batch implies every batch before it), and the archive
+// written behind, from the store (audit-archiver.ts).
+import type { AuditArchive, AuditIndex, ChainHead, Clock, CommittingAuditIndex } from '../ports.js';
+import type { AuditArchiver } from './audit-archiver.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from './model.js';
@@ -95,10 +102,17 @@ export class AuditLog {
   private readonly maxClaimAttempts: number;
   private readonly maxWriteAttempts: number;
 
+  /** Store-committed mode (see the top of this file). */
+  private readonly committing: { index: CommittingAuditIndex; archiver: AuditArchiver } | undefined;
+
   constructor(
-    private readonly deps: { archive: AuditArchive; index: AuditIndex; clock: Clock },
+    private readonly deps: { archive: AuditArchive; index: AuditIndex; clock: Clock; archiver?: AuditArchiver },
     private readonly options: AuditLogOptions = {},
   ) {
+    if (deps.archiver) {
+      if (!isCommittingIndex(deps.index)) throw new TypeError('an audit archiver needs an index that commits batches');
+      this.committing = { index: deps.index, archiver: deps.archiver };
+    }
     // 25 = one DynamoDB BatchWriteItem for the index.
     this.maxBatch = options.maxBatch ?? 25;
     this.maxClaimAttempts = options.maxClaimAttempts ?? 20;
@@ -139,6 +153,10 @@ export class AuditLog {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
+        if (this.committing) {
+          await this.commit(batch, this.committing);
+          continue;
+        }
         let claimed: Claimed;
         try {
           // Nothing new is claimed past a batch that cannot be written: its callers hear why.
@@ -167,6 +185,67 @@ export class AuditLog {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /**
+   * Store-committed mode: the batch is decided at once and its callers answered when it is durable;
+   * the next batch does not wait for that. Refused while the archive has stopped or is too far behind.
+   */
+  private async commit(
+    batch: Pending[],
+    committing: { index: CommittingAuditIndex; archiver: AuditArchiver },
+  ): Promise<void> {
+    let records: AuditRecord[];
+    let durable: Promise<void>;
+    try {
+      const refusal = committing.archiver.refusal();
+      if (refusal) throw refusal;
+      ({ records, durable } = await this.claimCommitted(
+        batch.map((p) => p.event),
+        committing.index,
+      ));
+    } catch (err) {
+      this.head = undefined;
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    durable.then(
+      () => {
+        this.options.onBatch?.(records.length);
+        batch.forEach((p, i) => {
+          const r = records[i];
+          if (r) p.resolve(r);
+          else p.reject(new IntegrityError('audit batch lost a record'));
+        });
+        const last = records[records.length - 1];
+        if (last) committing.archiver.committed(last.sequence);
+      },
+      (err: unknown) => {
+        this.head = undefined; // the store failed (it stops): nothing after this is acknowledged
+        for (const p of batch) p.reject(err);
+      },
+    );
+  }
+
+  private async claimCommitted(
+    events: readonly AuditEvent[],
+    index: CommittingAuditIndex,
+  ): Promise<{ records: AuditRecord[]; durable: Promise<void> }> {
+    for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
+      const head = await this.currentHead();
+      const records = this.build(events, head);
+      const last = records[records.length - 1];
+      if (!last) throw new IntegrityError('empty audit batch');
+      const next: ChainHead = { sequence: last.sequence, hash: last.hash };
+      const { won, durable } = index.commitBatch(head, next, records);
+      if (won) {
+        this.head = next;
+        return { records, durable };
+      }
+      this.head = undefined; // another writer moved the head: rebuild on top of theirs
+      await sleep(Math.min(50, 2 ** attempt) * Math.random());
+    }
+    throw new TransientError('audit head contended: could not claim a sequence range');
   }
 
   private async writeUnwritten(): Promise<void> {
@@ -270,6 +349,16 @@ export class AuditLog {
     if (a.status === 'rejected') throw a.reason;
     if (i.status === 'rejected') throw i.reason;
   }
+}
+
+export function isCommittingIndex(index: AuditIndex): index is CommittingAuditIndex {
+  const i = index as Partial<CommittingAuditIndex>;
+  return (
+    typeof i.commitBatch === 'function' &&
+    typeof i.recordsFrom === 'function' &&
+    typeof i.archivedThrough === 'function' &&
+    typeof i.setArchivedThrough === 'function'
+  );
 }
 
 async function retry(attempts: number, fn: () => Promise<void>): Promise<void> {

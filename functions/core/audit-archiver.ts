@@ -1,0 +1,261 @@
+// Copies committed audit records from the store to the write-once archive, behind the appends.
+// Used when the audit index is the commit point (a CommittingAuditIndex: the local journal store):
+// an append is acknowledged once its record is durable in the store, and the archiver then writes
+// the records, in sequence, into objects of up to `maxRecordsPerObject` (S3 and Athena both prefer
+// fewer, larger objects to one per batch). Nothing is ever dropped: the store keeps every record
+// and a watermark (archivedThrough) of what the archive holds, so a crash, a failed write or a
+// restart resumes from the watermark, and an object written just before a crash is recognised and
+// checked, never written twice. A transient failure is retried with backoff for as long as it lasts;
+// meanwhile the backlog grows, and past `maxBacklog` records the audit log refuses new appends
+// (fail closed: nothing is decided that could not be archived). An archive object that differs from
+// the committed records (IntegrityError) stops the archiver, and with it the audit log.
+import type { AuditArchive, Clock, CommittingAuditIndex } from '../ports.js';
+import { archiveKeyFor, GENESIS_HASH, parseBatch, serializeBatch } from './audit-chain.js';
+import { IntegrityError, TransientError } from './errors.js';
+import type { AuditRecord } from './model.js';
+
+const CLOSING_ATTEMPTS = 5;
+
+export interface AuditArchiverOptions {
+  /** Records an archive object holds at most. */
+  maxRecordsPerObject?: number;
+  /** How long newly committed records wait to be grouped into one object. */
+  lingerMs?: number;
+  /** Appends are refused while more committed records than this wait for the archive. */
+  maxBacklog?: number;
+  /** First and longest wait between retries of a failed archive write. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** A failed archive write: retried (`willRetry`) or fatal (the archiver stops). */
+  onError?: (err: unknown, willRetry: boolean) => void;
+  /** An object was archived: how many records, and how long its oldest record waited since commit. */
+  onArchived?: (records: number, lagMs: number) => void;
+}
+
+/** The archiver was closed: appends and drains after that are refused. */
+export class AuditArchiverClosedError extends Error {
+  override readonly name = 'AuditArchiverClosedError';
+}
+
+export class AuditArchiver {
+  /** Every record up to here is in the archive. */
+  private archived = -1;
+  /** Hash of the record at `archived`: each object must link to it. */
+  private archivedHash = GENESIS_HASH;
+  /** Every record up to here is committed and durable in the store. */
+  private committedThrough = -1;
+  /** When each commit notification arrived, oldest first: [last sequence, ns]. */
+  private readonly commits: Array<[number, bigint]> = [];
+  private running: Promise<void> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private failure: Error | undefined;
+  private started = false;
+  private closing = false;
+  private closed = false;
+  private readonly maxRecordsPerObject: number;
+  private readonly lingerMs: number;
+  private readonly maxBacklog: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+
+  constructor(
+    private readonly deps: { archive: AuditArchive; index: CommittingAuditIndex; clock: Clock },
+    private readonly options: AuditArchiverOptions = {},
+  ) {
+    this.maxRecordsPerObject = options.maxRecordsPerObject ?? 1000;
+    this.lingerMs = options.lingerMs ?? 25;
+    this.maxBacklog = options.maxBacklog ?? 50_000;
+    this.retryBaseMs = options.retryBaseMs ?? 50;
+    this.retryMaxMs = options.retryMaxMs ?? 5000;
+    for (const [name, v] of [
+      ['maxRecordsPerObject', this.maxRecordsPerObject],
+      ['maxBacklog', this.maxBacklog],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
+  }
+
+  /**
+   * Reads the watermark and the head, then archives whatever is committed but not archived yet
+   * (left by a previous process). Resolves once the archive has caught up.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { index } = this.deps;
+    this.archived = await index.archivedThrough();
+    if (this.archived >= 0) {
+      const [last] = await index.recordsFrom(this.archived, 1);
+      if (!last || last.sequence !== this.archived) {
+        throw new IntegrityError(`audit record ${this.archived}, the last one archived, is missing from the store`);
+      }
+      this.archivedHash = last.hash;
+    }
+    const head = await index.getHead();
+    this.committed(head.sequence);
+    await this.drain();
+  }
+
+  /** Records up to `sequence` are committed and durable: archive them soon. */
+  committed(sequence: number): void {
+    if (sequence <= this.committedThrough) return;
+    this.committedThrough = sequence;
+    this.commits.push([sequence, this.deps.clock.nowNs()]);
+    this.schedule();
+  }
+
+  /** Why an append must be refused now (the archive stopped, or is too far behind), if it must. */
+  refusal(): Error | undefined {
+    if (this.failure) return this.failure;
+    if (this.closed) return new AuditArchiverClosedError('the audit archiver is closed');
+    const backlog = this.backlog;
+    if (backlog >= this.maxBacklog) {
+      return new TransientError(
+        `the audit archive is ${backlog} records behind (limit ${this.maxBacklog}); appends resume when it catches up`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Committed records not yet in the archive. */
+  get backlog(): number {
+    return Math.max(0, this.committedThrough - this.archived);
+  }
+
+  /** The last sequence in the archive. */
+  get archivedThrough(): number {
+    return this.archived;
+  }
+
+  /** Resolves once every record committed so far is archived; rejects if the archiver stopped. */
+  async drain(): Promise<void> {
+    const target = this.committedThrough;
+    while (this.archived < target) {
+      if (this.failure) throw this.failure;
+      this.clearTimer();
+      await this.run();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Archives what is committed, then stops. If the archive cannot be written, rejects: the records
+   * stay in the store, and the next start archives them.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    try {
+      await this.drain();
+    } finally {
+      this.closed = true;
+      this.clearTimer();
+      await this.running?.catch(() => undefined);
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.running || this.failure || this.closed || !this.started) return;
+    const delay = this.backlog >= this.maxRecordsPerObject ? 0 : this.lingerMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run().catch(() => undefined); // recorded in `failure`, reported through onError
+    }, delay);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One loop at a time; objects are written in sequence order. */
+  private run(): Promise<void> {
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+      if (this.archived < this.committedThrough) this.schedule();
+    });
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.archived < this.committedThrough && !this.failure) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.writeNext();
+          break;
+        } catch (err) {
+          // Closing gives up after a few attempts: the records stay in the store for the next start.
+          const fatal = err instanceof IntegrityError || (this.closing && attempt >= CLOSING_ATTEMPTS - 1);
+          this.options.onError?.(err, !fatal);
+          if (fatal) {
+            this.failure = err instanceof Error ? err : new Error(String(err));
+            throw this.failure;
+          }
+          await sleep(Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt));
+        }
+      }
+    }
+  }
+
+  private async writeNext(): Promise<void> {
+    const { archive, index } = this.deps;
+    const from = this.archived + 1;
+    const records = await index.recordsFrom(
+      from,
+      Math.min(this.maxRecordsPerObject, this.committedThrough - this.archived),
+    );
+    checkLinks(records, from, this.archivedHash);
+    const first = records[0] as AuditRecord;
+    const key = archiveKeyFor(first);
+    const body = serializeBatch(records);
+    let last = records[records.length - 1] as AuditRecord;
+    let count = records.length;
+    if ((await archive.putIfAbsent(key, body)) === 'exists') {
+      // Written by an earlier attempt or process, maybe with other bounds: it must hold exactly the
+      // committed records from `from` on.
+      const stored = (await archive.get(key)) ?? '';
+      const lines = parseBatch(stored).length;
+      const mine = lines <= records.length ? records.slice(0, lines) : await index.recordsFrom(from, lines);
+      if (lines === 0 || mine.length !== lines || serializeBatch(mine) !== stored) {
+        throw new IntegrityError(`archive object ${key} differs from the committed audit records`);
+      }
+      checkLinks(mine, from, this.archivedHash);
+      last = mine[mine.length - 1] as AuditRecord;
+      count = mine.length;
+    }
+    await index.setArchivedThrough(last.sequence);
+    this.archived = last.sequence;
+    this.archivedHash = last.hash;
+    this.report(count);
+  }
+
+  private report(count: number): void {
+    const now = this.deps.clock.nowNs();
+    let oldest: bigint | undefined;
+    while (this.commits.length > 0 && (this.commits[0] as [number, bigint])[0] <= this.archived) {
+      const [, at] = this.commits.shift() as [number, bigint];
+      oldest ??= at;
+    }
+    // Records of a commit only partly archived: its time is the oldest still waiting.
+    const waiting = this.commits[0];
+    if (oldest === undefined && waiting) oldest = waiting[1];
+    this.options.onArchived?.(count, oldest === undefined ? 0 : Number(now - oldest) / 1e6);
+  }
+}
+
+/** Consecutive sequences from `from`, each linked to the one before (and the first to `prevHash`). */
+function checkLinks(records: readonly AuditRecord[], from: number, prevHash: string): void {
+  if (records.length === 0) throw new IntegrityError(`audit record ${from} is committed but missing from the store`);
+  let seq = from;
+  let prev = prevHash;
+  for (const r of records) {
+    if (r.sequence !== seq) throw new IntegrityError(`expected audit record ${seq}, the store gave ${r.sequence}`);
+    if (r.prev_hash !== prev) throw new IntegrityError(`audit record ${seq} does not link to the record before it`);
+    prev = r.hash;
+    seq++;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
