@@ -206,6 +206,11 @@ export class JournalDb {
     return this.written - this.durableSeq;
   }
 
+  /** Writes made since start-up, and how many of them (a prefix) are durable. */
+  progress(): { written: number; durable: number } {
+    return { written: this.written, durable: this.durableSeq };
+  }
+
   /** fdatasyncs made since start-up (each a group commit). */
   get syncs(): number {
     return this.syncCount;

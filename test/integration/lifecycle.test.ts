@@ -1,8 +1,10 @@
 // The order lifecycle end to end on the local platform, driven over HTTPS with client certificates.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentName } from '../../functions/config.js';
 import { hashRecord, parseBatch, verifyChain } from '../../functions/core/audit-chain.js';
 import type { AuditRecord } from '../../functions/core/model.js';
 import { closeHttpsAgents, type HttpsJsonResponse, httpsJson } from '../../local/https-gateway.js';
@@ -95,6 +97,50 @@ async function auditOf(id: string): Promise<AuditRecord[]> {
   return (res.body as { records: AuditRecord[] }).records;
 }
 
+/**
+ * Invocations that returned before every store write they made was durable. The journal store's
+ * step writes resolve once applied (durability 'caller'); the audit record each step appends after
+ * its write must make it durable before the step answers.
+ */
+const returnedUnsynced: string[] = [];
+const invocation = new AsyncLocalStorage<{ wroteThrough: number }>();
+
+function watchDurability(p: LocalPlatform): void {
+  const { orders, positions } = p.services;
+  const note = () => {
+    const ctx = invocation.getStore();
+    if (ctx) ctx.wroteThrough = Math.max(ctx.wroteThrough, p.database.progress().written);
+  };
+  for (const [storeObj, methods] of [
+    [orders, ['create', 'recordRisk', 'recordExecution']],
+    [positions, ['putIfVersion']],
+  ] as const) {
+    const target = storeObj as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const m of methods) {
+      const orig = target[m];
+      if (!orig) throw new Error(`no ${m}`);
+      target[m] = async (...args: unknown[]) => {
+        const out = await orig.apply(storeObj, args);
+        note();
+        return out;
+      };
+    }
+  }
+  for (const agent of Object.keys(p.handlers) as AgentName[]) {
+    const inner = p.handlers[agent];
+    p.handlers[agent] = (event: unknown) => {
+      const ctx = { wroteThrough: 0 };
+      return invocation.run(ctx, async () => {
+        const out = await inner(event);
+        const { durable } = p.database.progress();
+        if (durable < ctx.wroteThrough)
+          returnedUnsynced.push(`${agent}: wrote through ${ctx.wroteThrough}, durable ${durable}`);
+        return out;
+      });
+    };
+  }
+}
+
 async function boot(): Promise<void> {
   platform = await startLocalPlatform({
     dataDir,
@@ -103,6 +149,7 @@ async function boot(): Promise<void> {
     logLevel: 'ERROR',
     store,
   });
+  watchDurability(platform);
   ca = await readFile(platform.pki.caCert, 'utf8');
   for (const who of ['trader', 'approver', 'auditor'] as const) {
     const paths = platform.pki.clients[who];
@@ -121,6 +168,8 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   afterAll(async () => {
+    // Every step answered only once its writes were durable (on dynalite, trivially).
+    expect(returnedUnsynced).toEqual([]);
     await platform?.stop();
     closeHttpsAgents();
     await rm(dataDir, { recursive: true, force: true });
@@ -322,12 +371,16 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
         expect(r.actor).not.toBe('');
       }
     }
-    // The whole log, read back from the write-once archive, is one unbroken chain.
+    // The whole log, read back from the write-once archive, is one unbroken chain, once the
+    // archiver has caught up (the journal store commits records first, the archive follows).
+    await platform.auditArchiver?.drain();
+    const head = await platform.services.auditIndex.getHead();
     const archive = new LocalArchive({ dir: join(dataDir, 'archive'), retentionDays: 1 });
     const all: AuditRecord[] = [];
     for (const key of await archive.list('records/')) all.push(...parseBatch((await archive.get(key)) ?? ''));
     all.sort((a, b) => a.sequence - b.sequence);
     expect(all.length).toBeGreaterThan(20);
+    expect(all.length).toBe(head.sequence + 1);
     expect(verifyChain(all)).toBeUndefined();
   });
 
