@@ -170,13 +170,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
     opened.push(workflow);
 
+    const auditLog = new AuditLog({
+      archive,
+      index: auditIndex,
+      clock,
+      ...(auditArchiver ? { archiver: auditArchiver } : {}),
+    });
     const services: PlatformServices = {
       orders: stores.orders,
       reference: new ReferenceCache(stores.reference, clock),
       positions: stores.positions,
       approvals: stores.approvals,
       // One writer for the whole process: every agent's records share its group commits.
-      audit: new AuditLog({ archive, index: auditIndex, clock, ...(auditArchiver ? { archiver: auditArchiver } : {}) }),
+      audit: auditLog,
       auditIndex,
       workflow,
       venue: new SimulatedVenue(),
@@ -205,8 +211,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       logger('compliance'),
     );
 
-    // Archive what a previous process committed but did not archive, before anything new.
-    await auditArchiver?.start();
+    // Archive what a previous process committed but did not archive, before anything new (after
+    // finishing a batch a writer of the earlier layout left in the head).
+    if (auditArchiver) {
+      await auditLog.recover();
+      await auditArchiver.start();
+    }
     // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
     const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
     await database.barrier();

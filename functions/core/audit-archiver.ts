@@ -82,6 +82,17 @@ export class AuditArchiver {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    try {
+      await this.recoverProgress();
+    } catch (err) {
+      // Appends are refused from here on: nothing committed could be archived.
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    await this.drain();
+  }
+
+  private async recoverProgress(): Promise<void> {
     const { index } = this.deps;
     this.archived = await index.archivedThrough();
     if (this.archived >= 0) {
@@ -93,7 +104,6 @@ export class AuditArchiver {
     }
     const head = await index.getHead();
     this.committed(head.sequence);
-    await this.drain();
   }
 
   /** Records up to `sequence` are committed and durable: archive them soon. */
@@ -155,8 +165,13 @@ export class AuditArchiver {
   }
 
   private schedule(): void {
-    if (this.timer || this.running || this.failure || this.closed || !this.started) return;
-    const delay = this.backlog >= this.maxRecordsPerObject ? 0 : this.lingerMs;
+    if (this.running || this.failure || this.closed || !this.started) return;
+    const full = this.backlog >= this.maxRecordsPerObject;
+    if (this.timer) {
+      if (!full) return;
+      this.clearTimer(); // a full object does not wait out the linger
+    }
+    const delay = full ? 0 : this.lingerMs;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.run().catch(() => undefined); // recorded in `failure`, reported through onError
@@ -214,7 +229,12 @@ export class AuditArchiver {
       // Written by an earlier attempt or process, maybe with other bounds: it must hold exactly the
       // committed records from `from` on.
       const stored = (await archive.get(key)) ?? '';
-      const lines = parseBatch(stored).length;
+      let lines: number;
+      try {
+        lines = parseBatch(stored).length;
+      } catch {
+        throw new IntegrityError(`archive object ${key} is not a batch of audit records`);
+      }
       const mine = lines <= records.length ? records.slice(0, lines) : await index.recordsFrom(from, lines);
       if (lines === 0 || mine.length !== lines || serializeBatch(mine) !== stored) {
         throw new IntegrityError(`archive object ${key} differs from the committed audit records`);

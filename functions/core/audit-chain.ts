@@ -289,6 +289,16 @@ export class AuditLog {
     return won ? { won, durable } : { won };
   }
 
+  /**
+   * Reads the head and finishes a batch its writer left unwritten (the head carries it), so that
+   * what the store holds is complete before anything reads it (the archiver, at start-up).
+   */
+  async recover(): Promise<{ sequence: number; hash: string }> {
+    this.head = undefined;
+    const { sequence, hash } = await this.currentHead();
+    return { sequence, hash };
+  }
+
   private async currentHead(): Promise<ChainHead> {
     if (this.head) return this.head;
     const head = await this.deps.index.getHead();
