@@ -10,9 +10,8 @@
 // (fail closed: nothing is decided that could not be archived). An archive object that differs from
 // the committed records (IntegrityError) stops the archiver, and with it the audit log.
 import type { AuditArchive, Clock, CommittingAuditIndex } from '../ports.js';
-import { archiveKeyFor, GENESIS_HASH, parseBatch, serializeBatch } from './audit-chain.js';
+import { type ArchivableRecord, archivable, archiveKeyFor, GENESIS_HASH, parseBatch } from './audit-chain.js';
 import { IntegrityError, TransientError } from './errors.js';
-import type { AuditRecord } from './model.js';
 
 const CLOSING_ATTEMPTS = 5;
 
@@ -46,10 +45,17 @@ export class AuditArchiver {
   private committedThrough = -1;
   /** When each commit notification arrived, oldest first: [last sequence, ns]. */
   private readonly commits: Array<[number, bigint]> = [];
+  /**
+   * Committed records handed over by the audit log, consecutive, not yet archived: the next objects
+   * are written from these without reading the store back. Whatever is missing comes from the store.
+   */
+  private pending: ArchivableRecord[] = [];
   private running: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failure: Error | undefined;
   private started = false;
+  /** drain() calls in progress: the loop then writes everything, without lingering. */
+  private draining = 0;
   private closing = false;
   private closed = false;
   private readonly maxRecordsPerObject: number;
@@ -63,7 +69,7 @@ export class AuditArchiver {
     private readonly options: AuditArchiverOptions = {},
   ) {
     this.maxRecordsPerObject = options.maxRecordsPerObject ?? 1000;
-    this.lingerMs = options.lingerMs ?? 25;
+    this.lingerMs = options.lingerMs ?? 100;
     this.maxBacklog = options.maxBacklog ?? 50_000;
     this.retryBaseMs = options.retryBaseMs ?? 50;
     this.retryMaxMs = options.retryMaxMs ?? 5000;
@@ -106,8 +112,18 @@ export class AuditArchiver {
     this.committed(head.sequence);
   }
 
-  /** Records up to `sequence` are committed and durable: archive them soon. */
-  committed(sequence: number): void {
+  /**
+   * Records up to `sequence` are committed and durable: archive them soon. `records`, if given, are
+   * the newest of them, as committed.
+   */
+  committed(sequence: number, records: readonly ArchivableRecord[] = []): void {
+    for (const r of records) {
+      if (r.sequence <= this.archived) continue;
+      const last = this.pending[this.pending.length - 1];
+      // Only a consecutive run is kept; after a gap, the store fills in.
+      if (last && r.sequence !== last.sequence + 1) this.pending = [];
+      this.pending.push(r);
+    }
     if (sequence <= this.committedThrough) return;
     this.committedThrough = sequence;
     this.commits.push([sequence, this.deps.clock.nowNs()]);
@@ -140,12 +156,17 @@ export class AuditArchiver {
   /** Resolves once every record committed so far is archived; rejects if the archiver stopped. */
   async drain(): Promise<void> {
     const target = this.committedThrough;
-    while (this.archived < target) {
+    this.draining++;
+    try {
+      while (this.archived < target) {
+        if (this.failure) throw this.failure;
+        this.clearTimer();
+        await this.run();
+      }
       if (this.failure) throw this.failure;
-      this.clearTimer();
-      await this.run();
+    } finally {
+      this.draining--;
     }
-    if (this.failure) throw this.failure;
   }
 
   /**
@@ -193,7 +214,12 @@ export class AuditArchiver {
   }
 
   private async loop(): Promise<void> {
+    let wrote = false;
     while (this.archived < this.committedThrough && !this.failure) {
+      // After one object, only full ones go at once (or everything, while draining): the rest
+      // waits out another linger, so that objects stay large under a steady flow of commits.
+      if (wrote && this.draining === 0 && this.backlog < this.maxRecordsPerObject) return;
+      wrote = true;
       for (let attempt = 0; ; attempt++) {
         try {
           await this.writeNext();
@@ -213,19 +239,13 @@ export class AuditArchiver {
   }
 
   private async writeNext(): Promise<void> {
-    const { archive, index } = this.deps;
+    const { archive } = this.deps;
     const from = this.archived + 1;
-    const records = await index.recordsFrom(
-      from,
-      Math.min(this.maxRecordsPerObject, this.committedThrough - this.archived),
-    );
+    const records = await this.take(from, Math.min(this.maxRecordsPerObject, this.committedThrough - this.archived));
     checkLinks(records, from, this.archivedHash);
-    const first = records[0] as AuditRecord;
-    const key = archiveKeyFor(first);
-    const body = serializeBatch(records);
-    let last = records[records.length - 1] as AuditRecord;
-    let count = records.length;
-    if ((await archive.putIfAbsent(key, body)) === 'exists') {
+    const key = archiveKeyFor(records[0] as ArchivableRecord);
+    let written = records;
+    if ((await archive.putIfAbsent(key, body(records))) === 'exists') {
       // Written by an earlier attempt or process, maybe with other bounds: it must hold exactly the
       // committed records from `from` on.
       const stored = (await archive.get(key)) ?? '';
@@ -235,18 +255,30 @@ export class AuditArchiver {
       } catch {
         throw new IntegrityError(`archive object ${key} is not a batch of audit records`);
       }
-      const mine = lines <= records.length ? records.slice(0, lines) : await index.recordsFrom(from, lines);
-      if (lines === 0 || mine.length !== lines || serializeBatch(mine) !== stored) {
+      written = lines <= records.length ? records.slice(0, lines) : await this.take(from, lines);
+      if (lines === 0 || written.length !== lines || body(written) !== stored) {
         throw new IntegrityError(`archive object ${key} differs from the committed audit records`);
       }
-      checkLinks(mine, from, this.archivedHash);
-      last = mine[mine.length - 1] as AuditRecord;
-      count = mine.length;
+      checkLinks(written, from, this.archivedHash);
     }
-    await index.setArchivedThrough(last.sequence);
+    const last = written[written.length - 1] as ArchivableRecord;
+    await this.deps.index.setArchivedThrough(last.sequence);
     this.archived = last.sequence;
     this.archivedHash = last.hash;
-    this.report(count);
+    const keep = this.pending.findIndex((r) => r.sequence > this.archived);
+    this.pending = keep === -1 ? [] : this.pending.slice(keep);
+    this.report(written.length);
+  }
+
+  /** Up to `count` committed records from `from` on: those handed over, else read from the store. */
+  private async take(from: number, count: number): Promise<ArchivableRecord[]> {
+    const first = this.pending[0];
+    const last = this.pending[this.pending.length - 1];
+    if (first && last && first.sequence <= from && last.sequence >= from) {
+      const start = from - first.sequence;
+      return this.pending.slice(start, start + count);
+    }
+    return (await this.deps.index.recordsFrom(from, count)).map(archivable);
   }
 
   private report(count: number): void {
@@ -263,8 +295,12 @@ export class AuditArchiver {
   }
 }
 
+function body(records: readonly ArchivableRecord[]): string {
+  return records.map((r) => `${r.line}\n`).join('');
+}
+
 /** Consecutive sequences from `from`, each linked to the one before (and the first to `prevHash`). */
-function checkLinks(records: readonly AuditRecord[], from: number, prevHash: string): void {
+function checkLinks(records: readonly ArchivableRecord[], from: number, prevHash: string): void {
   if (records.length === 0) throw new IntegrityError(`audit record ${from} is committed but missing from the store`);
   let seq = from;
   let prev = prevHash;

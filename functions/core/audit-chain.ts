@@ -29,12 +29,26 @@ export function eventIdFor(sequence: number): string {
   return `EVT-${String(sequence).padStart(20, '0')}`;
 }
 
-export function archiveKeyFor(first: AuditRecord): string {
+export function archiveKeyFor(first: Pick<AuditRecord, 'timestamp' | 'sequence'>): string {
   return `records/dt=${first.timestamp.slice(0, 10)}/${String(first.sequence).padStart(20, '0')}.jsonl`;
 }
 
 export function serializeBatch(records: readonly AuditRecord[]): string {
   return records.map((r) => `${canonicalJson(r)}\n`).join('');
+}
+
+/** A committed record as the archiver needs it: its links, its date and its line in an object. */
+export interface ArchivableRecord {
+  sequence: number;
+  prev_hash: string;
+  hash: string;
+  timestamp: string;
+  /** canonicalJson(record), without the newline: objects are these lines, each ended by one. */
+  line: string;
+}
+
+export function archivable(r: AuditRecord): ArchivableRecord {
+  return { sequence: r.sequence, prev_hash: r.prev_hash, hash: r.hash, timestamp: r.timestamp, line: canonicalJson(r) };
 }
 
 export function parseBatch(body: string): AuditRecord[] {
@@ -211,14 +225,15 @@ export class AuditLog {
     }
     durable.then(
       () => {
+        // The archiver takes the lines as committed, before any caller holds a record.
+        const last = records[records.length - 1];
+        if (last) committing.archiver.committed(last.sequence, records.map(archivable));
         this.options.onBatch?.(records.length);
         batch.forEach((p, i) => {
           const r = records[i];
           if (r) p.resolve(r);
           else p.reject(new IntegrityError('audit batch lost a record'));
         });
-        const last = records[records.length - 1];
-        if (last) committing.archiver.committed(last.sequence);
       },
       (err: unknown) => {
         this.head = undefined; // the store failed (it stops): nothing after this is acknowledged
