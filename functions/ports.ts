@@ -174,6 +174,8 @@ export interface CommittingAuditIndex extends AuditIndex {
     expected: ChainHead,
     next: ChainHead,
     records: readonly AuditRecord[],
+    /** The records' canonical JSON, if the caller has it: stored as it is, not serialised again. */
+    lines?: readonly string[],
   ): { won: boolean; durable: Promise<void> };
   /** Durable committed records from sequence `from` on, in order, at most `limit`. */
   recordsFrom(from: number, limit: number): Promise<AuditRecord[]>;

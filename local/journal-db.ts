@@ -155,10 +155,11 @@ export class JournalDb {
     pk: string,
     sk: string,
     value: T | undefined,
-    options: { owned?: boolean } = {},
+    options: { owned?: boolean; text?: string } = {},
   ): { stored: T | undefined; durable: Promise<void> } {
     this.check();
-    const text = value === undefined ? 'null' : JSON.stringify(value);
+    // `text`: the caller's JSON of `value` (an audit record's canonical line), not serialised again.
+    const text = value === undefined ? 'null' : (options.text ?? JSON.stringify(value));
     // The same bytes as JSON.stringify({t, p, s, v}), without serialising the value twice.
     this.buffer += `{"t":${JSON.stringify(table)},"p":${JSON.stringify(pk)},"s":${JSON.stringify(sk)},"v":${text}}\n`;
     // `owned`: the caller hands over a fresh, plain-JSON object and keeps no reference to it, so it

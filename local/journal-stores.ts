@@ -393,6 +393,7 @@ export class JournalAuditIndex implements CommittingAuditIndex {
     expected: ChainHead,
     next: ChainHead,
     records: readonly AuditRecord[],
+    lines?: readonly string[],
   ): { won: boolean; durable: Promise<void> } {
     this.db.count('TransactWriteItems');
     const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
@@ -406,10 +407,13 @@ export class JournalAuditIndex implements CommittingAuditIndex {
       }
     }
     // Records first, head last: the journal keeps a prefix, so a durable head implies its records.
-    for (const r of records) {
-      this.db.put(JournalAuditIndex.T, recordKey(r.sequence), '', r).durable.catch(() => undefined);
+    records.forEach((r, i) => {
+      const text = lines?.[i];
+      this.db
+        .put(JournalAuditIndex.T, recordKey(r.sequence), '', r, text ? { text } : {})
+        .durable.catch(() => undefined);
       this.indexRecord(r);
-    }
+    });
     return { won: true, durable: this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable };
   }
 

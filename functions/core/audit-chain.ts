@@ -12,7 +12,7 @@
 // written behind, from the store (audit-archiver.ts).
 import type { AuditArchive, AuditIndex, ChainHead, Clock, CommittingAuditIndex } from '../ports.js';
 import type { AuditArchiver } from './audit-archiver.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { CanonicalText, canonicalJson, sha256Hex } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from './model.js';
 import { formatNs } from './time.js';
@@ -93,6 +93,8 @@ export interface AuditLogOptions {
 
 interface Pending {
   event: AuditEvent;
+  /** The event's input in canonical JSON, serialised once (append checks it is canonical). */
+  input: CanonicalText;
   resolve: (r: AuditRecord) => void;
   reject: (e: unknown) => void;
 }
@@ -146,14 +148,15 @@ export class AuditLog {
         ]),
       );
     }
+    let input: CanonicalText;
     try {
       // Refuse a non-canonical input here, so it cannot fail the other events of its batch.
-      canonicalJson(event.input);
+      input = new CanonicalText(canonicalJson(event.input));
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
+      this.queue.push({ event, input, resolve, reject });
       this.pump();
     });
   }
@@ -175,7 +178,7 @@ export class AuditLog {
         try {
           // Nothing new is claimed past a batch that cannot be written: its callers hear why.
           await this.writeUnwritten();
-          claimed = await this.claim(batch.map((p) => p.event));
+          claimed = await this.claim(batch);
         } catch (err) {
           this.head = undefined; // re-read from the store next time
           for (const p of batch) p.reject(err);
@@ -210,14 +213,12 @@ export class AuditLog {
     committing: { index: CommittingAuditIndex; archiver: AuditArchiver },
   ): Promise<void> {
     let records: AuditRecord[];
+    let lines: string[];
     let durable: Promise<void>;
     try {
       const refusal = committing.archiver.refusal();
       if (refusal) throw refusal;
-      ({ records, durable } = await this.claimCommitted(
-        batch.map((p) => p.event),
-        committing.index,
-      ));
+      ({ records, lines, durable } = await this.claimCommitted(batch, committing.index));
     } catch (err) {
       this.head = undefined;
       for (const p of batch) p.reject(err);
@@ -227,7 +228,18 @@ export class AuditLog {
       () => {
         // The archiver takes the lines as committed, before any caller holds a record.
         const last = records[records.length - 1];
-        if (last) committing.archiver.committed(last.sequence, records.map(archivable));
+        if (last) {
+          committing.archiver.committed(
+            last.sequence,
+            records.map((r, i) => ({
+              sequence: r.sequence,
+              prev_hash: r.prev_hash,
+              hash: r.hash,
+              timestamp: r.timestamp,
+              line: lines[i] as string,
+            })),
+          );
+        }
         this.options.onBatch?.(records.length);
         batch.forEach((p, i) => {
           const r = records[i];
@@ -243,19 +255,19 @@ export class AuditLog {
   }
 
   private async claimCommitted(
-    events: readonly AuditEvent[],
+    items: readonly Pending[],
     index: CommittingAuditIndex,
-  ): Promise<{ records: AuditRecord[]; durable: Promise<void> }> {
+  ): Promise<{ records: AuditRecord[]; lines: string[]; durable: Promise<void> }> {
     for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
       const head = await this.currentHead();
-      const records = this.build(events, head);
+      const { records, lines } = this.build(items, head);
       const last = records[records.length - 1];
       if (!last) throw new IntegrityError('empty audit batch');
       const next: ChainHead = { sequence: last.sequence, hash: last.hash };
-      const { won, durable } = index.commitBatch(head, next, records);
+      const { won, durable } = index.commitBatch(head, next, records, lines);
       if (won) {
         this.head = next;
-        return { records, durable };
+        return { records, lines, durable };
       }
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
       await sleep(Math.min(50, 2 ** attempt) * Math.random());
@@ -270,14 +282,14 @@ export class AuditLog {
     this.unwritten = undefined;
   }
 
-  private async claim(events: readonly AuditEvent[]): Promise<Claimed> {
+  private async claim(items: readonly Pending[]): Promise<Claimed> {
     for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
       const head = await this.currentHead();
-      const records = this.build(events, head);
+      const { records, lines } = this.build(items, head);
       const last = records[records.length - 1];
       const first = records[0];
       if (!last || !first) throw new IntegrityError('empty audit batch');
-      const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: serializeBatch(records) };
+      const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: lines.map((l) => `${l}\n`).join('') };
       const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
       const { won, durable } = await this.claimHead(head, next);
       if (won) {
@@ -323,10 +335,12 @@ export class AuditLog {
     return head;
   }
 
-  private build(events: readonly AuditEvent[], head: ChainHead): AuditRecord[] {
+  /** The batch's records on top of `head`, and each one's canonical JSON (its archive line). */
+  private build(items: readonly Pending[], head: ChainHead): { records: AuditRecord[]; lines: string[] } {
     let prevHash = head.hash;
     let seq = head.sequence;
-    return events.map((e) => {
+    const lines: string[] = [];
+    const records = items.map(({ event: e, input }) => {
       seq += 1;
       const partial: Omit<AuditRecord, 'hash'> = {
         sequence: seq,
@@ -341,10 +355,15 @@ export class AuditLog {
         reason: e.reason,
         prev_hash: prevHash,
       };
-      const record: AuditRecord = { ...partial, hash: hashRecord(partial) };
-      prevHash = record.hash;
+      // Hash and line reuse the input's canonical text: the same bytes as serialising it again.
+      const canonical = { ...partial, input };
+      const hash = sha256Hex(canonicalJson(canonical));
+      lines.push(canonicalJson({ ...canonical, hash }));
+      const record: AuditRecord = { ...partial, hash };
+      prevHash = hash;
       return record;
     });
+    return { records, lines };
   }
 
   /**

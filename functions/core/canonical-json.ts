@@ -11,6 +11,14 @@ export class CanonicalJsonError extends Error {
   override readonly name = 'CanonicalJsonError';
 }
 
+/**
+ * A value already in canonical form (the output of canonicalJson), written as it is: a record's
+ * input is serialised once and reused for its hash, its archive line and its journal line.
+ */
+export class CanonicalText {
+  constructor(readonly text: string) {}
+}
+
 export function canonicalJson(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
@@ -24,7 +32,9 @@ export function canonicalJson(value: unknown): string {
       // Fractions and huge numbers are carried as decimal strings; a float here is a bug.
       throw new CanonicalJsonError(`only safe integers are canonical, got ${value}`);
     case 'object':
-      return Array.isArray(value) ? writeArray(value) : writeObject(value as Record<string, unknown>);
+      if (Array.isArray(value)) return writeArray(value);
+      if (value instanceof CanonicalText) return value.text;
+      return writeObject(value as Record<string, unknown>);
     default:
       throw new CanonicalJsonError(`cannot canonicalise a ${typeof value}`);
   }

@@ -260,9 +260,17 @@ describe('archiving', () => {
       { log: { onBatch: (n) => batches.push(n) } },
     );
     await archiver.start();
-    const committed = await appendSequentially(log, 0, 10);
+    const first = await appendSequentially(log, 0, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await archive.list('records/')).toEqual([]); // fewer than an object's worth: lingering
+    const committed = [...first, ...(await appendSequentially(log, 3, 7))];
     expect(batches).toHaveLength(10);
-    expect(await archive.list('records/')).toEqual([]); // still lingering
+    // Full objects go at once; the last two records keep lingering.
+    const deadline = Date.now() + 2000;
+    while (archiver.archivedThrough < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(archiver.archivedThrough).toBe(7);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(archiver.archivedThrough).toBe(7);
     await archiver.drain();
     const objs = await expectArchiveHolds(archive, committed, 4);
     expect(objs.map((o) => o.records.length)).toEqual([4, 4, 2]);

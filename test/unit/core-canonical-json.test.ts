@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CanonicalJsonError, canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
+import { CanonicalJsonError, CanonicalText, canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
 
 describe('canonicalJson', () => {
   it('does not depend on key insertion order', () => {
@@ -53,6 +53,25 @@ describe('canonicalJson', () => {
 
   it('keeps a "__proto__" key that JSON.parse made an own property', () => {
     expect(canonicalJson(JSON.parse('{"__proto__":false,"a":1}'))).toBe('{"__proto__":false,"a":1}');
+  });
+
+  it('writes a CanonicalText as it is: the same bytes as serialising its value in place (property)', () => {
+    const json = fc.jsonValue().filter((v) => {
+      try {
+        canonicalJson(v);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    fc.assert(
+      fc.property(json, fc.string(), (v, other) => {
+        const inPlace = canonicalJson({ z: other, input: v, a: [v] });
+        const text = new CanonicalText(canonicalJson(v));
+        expect(canonicalJson({ z: other, input: text, a: [text] })).toBe(inPlace);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('is stable under JSON round trip and key shuffling (property)', () => {
