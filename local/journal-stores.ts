@@ -59,6 +59,9 @@ function settleWrite(durable: Promise<void>, options: JournalStoreOptions): Prom
 /** A private copy for the caller: stored values are shared and must stay untouched. */
 const copy = <T>(v: T): T => structuredClone(v);
 
+/** The same for a value with no nested objects (a Position, a fill ledger): a spread is enough. */
+const flatCopy = <T extends object>(v: T): T => ({ ...v });
+
 // --- Orders ---------------------------------------------------------------------------------------
 
 interface StoredOrder extends OrderRecord {
@@ -205,7 +208,7 @@ export class JournalPositionStore implements PositionStore {
 
   async list(accountId: string): Promise<Position[]> {
     this.db.count('Query');
-    const rows = this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => copy(r.position));
+    const rows = this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => flatCopy(r.position));
     await this.db.settled(this.db.partitionSeq(JournalPositionStore.T, accountId));
     return rows;
   }
@@ -214,7 +217,7 @@ export class JournalPositionStore implements PositionStore {
     this.db.count('GetItem');
     const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
     await this.db.settled(this.db.seqOf(JournalPositionStore.T, accountId, symbol));
-    return r ? copy(r.position) : undefined;
+    return r ? flatCopy(r.position) : undefined;
   }
 
   async getWithLedger(
@@ -223,7 +226,7 @@ export class JournalPositionStore implements PositionStore {
   ): Promise<{ position: Position; appliedFills: Readonly<Record<string, string>> } | undefined> {
     this.db.count('GetItem');
     const r = this.db.get<StoredPosition>(JournalPositionStore.T, accountId, symbol);
-    const out = r ? { position: copy(r.position), appliedFills: copy(r.fills) } : undefined;
+    const out = r ? { position: flatCopy(r.position), appliedFills: flatCopy(r.fills) } : undefined;
     await this.db.settled(this.db.seqOf(JournalPositionStore.T, accountId, symbol));
     return out;
   }
