@@ -208,7 +208,9 @@ export class JournalPositionStore implements PositionStore {
 
   async list(accountId: string): Promise<Position[]> {
     this.db.count('Query');
-    const rows = this.db.partition<StoredPosition>(JournalPositionStore.T, accountId).map(([, r]) => flatCopy(r.position));
+    const rows = this.db
+      .partition<StoredPosition>(JournalPositionStore.T, accountId)
+      .map(([, r]) => flatCopy(r.position));
     await this.db.settled(this.db.partitionSeq(JournalPositionStore.T, accountId));
     return rows;
   }

@@ -6,6 +6,7 @@
 import {
   closeSync,
   existsSync,
+  fdatasync,
   fstatSync,
   fsyncSync,
   mkdirSync,
@@ -68,8 +69,21 @@ export interface ExecutionJournalOptions {
   now?: () => number;
 }
 
+/**
+ * Appended lines are fdatasynced within this many milliseconds, in the background. A machine crash
+ * loses at most that much, and written pages never pile up for the kernel's periodic writeback:
+ * seconds of them, flushed at once, stalled the store's fdatasyncs on the same disk for up to
+ * 100 ms (docs/benchmarks.md).
+ */
+const SYNC_INTERVAL_MS = 20;
+
 export class ExecutionJournal {
   private fd: number | undefined;
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
+  private syncing = false;
+  /** Appended while a sync was in flight: another sync follows it. */
+  private dirtySinceSync = false;
+  private syncError: Error | undefined;
   /** Lines that did not parse (a torn last write after a crash); they are skipped, not fatal. */
   readonly skippedLines: number;
   readonly entries: readonly JournalEntry[];
@@ -117,18 +131,59 @@ export class ExecutionJournal {
     }
   }
 
-  /** Synchronous so that a start is on disk before start() answers (names must survive a crash). */
+  /**
+   * Synchronous so that a start is in the file before start() answers (names must survive a crash
+   * of the process); fdatasynced within SYNC_INTERVAL_MS, in the background (see there).
+   */
   append(entry: JournalEntry): void {
     if (this.fd === undefined) throw new Error(`journal ${this.file} is closed`);
+    if (this.syncError) throw new Error(`journal ${this.file} could not be synced: ${this.syncError.message}`);
     writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    this.scheduleSync();
   }
 
-  close(): void {
+  /** Waits for a background sync in flight, then syncs and closes the file. */
+  async close(): Promise<void> {
     if (this.fd === undefined) return;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    // Never close a descriptor while the thread pool may still be syncing it.
+    while (this.syncing) await new Promise((r) => setImmediate(r));
     const fd = this.fd;
+    if (fd === undefined) return;
     this.fd = undefined;
-    fsyncSync(fd);
-    closeSync(fd);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private scheduleSync(): void {
+    if (this.syncing) {
+      this.dirtySinceSync = true; // another sync follows the one in flight
+      return;
+    }
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      const fd = this.fd;
+      if (fd === undefined) return;
+      this.syncing = true;
+      fdatasync(fd, (err) => {
+        this.syncing = false;
+        // Fail stop: after a failed sync the file's state is unknown, so no new start is accepted.
+        if (err) {
+          this.syncError ??= err;
+          return;
+        }
+        if (this.dirtySinceSync) {
+          this.dirtySinceSync = false;
+          this.scheduleSync();
+        }
+      });
+    }, SYNC_INTERVAL_MS);
+    this.syncTimer.unref();
   }
 }
 

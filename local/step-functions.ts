@@ -526,7 +526,7 @@ export class LocalStepFunctions implements Workflow {
       }),
     ]);
     clearTimeout(timer);
-    this.journal.close();
+    await this.journal.close();
   }
 
   // ---- running ----

@@ -20,6 +20,15 @@ export class CanonicalText {
 }
 
 export function canonicalJson(value: unknown): string {
+  const out = write(value);
+  // `+=` builds a rope (a tree of cons strings) that takes about ten times the flat size while it
+  // is kept, and records' lines are kept (the journal store, the archiver's queue): flatten once.
+  // ToNumber flattens its argument; the number itself is not wanted.
+  if (out.length > 64) Number(out);
+  return out;
+}
+
+function write(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -45,7 +54,7 @@ function writeArray(arr: readonly unknown[]): string {
   for (let i = 0; i < arr.length; i++) {
     if (i > 0) out += ',';
     const v = arr[i];
-    if (v !== undefined) out += canonicalJson(v);
+    if (v !== undefined) out += write(v);
     // An undefined slot is null; a hole stays empty, as Array.prototype.map + join always wrote it.
     else if (i in arr) out += 'null';
   }
@@ -76,7 +85,7 @@ function writeObject(obj: Record<string, unknown>): string {
     const k = keys[i] as string;
     const v = obj[k];
     if (v === undefined) continue; // an undefined member is absent
-    out += `${sep}${quoteKey(k)}:${canonicalJson(v)}`;
+    out += `${sep}${quoteKey(k)}:${write(v)}`;
     sep = ',';
   }
   return `${out}}`;

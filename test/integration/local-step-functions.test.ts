@@ -413,8 +413,33 @@ describe('LocalStepFunctions on the order-lifecycle ASL', () => {
   });
 });
 
+describe('ExecutionJournal background sync', () => {
+  it('keeps appending while its background sync runs, and closes cleanly after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sfn-journal-'));
+    try {
+      const file = join(dir, 'executions.jsonl');
+      const journal = new ExecutionJournal(file);
+      const at = new Date().toISOString();
+      for (let i = 0; i < 50; i++) {
+        journal.append({ type: 'interrupted', executionId: `e${i}`, reason: 'test', at });
+        // Spread over several sync intervals, so appends land while a sync is in flight.
+        if (i % 10 === 9) await new Promise((r) => setTimeout(r, 25));
+      }
+      await journal.close();
+      await journal.close(); // idempotent
+      expect(() => journal.append({ type: 'interrupted', executionId: 'late', reason: 'test', at })).toThrow(/closed/);
+      expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(50);
+      const reread = new ExecutionJournal(file);
+      expect(reread.entries).toHaveLength(50);
+      await reread.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('ExecutionJournal compaction at start-up', () => {
-  it('drops executions that ended before the name-retention window, keeps recent and running ones', () => {
+  it('drops executions that ended before the name-retention window, keeps recent and running ones', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sfn-journal-'));
     try {
       const file = join(dir, 'executions.jsonl');
@@ -438,12 +463,12 @@ describe('ExecutionJournal compaction at start-up', () => {
       const journal = new ExecutionJournal(file, { now: () => now });
       expect(journal.compactedExecutions).toBe(1);
       expect(journal.entries.map((e) => e.executionId)).toEqual(['recent', 'recent', 'running']);
-      journal.close();
+      await journal.close();
       // The file itself was rewritten: a second start reads the same, and drops nothing more.
       const again = new ExecutionJournal(file, { now: () => now });
       expect(again.compactedExecutions).toBe(0);
       expect(again.entries.map((e) => e.executionId)).toEqual(['recent', 'recent', 'running']);
-      again.close();
+      await again.close();
       expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
     } finally {
       rmSync(dir, { recursive: true, force: true });
