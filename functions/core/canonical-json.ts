@@ -55,8 +55,9 @@ function writeArray(arr: readonly unknown[]): string {
     if (i > 0) out += ',';
     const v = arr[i];
     if (v !== undefined) out += write(v);
-    // An undefined slot is null; a hole stays empty, as Array.prototype.map + join always wrote it.
-    else if (i in arr) out += 'null';
+    else if (i in arr) out += 'null'; // an undefined slot is null, as JSON.stringify writes it
+    // A hole has no JSON form (`[1,,2]` is not JSON): refused, so it can never reach a stored line.
+    else throw new CanonicalJsonError(`a sparse array (a hole at index ${i}) is not JSON`);
   }
   return `${out}]`;
 }

@@ -159,8 +159,15 @@ function referenceCanonicalJson(value: unknown): string {
       if (!Number.isSafeInteger(value)) throw new CanonicalJsonError(`only safe integers are canonical, got ${value}`);
       return String(value);
     case 'object': {
-      if (Array.isArray(value))
-        return `[${value.map((v) => referenceCanonicalJson(v === undefined ? null : v)).join(',')}]`;
+      if (Array.isArray(value)) {
+        const parts: string[] = [];
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw new CanonicalJsonError(`a sparse array (a hole at index ${i}) is not JSON`);
+          const v: unknown = value[i];
+          parts.push(referenceCanonicalJson(v === undefined ? null : v));
+        }
+        return `[${parts.join(',')}]`;
+      }
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj)
         .filter((k) => obj[k] !== undefined)
