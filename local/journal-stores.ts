@@ -359,6 +359,8 @@ export class JournalAuditIndex implements CommittingAuditIndex {
   private static readonly T = 'audit';
   private static readonly HEAD = 'HEAD';
   private static readonly ARCHIVED = 'ARCHIVED';
+  /** The range of the last commit, written before its records: what a torn commit left behind. */
+  private static readonly PENDING = 'PENDING';
   private readonly byOrder = new Map<string, number[]>();
   private readonly byType = new Map<string, Array<{ ts: string; seq: number }>>();
 
@@ -366,16 +368,20 @@ export class JournalAuditIndex implements CommittingAuditIndex {
   readonly discardedAtStart: number;
 
   constructor(private readonly db: JournalDb) {
-    const records = [...db.scan<AuditRecord | ChainHead | { sequence: number }>(JournalAuditIndex.T)].filter(isRecord);
+    const records = [
+      ...db.scan<AuditRecord | ChainHead | { sequence: number } | { from: number }>(JournalAuditIndex.T),
+    ].filter(isRecord);
     records.sort((a, b) => a.sequence - b.sequence);
     const headSeq = db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD)?.sequence ?? -1;
+    const pending = db.get<{ from: number; to: number }>(JournalAuditIndex.T, JournalAuditIndex.PENDING);
     let discarded = 0;
     for (const r of records) {
-      if (r.sequence > headSeq) {
-        // commitBatch writes a batch's records, then its head, in one group commit; the journal
-        // keeps a prefix, so a crash can keep the records and lose the head. Nobody was answered
-        // for that batch (appends wait for the head's sync) and nothing archived it: it did not
-        // happen. Left in place it would block every later commit and show outside the chain.
+      if (pending && pending.to > headSeq && r.sequence > headSeq && r.sequence <= pending.to) {
+        // commitBatch writes the batch's range, its records, then its head, in one group commit;
+        // the journal keeps a prefix, so a crash can keep the records and lose the head. Nobody
+        // was answered for that batch (appends wait for the head's sync) and nothing archived it:
+        // it did not happen. Left in place it would block every later commit and show outside
+        // the chain.
         this.db.put(JournalAuditIndex.T, recordKey(r.sequence), '', undefined).durable.catch(() => undefined);
         discarded++;
       } else this.indexRecord(r);
@@ -426,7 +432,15 @@ export class JournalAuditIndex implements CommittingAuditIndex {
         throw new IntegrityError(`audit record ${r.sequence} is already stored`);
       }
     }
-    // Records first, head last: the journal keeps a prefix, so a durable head implies its records.
+    // Range, records, head: the journal keeps a prefix, so a durable head implies its records, and
+    // records without their head lie in the range (discarded at the next start-up).
+    const first = records[0];
+    const last = records[records.length - 1];
+    if (first && last) {
+      this.db
+        .put(JournalAuditIndex.T, JournalAuditIndex.PENDING, '', { from: first.sequence, to: last.sequence })
+        .durable.catch(() => undefined);
+    }
     records.forEach((r, i) => {
       const text = lines?.[i];
       this.db
@@ -554,7 +568,7 @@ export class JournalAuditIndex implements CommittingAuditIndex {
 
 const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
 
-function isRecord(v: AuditRecord | ChainHead | { sequence: number }): v is AuditRecord {
+function isRecord(v: AuditRecord | ChainHead | { sequence: number } | { from: number }): v is AuditRecord {
   return 'event_id' in v;
 }
 

@@ -146,8 +146,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     opened.push(archive);
     const auditIndex = stores.auditIndex;
     // The journal store is the audit log's commit point; the archive is written behind it.
+    const archiverLog = new Logger({ serviceName: 'audit-archiver', logLevel: options.logLevel ?? 'INFO' });
     const auditArchiver = isCommittingIndex(auditIndex)
-      ? new AuditArchiver({ archive, index: auditIndex, clock }, options.auditArchiver)
+      ? new AuditArchiver(
+          { archive, index: auditIndex, clock },
+          {
+            // A failing archive is loud: retried writes warn, a stop (appends refused) is an error.
+            onError: (err, willRetry) =>
+              willRetry
+                ? archiverLog.warn('audit archive write failed; retrying', { error: String(err) })
+                : archiverLog.error('audit archiver stopped: appends are refused', { error: String(err) }),
+            ...options.auditArchiver,
+          },
+        )
       : undefined;
     if (auditArchiver) opened.push(auditArchiver);
 

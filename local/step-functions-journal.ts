@@ -157,6 +157,8 @@ export class ExecutionJournal {
     } finally {
       closeSync(fd);
     }
+    // A later fsync can succeed after a failed one without the lost pages: report the first.
+    if (this.syncError) throw new Error(`journal ${this.file} could not be synced: ${this.syncError.message}`);
   }
 
   private scheduleSync(): void {

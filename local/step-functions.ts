@@ -371,7 +371,8 @@ export class LocalStepFunctions implements Workflow {
       ended: promise,
       markEnded: resolve,
     };
-    // On disk before we answer: after a crash the name is still taken.
+    // In the file before we answer (a crash of the process keeps the name taken); fdatasynced
+    // within 20 ms (a crash of the machine in that window can lose the start: docs/contracts.md).
     this.journal.append({
       type: 'started',
       stateMachine: this.stateMachineName,

@@ -22,6 +22,8 @@ export interface AuditArchiverOptions {
   lingerMs?: number;
   /** Appends are refused while more committed records than this wait for the archive. */
   maxBacklog?: number;
+  /** How long start() waits for the archive to catch up before it lets start-up go on. */
+  startDrainMs?: number;
   /** First and longest wait between retries of a failed archive write. */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -62,6 +64,7 @@ export class AuditArchiver {
   private readonly lingerMs: number;
   private readonly maxBacklog: number;
   private readonly retryBaseMs: number;
+  private readonly startDrainMs: number;
   private readonly retryMaxMs: number;
 
   constructor(
@@ -72,6 +75,7 @@ export class AuditArchiver {
     this.lingerMs = options.lingerMs ?? 100;
     this.maxBacklog = options.maxBacklog ?? 50_000;
     this.retryBaseMs = options.retryBaseMs ?? 50;
+    this.startDrainMs = options.startDrainMs ?? 10_000;
     this.retryMaxMs = options.retryMaxMs ?? 5000;
     for (const [name, v] of [
       ['maxRecordsPerObject', this.maxRecordsPerObject],
@@ -95,12 +99,30 @@ export class AuditArchiver {
       this.failure = err instanceof Error ? err : new Error(String(err));
       throw err;
     }
-    await this.drain();
+    // Catch up before anything new, but not for ever: with the archive down, start-up goes on and
+    // the archiver keeps retrying behind (appends are refused once the backlog is too deep).
+    const drained = this.drain();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.startDrainMs);
+    });
+    try {
+      if ((await Promise.race([drained, waited])) === 'timeout') drained.catch(() => undefined); // reported by onError
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async recoverProgress(): Promise<void> {
     const { index } = this.deps;
     this.archived = await index.archivedThrough();
+    const head = await index.getHead();
+    if (this.archived < 0 && head.batch) {
+      // A store of the earlier layout (the head carries its last batch): there every batch was
+      // archived before its append answered, and AuditLog.recover() has finished the last one.
+      await index.setArchivedThrough(head.sequence);
+      this.archived = head.sequence;
+    }
     if (this.archived >= 0) {
       const [last] = await index.recordsFrom(this.archived, 1);
       if (!last || last.sequence !== this.archived) {
@@ -108,7 +130,6 @@ export class AuditArchiver {
       }
       this.archivedHash = last.hash;
     }
-    const head = await index.getHead();
     this.committed(head.sequence);
   }
 
@@ -241,7 +262,12 @@ export class AuditArchiver {
   private async writeNext(): Promise<void> {
     const { archive } = this.deps;
     const from = this.archived + 1;
-    const records = await this.take(from, Math.min(this.maxRecordsPerObject, this.committedThrough - this.archived));
+    const taken = await this.take(from, Math.min(this.maxRecordsPerObject, this.committedThrough - this.archived));
+    // One UTC day per object: the key's `dt=` partition is the first record's day, and a query
+    // that filters on it must find every record of that day there.
+    const day = taken[0]?.timestamp.slice(0, 10);
+    const nextDay = taken.findIndex((r) => r.timestamp.slice(0, 10) !== day);
+    const records = nextDay === -1 ? taken : taken.slice(0, nextDay);
     checkLinks(records, from, this.archivedHash);
     const key = archiveKeyFor(records[0] as ArchivableRecord);
     let written = records;

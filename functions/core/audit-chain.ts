@@ -135,7 +135,10 @@ export class AuditLog {
     this.maxWriteAttempts = options.maxWriteAttempts ?? 5;
   }
 
-  /** Resolves once the record is in the archive and the index: durable before the caller proceeds. */
+  /**
+   * Resolves once the record is durable before the caller proceeds: in the archive and the index,
+   * or, in store-committed mode, in the store, which the archiver copies to the archive behind.
+   */
   append(event: AuditEvent): Promise<AuditRecord> {
     if (!EVENT_TYPES.has(event.event_type)) {
       return Promise.reject(

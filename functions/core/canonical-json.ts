@@ -54,9 +54,10 @@ function writeArray(arr: readonly unknown[]): string {
   for (let i = 0; i < arr.length; i++) {
     if (i > 0) out += ',';
     const v = arr[i];
+    // An undefined slot is null, as JSON.stringify writes it. A hole has no JSON form (`[1,,2]` is
+    // not JSON): refused, so it can never reach a stored line.
     if (v !== undefined) out += write(v);
-    else if (i in arr) out += 'null'; // an undefined slot is null, as JSON.stringify writes it
-    // A hole has no JSON form (`[1,,2]` is not JSON): refused, so it can never reach a stored line.
+    else if (i in arr) out += 'null';
     else throw new CanonicalJsonError(`a sparse array (a hole at index ${i}) is not JSON`);
   }
   return `${out}]`;

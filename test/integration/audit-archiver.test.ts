@@ -55,8 +55,7 @@ beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'audit-archiver-'));
   dbDir = join(root, 'store');
   archiveDir = join(root, 'archive');
-  // A few microseconds before midnight: the chain (and an object) straddles two days.
-  clock = new ManualClock('2026-01-02T23:59:59.999990000Z', 1_000n);
+  clock = new ManualClock('2026-01-02T12:00:00.000000000Z', 1_000n);
   dbs = [];
   archives = [];
   archivers = [];
@@ -234,6 +233,8 @@ describe('appends in store-committed mode', () => {
 
 describe('archiving', () => {
   it('after drain the archive holds exactly the committed records, in bounded objects, and the watermark is the head', async () => {
+    // A few microseconds before midnight: the chain straddles two days.
+    clock = new ManualClock('2026-01-02T23:59:59.999990000Z', 1_000n);
     const { index, archive, archiver, log } = stack({ maxRecordsPerObject: 7, lingerMs: 5 });
     await archiver.start();
     const sequential = await appendSequentially(log, 0, 10);
@@ -249,8 +250,12 @@ describe('archiving', () => {
     expect(await index.archivedThrough()).toBe(head.sequence);
     expect(archiver.archivedThrough).toBe(49);
     expect(archiver.backlog).toBe(0);
-    // The chain straddles midnight: each object is filed under its first record's day.
+    // The chain straddles midnight: each object holds one UTC day, filed under it.
     expect(new Set(objs.map((o) => o.key.slice(0, 'records/dt=2026-01-02'.length))).size).toBe(2);
+    for (const o of objs) {
+      const day = o.key.slice('records/dt='.length, 'records/dt='.length + 10);
+      for (const r of o.records) expect(r.timestamp.slice(0, 10), `${o.key} #${r.sequence}`).toBe(day);
+    }
   });
 
   it('with a long linger, records of many batches are grouped into few objects', async () => {
@@ -278,8 +283,9 @@ describe('archiving', () => {
 
   it('reports each object archived: its record count and a non-negative lag since commit', async () => {
     const reports: Array<{ records: number; lagMs: number }> = [];
+    // Objects large enough that none is full (a full one would go before the clock moves).
     const { archiver, log } = stack({
-      maxRecordsPerObject: 3,
+      maxRecordsPerObject: 100,
       lingerMs: 60_000,
       onArchived: (records, lagMs) => reports.push({ records, lagMs }),
     });
@@ -287,7 +293,7 @@ describe('archiving', () => {
     await appendSequentially(log, 0, 8);
     clock.advanceSeconds(5); // the records wait 5 s before the archive gets them
     await archiver.drain();
-    expect(reports.map((r) => r.records)).toEqual([3, 3, 2]);
+    expect(reports.map((r) => r.records)).toEqual([8]);
     for (const r of reports) {
       expect(r.lagMs).toBeGreaterThanOrEqual(5000);
       expect(r.lagMs).toBeLessThan(5100);
@@ -310,10 +316,12 @@ describe('archiving', () => {
 
 describe('restart', () => {
   it('archives what a crashed process committed but never archived, once', async () => {
-    const first = stack({ lingerMs: 60_000, maxRecordsPerObject: 4 });
+    const flaky = new FlakyArchive(openArchive());
+    const first = stack({ lingerMs: 60_000, maxRecordsPerObject: 4 }, { archive: flaky });
     await first.archiver.start();
     const committed = await appendSequentially(first.log, 0, 6);
     await first.archiver.drain(); // records 0..5 archived, watermark 5
+    flaky.broken = true; // from here on nothing reaches the archive (a full object would go at once)
     committed.push(...(await appendSequentially(first.log, 6, 7))); // 6..12: committed, not archived
     expect(await first.index.archivedThrough()).toBe(5);
     // The crash: the store stops here (everything acknowledged is durable); the archiver never runs again.
@@ -388,6 +396,55 @@ describe('restart', () => {
       [3, 4, 5],
       [6, 7, 8],
     ]);
+  });
+});
+
+describe('start-up', () => {
+  it('does not wait for ever when the archive is down: start-up goes on, the archiver catches up later', async () => {
+    const first = stack({ lingerMs: 60_000 });
+    const committed = await appendSequentially(first.log, 0, 3); // never archived (not started)
+    await first.db.close();
+
+    const flaky = new FlakyArchive(openArchive());
+    flaky.broken = true;
+    const second = stack({ lingerMs: 5, startDrainMs: 100 }, { db: openDb(), archive: flaky });
+    expect(await within(second.archiver.start(), 2_000)).toEqual({ value: undefined });
+    expect(second.archiver.backlog).toBe(3);
+    expect(second.archiver.refusal()).toBeUndefined(); // within the backlog limit: appends go on
+    const next = await second.log.append(ev(3));
+    flaky.broken = false;
+    await second.archiver.drain();
+    await expectArchiveHolds(second.archive, [...committed, next], 1000);
+  });
+
+  it('takes a store of the earlier layout (the head carries its batch, no watermark) as archived up to the head', async () => {
+    // The earlier layout: claimHead + archive + index before each append answered.
+    const db = openDb();
+    const index = new JournalAuditIndex(db);
+    const archive = openArchive();
+    const old = new AuditLog({ archive, index, clock });
+    const committed = await appendSequentially(old, 0, 5);
+    expect((await index.getHead()).batch).toBeDefined();
+    expect(await index.archivedThrough()).toBe(-1);
+    const puts: string[] = [];
+    const watching: AuditArchive = {
+      putIfAbsent: (key, body, options) => {
+        puts.push(key);
+        return archive.putIfAbsent(key, body, options);
+      },
+      get: (key) => archive.get(key),
+      list: (prefix) => archive.list(prefix),
+    };
+    const { archiver, log } = stack({ lingerMs: 5 }, { db, archive: watching });
+    await log.recover(); // finds the head's batch already in the archive
+    puts.length = 0;
+    await archiver.start();
+    expect(puts).toEqual([]); // the archiver re-reads and rewrites nothing
+    expect(await index.archivedThrough()).toBe(4);
+    const next = await log.append(ev(5));
+    expect(next.prev_hash).toBe(committed[4]?.hash);
+    await archiver.drain();
+    await expectArchiveHolds(archive, [...committed, next], 1000);
   });
 });
 

@@ -163,16 +163,17 @@ async function boot(): Promise<void> {
 describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local platform (%s store)', (kind) => {
   beforeAll(async () => {
     store = kind;
+    returnedUnsynced.length = 0;
     dataDir = await mkdtemp(join(tmpdir(), 'lifecycle-'));
     await boot();
   });
 
   afterAll(async () => {
-    // Every step answered only once its writes were durable (on dynalite, trivially).
-    expect(returnedUnsynced).toEqual([]);
     await platform?.stop();
     closeHttpsAgents();
     await rm(dataDir, { recursive: true, force: true });
+    // Every step answered only once its writes were durable (on dynalite, trivially).
+    expect(returnedUnsynced).toEqual([]);
   });
 
   it('fills a normal order and updates the position once', async () => {
