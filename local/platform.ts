@@ -229,7 +229,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       await auditArchiver.start();
     }
     // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
-    const recovered = await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000);
+    const recovered = [
+      ...(await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000)),
+      ...(await recoverLostStarts(workflow, services, approvalTimeoutSeconds * 1000, clock)),
+    ];
     await database.barrier();
 
     const api =
@@ -446,6 +449,72 @@ async function recoverInterrupted(
     await workflow.markAborted(e.executionId, why);
     out.push({ order_id: order.order_id, outcome: 'resumed' });
   }
+  return out;
+}
+
+/** How far back start-up looks for accepted orders whose lifecycle never started. */
+const LOST_START_LOOKBACK_MS = 60 * 60 * 1000;
+
+/**
+ * An order accepted (its `order_submitted` record is durable, its 202 sent) whose execution the
+ * Step Functions journal does not know: the journal is synced within 20 ms of StartExecution, so a
+ * machine crash in that window loses the start. Nothing after order_submitted is on record for such
+ * an order; it is started now, under its own name, within the resume window (as an interrupted one
+ * would be), else recorded FAILED. Looks back an hour.
+ */
+async function recoverLostStarts(
+  workflow: LocalStepFunctions,
+  services: PlatformServices,
+  maxResumeAgeMs: number,
+  clock: Clock,
+): Promise<Array<{ order_id: string; outcome: RecoveryOutcome }>> {
+  const out: Array<{ order_id: string; outcome: RecoveryOutcome }> = [];
+  const nowMs = Number(clock.nowNs() / 1_000_000n);
+  const from = formatNs(BigInt(nowMs - LOST_START_LOOKBACK_MS) * 1_000_000n);
+  const to = formatNs(clock.nowNs());
+  const seen = new Set<string>();
+  let token: string | undefined;
+  do {
+    const page = await services.auditIndex.queryByType('order_submitted', from, to, 500, token);
+    for (const submitted of page.items) {
+      const id = submitted.order_id;
+      if (!id || seen.has(id)) continue;
+      seen.add(id);
+      if (await workflow.describe(workflow.executionIdFor(id))) continue;
+      const history = await services.auditIndex.queryByOrder(id, 10);
+      if (history.items.some((r) => r.event_type !== 'order_submitted')) continue; // its lifecycle ran
+      const record = await services.orders.get(id);
+      if (!record || record.risk || record.execution) continue;
+      const order = record.order;
+      const ageMs = nowMs - Date.parse(submitted.timestamp);
+      const why = 'the platform stopped before this accepted order’s lifecycle was on disk';
+      if (ageMs > maxResumeAgeMs) {
+        await recordFailure(
+          complianceDeps(services, localIdentity('compliance')),
+          order,
+          {
+            Error: 'StaleAfterRestart',
+            Cause: `${why}, ${Math.round(ageMs / 1000)} s ago; a pre-trade check now would not be current: resubmit it`,
+          },
+          workflow.executionIdFor(id),
+        );
+        out.push({ order_id: id, outcome: 'failed' });
+        continue;
+      }
+      const started = await workflow.start(id, { order });
+      await services.audit.append({
+        event_type: 'order_resumed',
+        order_id: id,
+        trader_id: order.trader_id,
+        actor: localIdentity('order-router'),
+        input: { lost_start: true, resumed_execution: started.executionId },
+        decision: 'resumed',
+        reason: `${why}; its lifecycle starts now`,
+      });
+      out.push({ order_id: id, outcome: 'resumed' });
+    }
+    token = page.nextToken;
+  } while (token);
   return out;
 }
 

@@ -453,4 +453,25 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       expect(qty(after.body)).toBe(qty(before.body));
     }
   });
+
+  it('starts, after a restart, an accepted order whose lifecycle start never reached the disk', async () => {
+    // The crash this stands for: the 202 went out, then the machine died within the 20 ms before
+    // the Step Functions journal was synced. Here the start is simply dropped.
+    const wf = platform.workflow;
+    const realStart = wf.start.bind(wf);
+    wf.start = async (name: string, input: unknown) =>
+      name === 'ORD-LOST-1' ? { executionId: wf.executionIdFor(name) } : realStart(name, input);
+    const res = await call('trader', 'POST', '/orders', order('ORD-LOST-1', { symbol: 'MSFT', quantity: 5 }));
+    expect(res.status).toBe(202);
+    expect(await wf.describe(wf.executionIdFor('ORD-LOST-1'))).toBeUndefined();
+    await platform.stop();
+    closeHttpsAgents();
+    await boot();
+    expect(platform.recovered).toContainEqual({ order_id: 'ORD-LOST-1', outcome: 'resumed' });
+    const view = await waitForStatus('ORD-LOST-1', ['FILLED', 'REJECTED', 'FAILED', 'EXPIRED']);
+    expect(view.status).toBe('FILLED');
+    expect(view.history.map((h) => h.event_type).slice(0, 2)).toEqual(['order_submitted', 'order_resumed']);
+    // Orders whose lifecycle ran are left alone.
+    expect(platform.recovered.map((r) => r.order_id)).not.toContain('ORD-FILL-1');
+  });
 });
