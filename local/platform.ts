@@ -452,7 +452,10 @@ async function recoverInterrupted(
   return out;
 }
 
-/** How far back start-up looks for accepted orders whose lifecycle never started. */
+/**
+ * How far back start-up looks for accepted orders whose lifecycle never started: from this long
+ * before the last entry of the Step Functions journal (about when the previous process stopped).
+ */
 const LOST_START_LOOKBACK_MS = 60 * 60 * 1000;
 
 /**
@@ -460,7 +463,7 @@ const LOST_START_LOOKBACK_MS = 60 * 60 * 1000;
  * Step Functions journal does not know: the journal is synced within 20 ms of StartExecution, so a
  * machine crash in that window loses the start. Nothing after order_submitted is on record for such
  * an order; it is started now, under its own name, within the resume window (as an interrupted one
- * would be), else recorded FAILED. Looks back an hour.
+ * would be), else recorded FAILED.
  */
 async function recoverLostStarts(
   workflow: LocalStepFunctions,
@@ -470,7 +473,10 @@ async function recoverLostStarts(
 ): Promise<Array<{ order_id: string; outcome: RecoveryOutcome }>> {
   const out: Array<{ order_id: string; outcome: RecoveryOutcome }> = [];
   const nowMs = Number(clock.nowNs() / 1_000_000n);
-  const from = formatNs(BigInt(nowMs - LOST_START_LOOKBACK_MS) * 1_000_000n);
+  const lastEntry = workflow.journalLastEntryAt();
+  const lastMs = lastEntry ? Date.parse(lastEntry) : Number.NaN;
+  const stoppedMs = Number.isFinite(lastMs) ? Math.min(nowMs, lastMs) : nowMs;
+  const from = formatNs(BigInt(stoppedMs - LOST_START_LOOKBACK_MS) * 1_000_000n);
   const to = formatNs(clock.nowNs());
   const seen = new Set<string>();
   let token: string | undefined;

@@ -457,6 +457,11 @@ export class LocalStepFunctions implements Workflow {
    * Executions the journal says are RUNNING but whose run was lost (a restart or close()). The library
    * cannot resume them; the platform decides their fate and records it with markAborted().
    */
+  /** When the last entry the journal held at start-up was written (undefined: an empty journal). */
+  journalLastEntryAt(): string | undefined {
+    return this.journal.entries.at(-1)?.at;
+  }
+
   interrupted(): InterruptedExecution[] {
     const out: InterruptedExecution[] = [];
     for (const r of this.executions.values()) {
