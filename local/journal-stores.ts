@@ -6,6 +6,7 @@
 // adapter makes, so the benchmark's round trips per order read the same whichever store runs.
 import { clampLimit, decodePageToken, encodePageToken } from '../functions/adapters/dynamodb-common.js';
 import { explainRefusal } from '../functions/adapters/dynamodb-order-store.js';
+import { GENESIS_HASH } from '../functions/core/audit-chain.js';
 import { IntegrityError, NotFoundError, ValidationError } from '../functions/core/errors.js';
 import type {
   ApprovalRecord,
@@ -31,8 +32,6 @@ import type {
 } from '../functions/ports.js';
 import type { JournalDb } from './journal-db.js';
 
-const GENESIS = '0'.repeat(64);
-
 export interface JournalStoreOptions {
   /**
    * When a write resolves. 'write' (the default): once it is durable, as a DynamoDB write does.
@@ -51,7 +50,7 @@ export interface JournalStoreOptions {
 /** What a write's caller awaits, by durability mode (see JournalStoreOptions). */
 function settleWrite(durable: Promise<void>, options: JournalStoreOptions): Promise<void> | undefined {
   if (options.durability !== 'caller') return durable;
-  // The journal fails stop: the caller's barrier (or any later write's sync) reports the error.
+  // The journal fails stop: the sync of the audit record appended next reports the error.
   durable.catch(() => undefined);
   return undefined;
 }
@@ -392,7 +391,7 @@ export class JournalAuditIndex implements CommittingAuditIndex {
   async getHead(): Promise<ChainHead> {
     this.db.count('GetItem');
     const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD);
-    const out = head ? copy(head) : { sequence: -1, hash: GENESIS };
+    const out = head ? copy(head) : { sequence: -1, hash: GENESIS_HASH };
     // A reader of the head may finish its batches (recovery): never from a claim that is not durable.
     await this.db.settled(this.db.seqOf(JournalAuditIndex.T, JournalAuditIndex.HEAD));
     return out;
@@ -407,11 +406,17 @@ export class JournalAuditIndex implements CommittingAuditIndex {
   /** Decided now (one turn of the event loop); durable with the journal's next sync. */
   claimHead(expected: ChainHead, next: ChainHead): { won: boolean; durable: Promise<void> } {
     this.db.count('PutItem');
-    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
-    if (head.sequence !== expected.sequence || head.hash !== expected.hash) {
-      return { won: false, durable: Promise.resolve() };
-    }
+    if (!this.headIs(expected)) return { won: false, durable: Promise.resolve() };
     return { won: true, durable: this.db.put(JournalAuditIndex.T, JournalAuditIndex.HEAD, '', next).durable };
+  }
+
+  /** The head's condition: it is still `expected` (the empty log when there is none). */
+  private headIs(expected: ChainHead): boolean {
+    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? {
+      sequence: -1,
+      hash: GENESIS_HASH,
+    };
+    return head.sequence === expected.sequence && head.hash === expected.hash;
   }
 
   /** One TransactWriteItems on DynamoDB: the head (conditional) and the records. */
@@ -422,13 +427,10 @@ export class JournalAuditIndex implements CommittingAuditIndex {
     lines?: readonly string[],
   ): { won: boolean; durable: Promise<void> } {
     this.db.count('TransactWriteItems');
-    const head = this.db.get<ChainHead>(JournalAuditIndex.T, JournalAuditIndex.HEAD) ?? { sequence: -1, hash: GENESIS };
-    if (head.sequence !== expected.sequence || head.hash !== expected.hash) {
-      return { won: false, durable: Promise.resolve() };
-    }
+    if (!this.headIs(expected)) return { won: false, durable: Promise.resolve() };
     // Checked before anything is written: the commit is all or nothing.
     for (const r of records) {
-      if (r.sequence <= head.sequence || this.db.get(JournalAuditIndex.T, recordKey(r.sequence)) !== undefined) {
+      if (r.sequence <= expected.sequence || this.db.get(JournalAuditIndex.T, recordKey(r.sequence)) !== undefined) {
         throw new IntegrityError(`audit record ${r.sequence} is already stored`);
       }
     }

@@ -165,8 +165,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const handlers = {} as Record<AgentName, AgentHandler>;
     const substitutions: Record<string, string> = {};
     const taskHandlers: Record<string, (payload: unknown) => Promise<unknown>> = {};
-    for (const [placeholder, agent] of Object.entries(FUNCTION_NAMES)) {
-      substitutions[placeholder] = `local:${agent}`;
+    for (const [arnKey, agent] of Object.entries(FUNCTION_NAMES)) {
+      substitutions[arnKey] = `local:${agent}`;
       taskHandlers[`local:${agent}`] = (payload) => handlers[agent](payload);
     }
     const workflow: LocalStepFunctions = new LocalStepFunctions({
@@ -421,35 +421,66 @@ async function recoverInterrupted(
       continue;
     }
     const record = await services.orders.get(order.order_id);
-    const ageMs = Date.now() - Date.parse(e.startDate);
-    if (!record?.execution && !(ageMs <= maxResumeAgeMs)) {
-      await recordFailure(
-        complianceDeps(services, localIdentity('compliance')),
-        order,
-        {
-          Error: 'StaleAfterRestart',
-          Cause: `${why} ${Math.round(ageMs / 1000)} s ago; its pre-trade check is no longer current, so it does not execute: resubmit it`,
-        },
-        e.executionId,
-      );
-      await workflow.markAborted(e.executionId, why);
-      out.push({ order_id: order.order_id, outcome: 'failed' });
-      continue;
-    }
-    const resumed = await workflow.start(nextResumeName(e.name), e.input);
-    await services.audit.append({
-      event_type: 'order_resumed',
-      order_id: order.order_id,
-      trader_id: order.trader_id,
-      actor: localIdentity('order-router'),
-      input: { interrupted_execution: e.executionId, resumed_execution: resumed.executionId },
-      decision: 'resumed',
-      reason: `${why}; its lifecycle runs again (every step is idempotent)`,
+    const outcome = await resumeOrFail(workflow, services, {
+      order,
+      traded: record?.execution !== undefined,
+      ageMs: Date.now() - Date.parse(e.startDate),
+      maxResumeAgeMs,
+      why,
+      failedExecutionId: e.executionId,
+      start: { name: nextResumeName(e.name), input: e.input },
+      resumed: { interrupted_execution: e.executionId },
+      resumedReason: 'its lifecycle runs again (every step is idempotent)',
     });
     await workflow.markAborted(e.executionId, why);
-    out.push({ order_id: order.order_id, outcome: 'resumed' });
+    out.push({ order_id: order.order_id, outcome });
   }
   return out;
+}
+
+/**
+ * Runs an order's lifecycle (again) under `start`, audited `order_resumed`; or, when it has not
+ * traded and is older than the resume window (its pre-trade check is no longer current), records
+ * it FAILED (`StaleAfterRestart`) instead.
+ */
+async function resumeOrFail(
+  workflow: LocalStepFunctions,
+  services: PlatformServices,
+  p: {
+    order: Order;
+    traded: boolean;
+    ageMs: number;
+    maxResumeAgeMs: number;
+    why: string;
+    failedExecutionId: string;
+    start: { name: string; input: unknown };
+    resumed: Record<string, unknown>;
+    resumedReason: string;
+  },
+): Promise<'resumed' | 'failed'> {
+  if (!p.traded && !(p.ageMs <= p.maxResumeAgeMs)) {
+    await recordFailure(
+      complianceDeps(services, localIdentity('compliance')),
+      p.order,
+      {
+        Error: 'StaleAfterRestart',
+        Cause: `${p.why} ${Math.round(p.ageMs / 1000)} s ago; its pre-trade check is no longer current, so it does not execute: resubmit it`,
+      },
+      p.failedExecutionId,
+    );
+    return 'failed';
+  }
+  const started = await workflow.start(p.start.name, p.start.input);
+  await services.audit.append({
+    event_type: 'order_resumed',
+    order_id: p.order.order_id,
+    trader_id: p.order.trader_id,
+    actor: localIdentity('order-router'),
+    input: { ...p.resumed, resumed_execution: started.executionId },
+    decision: 'resumed',
+    reason: `${p.why}; ${p.resumedReason}`,
+  });
+  return 'resumed';
 }
 
 /**
@@ -491,33 +522,18 @@ async function recoverLostStarts(
       if (history.items.some((r) => r.event_type !== 'order_submitted')) continue; // its lifecycle ran
       const record = await services.orders.get(id);
       if (!record || record.risk || record.execution) continue;
-      const order = record.order;
-      const ageMs = nowMs - Date.parse(submitted.timestamp);
-      const why = 'the platform stopped before this accepted order’s lifecycle was on disk';
-      if (ageMs > maxResumeAgeMs) {
-        await recordFailure(
-          complianceDeps(services, localIdentity('compliance')),
-          order,
-          {
-            Error: 'StaleAfterRestart',
-            Cause: `${why}, ${Math.round(ageMs / 1000)} s ago; a pre-trade check now would not be current: resubmit it`,
-          },
-          workflow.executionIdFor(id),
-        );
-        out.push({ order_id: id, outcome: 'failed' });
-        continue;
-      }
-      const started = await workflow.start(id, { order });
-      await services.audit.append({
-        event_type: 'order_resumed',
-        order_id: id,
-        trader_id: order.trader_id,
-        actor: localIdentity('order-router'),
-        input: { lost_start: true, resumed_execution: started.executionId },
-        decision: 'resumed',
-        reason: `${why}; its lifecycle starts now`,
+      const outcome = await resumeOrFail(workflow, services, {
+        order: record.order,
+        traded: false,
+        ageMs: nowMs - Date.parse(submitted.timestamp),
+        maxResumeAgeMs,
+        why: 'the platform stopped before this accepted order’s lifecycle was on disk',
+        failedExecutionId: workflow.executionIdFor(id),
+        start: { name: id, input: { order: record.order } },
+        resumed: { lost_start: true },
+        resumedReason: 'its lifecycle starts now',
       });
-      out.push({ order_id: id, outcome: 'resumed' });
+      out.push({ order_id: id, outcome });
     }
     token = page.nextToken;
   } while (token);

@@ -10,7 +10,16 @@
 // (fail closed: nothing is decided that could not be archived). An archive object that differs from
 // the committed records (IntegrityError) stops the archiver, and with it the audit log.
 import type { AuditArchive, Clock, CommittingAuditIndex } from '../ports.js';
-import { type ArchivableRecord, archivable, archiveKeyFor, GENESIS_HASH, parseBatch } from './audit-chain.js';
+import {
+  type ArchivableRecord,
+  archivable,
+  archiveKeyFor,
+  GENESIS_HASH,
+  joinLines,
+  parseBatch,
+  sleep,
+  verifyLinks,
+} from './audit-chain.js';
 import { IntegrityError, TransientError } from './errors.js';
 
 const CLOSING_ATTEMPTS = 5;
@@ -304,7 +313,7 @@ export class AuditArchiver {
       const start = from - first.sequence;
       return this.pending.slice(start, start + count);
     }
-    return (await this.deps.index.recordsFrom(from, count)).map(archivable);
+    return (await this.deps.index.recordsFrom(from, count)).map((r) => archivable(r));
   }
 
   private report(count: number): void {
@@ -322,22 +331,12 @@ export class AuditArchiver {
 }
 
 function body(records: readonly ArchivableRecord[]): string {
-  return records.map((r) => `${r.line}\n`).join('');
+  return joinLines(records.map((r) => r.line));
 }
 
-/** Consecutive sequences from `from`, each linked to the one before (and the first to `prevHash`). */
+/** Consecutive sequences from `from`, each linked to the one before (the first to `prevHash`). */
 function checkLinks(records: readonly ArchivableRecord[], from: number, prevHash: string): void {
   if (records.length === 0) throw new IntegrityError(`audit record ${from} is committed but missing from the store`);
-  let seq = from;
-  let prev = prevHash;
-  for (const r of records) {
-    if (r.sequence !== seq) throw new IntegrityError(`expected audit record ${seq}, the store gave ${r.sequence}`);
-    if (r.prev_hash !== prev) throw new IntegrityError(`audit record ${seq} does not link to the record before it`);
-    prev = r.hash;
-    seq++;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  const broken = verifyLinks(records, { sequence: from - 1, hash: prevHash });
+  if (broken) throw new IntegrityError(`audit record ${broken.sequence}: ${broken.problem}`);
 }

@@ -34,7 +34,12 @@ export function archiveKeyFor(first: Pick<AuditRecord, 'timestamp' | 'sequence'>
 }
 
 export function serializeBatch(records: readonly AuditRecord[]): string {
-  return records.map((r) => `${canonicalJson(r)}\n`).join('');
+  return joinLines(records.map((r) => canonicalJson(r)));
+}
+
+/** An archive object's body: one line a record, each ended by a newline. */
+export function joinLines(lines: readonly string[]): string {
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** A committed record as the archiver needs it: its links, its date and its line in an object. */
@@ -47,8 +52,9 @@ export interface ArchivableRecord {
   line: string;
 }
 
-export function archivable(r: AuditRecord): ArchivableRecord {
-  return { sequence: r.sequence, prev_hash: r.prev_hash, hash: r.hash, timestamp: r.timestamp, line: canonicalJson(r) };
+/** `line`: the record's canonical JSON when the caller has it already. */
+export function archivable(r: AuditRecord, line = canonicalJson(r)): ArchivableRecord {
+  return { sequence: r.sequence, prev_hash: r.prev_hash, hash: r.hash, timestamp: r.timestamp, line };
 }
 
 export function parseBatch(body: string): AuditRecord[] {
@@ -68,16 +74,28 @@ export function verifyChain(
   records: readonly AuditRecord[],
   from?: { sequence: number; hash: string },
 ): ChainBreak | undefined {
+  return verifyLinks(records, from, ({ hash: _, ...rest }) => hashRecord(rest));
+}
+
+/**
+ * Sequence continuity and prev-hash links, and, with `rehash`, each record's own hash (verifyChain);
+ * names the first break.
+ */
+export function verifyLinks<R extends Pick<AuditRecord, 'sequence' | 'prev_hash' | 'hash'>>(
+  records: readonly R[],
+  from?: { sequence: number; hash: string },
+  rehash?: (r: R) => string,
+): ChainBreak | undefined {
   let prevSeq = from?.sequence ?? -1;
   let prevHash = from?.hash ?? GENESIS_HASH;
   for (const r of records) {
     if (r.sequence !== prevSeq + 1) return { sequence: r.sequence, problem: `expected sequence ${prevSeq + 1}` };
     if (r.prev_hash !== prevHash)
       return { sequence: r.sequence, problem: 'prev_hash does not match the previous record' };
-    const { hash, ...rest } = r;
-    if (hashRecord(rest) !== hash) return { sequence: r.sequence, problem: 'record hash does not match its content' };
+    if (rehash && rehash(r) !== r.hash)
+      return { sequence: r.sequence, problem: 'record hash does not match its content' };
     prevSeq = r.sequence;
-    prevHash = hash;
+    prevHash = r.hash;
   }
   return undefined;
 }
@@ -234,13 +252,7 @@ export class AuditLog {
         if (last) {
           committing.archiver.committed(
             last.sequence,
-            records.map((r, i) => ({
-              sequence: r.sequence,
-              prev_hash: r.prev_hash,
-              hash: r.hash,
-              timestamp: r.timestamp,
-              line: lines[i] as string,
-            })),
+            records.map((r, i) => archivable(r, lines[i])),
           );
         }
         this.options.onBatch?.(records.length);
@@ -257,23 +269,41 @@ export class AuditLog {
     );
   }
 
-  private async claimCommitted(
+  private claimCommitted(
     items: readonly Pending[],
     index: CommittingAuditIndex,
   ): Promise<{ records: AuditRecord[]; lines: string[]; durable: Promise<void> }> {
-    for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
-      const head = await this.currentHead();
-      const { records, lines } = this.build(items, head);
-      const last = records[records.length - 1];
-      if (!last) throw new IntegrityError('empty audit batch');
+    return this.claimRange(items, async (head, records, lines) => {
+      const last = records[records.length - 1] as AuditRecord;
       const next: ChainHead = { sequence: last.sequence, hash: last.hash };
       const { won, durable } = index.commitBatch(head, next, records, lines);
+      return won ? { next, claimed: { records, lines, durable } } : undefined;
+    });
+  }
+
+  /**
+   * Builds the batch on the current head and tries `attempt` (a conditional write); when another
+   * writer moved the head first, builds again on top of theirs, with a short random backoff.
+   */
+  private async claimRange<T>(
+    items: readonly Pending[],
+    attempt: (
+      head: ChainHead,
+      records: AuditRecord[],
+      lines: string[],
+    ) => Promise<{ next: ChainHead; claimed: T } | undefined>,
+  ): Promise<T> {
+    for (let i = 0; i < this.maxClaimAttempts; i++) {
+      const head = await this.currentHead();
+      const { records, lines } = this.build(items, head);
+      if (records.length === 0) throw new IntegrityError('empty audit batch');
+      const won = await attempt(head, records, lines);
       if (won) {
-        this.head = next;
-        return { records, lines, durable };
+        this.head = won.next;
+        return won.claimed;
       }
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
-      await sleep(Math.min(50, 2 ** attempt) * Math.random());
+      await sleep(Math.min(50, 2 ** i) * Math.random());
     }
     throw new TransientError('audit head contended: could not claim a sequence range');
   }
@@ -285,24 +315,15 @@ export class AuditLog {
     this.unwritten = undefined;
   }
 
-  private async claim(items: readonly Pending[]): Promise<Claimed> {
-    for (let attempt = 0; attempt < this.maxClaimAttempts; attempt++) {
-      const head = await this.currentHead();
-      const { records, lines } = this.build(items, head);
-      const last = records[records.length - 1];
-      const first = records[0];
-      if (!last || !first) throw new IntegrityError('empty audit batch');
-      const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: lines.map((l) => `${l}\n`).join('') };
+  private claim(items: readonly Pending[]): Promise<Claimed> {
+    return this.claimRange(items, async (head, records, lines) => {
+      const first = records[0] as AuditRecord;
+      const last = records[records.length - 1] as AuditRecord;
+      const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: joinLines(lines) };
       const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
       const { won, durable } = await this.claimHead(head, next);
-      if (won) {
-        this.head = next;
-        return { batch, records, ...(durable ? { durable } : {}) };
-      }
-      this.head = undefined; // another writer moved the head: rebuild on top of theirs
-      await sleep(Math.min(50, 2 ** attempt) * Math.random());
-    }
-    throw new TransientError('audit head contended: could not claim a sequence range');
+      return won ? { next, claimed: { batch, records, ...(durable ? { durable } : {}) } } : undefined;
+    });
   }
 
   /**
@@ -423,6 +444,6 @@ async function retry(attempts: number, fn: () => Promise<void>): Promise<void> {
   throw new TransientError(`audit write failed after ${attempts} attempts: ${String(last)}`);
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

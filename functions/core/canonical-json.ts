@@ -97,7 +97,7 @@ function writeObject(obj: Record<string, unknown>): string {
 function quote(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    // '"', '\\', control characters, and any surrogate (a lone one is escaped as \udxxx).
+    // '"', '\\', control characters, and any surrogate (a lone one is escaped, e.g. as \udc00).
     if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
   }
   return `"${s}"`;
