@@ -8,12 +8,14 @@ import type { PositionDeps } from './core/position-keeping.js';
 import type { ReferenceCache } from './core/reference-cache.js';
 import type { RiskCheckDeps } from './core/risk-check.js';
 import type {
+  AccountRiskStore,
   ApprovalStore,
   AuditIndex,
   AuditSink,
   Clock,
   OrderStore,
   PositionStore,
+  ReferenceStore,
   Venue,
   Workflow,
 } from './ports.js';
@@ -21,6 +23,10 @@ import type {
 export interface PlatformServices {
   readonly orders: OrderStore;
   readonly reference: ReferenceCache;
+  /** The store behind the cache: the risk officers' writes (risk-admin.ts). */
+  readonly referenceStore: ReferenceStore;
+  /** Accounts' open orders and recent orders (risk-check.ts reserves, the final steps release). */
+  readonly accountRisk: AccountRiskStore;
   readonly positions: PositionStore;
   readonly approvals: ApprovalStore;
   readonly audit: AuditSink;

@@ -1,15 +1,22 @@
 // The interfaces the core needs from the world. Adapters (functions/adapters, AWS SDK) and local
 // stand-ins (local/) implement them; the core imports nothing else.
 import type {
+  AccountRiskState,
   ApprovalRecord,
   AuditEvent,
   AuditRecord,
   Fill,
+  FirmRiskSettings,
+  LimitChange,
+  Locate,
   OrderRecord,
   Position,
+  Restriction,
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TradingHalt,
+  TradingState,
 } from './core/model.js';
 
 /** Wall clock with nanosecond resolution; injected so tests control time. */
@@ -50,13 +57,68 @@ export interface ExecutionOutcome {
   executed_at: string;
 }
 
+/**
+ * Reference and risk data (the reference table): limits, prices, lists, locates, halts, trading
+ * states and limit changes. Read by the risk gate through a cache (ReferenceCache); written by the
+ * risk officers' use cases (risk-admin.ts), every write audited.
+ */
 export interface ReferenceStore {
   getRiskProfile(accountId: string): Promise<RiskProfile | undefined>;
   getSecurity(symbol: string): Promise<SecurityReference | undefined>;
   /** Prices for several symbols in one round trip (for portfolio valuation). */
   getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>>;
+  /** Unconditional: loaders and the initial seed. Changes go through putRiskProfileIf. */
   putRiskProfile(profile: RiskProfile): Promise<void>;
+  /**
+   * Replace the profile only if its version is still `expectedVersion` (undefined: absent).
+   * False when another change got there first.
+   */
+  putRiskProfileIf(profile: RiskProfile, expectedVersion: string | undefined): Promise<boolean>;
   putSecurity(security: SecurityReference): Promise<void>;
+
+  getFirmSettings(): Promise<FirmRiskSettings | undefined>;
+  putFirmSettings(settings: FirmRiskSettings): Promise<void>;
+
+  /** The kill switch for a scope (FIRM or an account id); undefined: never set (ACTIVE). */
+  getTradingState(scope: string): Promise<TradingState | undefined>;
+  /** Replace if the stored revision is still `expectedRevision` (0: absent). */
+  putTradingState(state: TradingState, expectedRevision: number): Promise<boolean>;
+
+  /** Every restriction on a symbol, firm-wide and per account, lifted ones included. */
+  listRestrictions(symbol: string): Promise<Restriction[]>;
+  /** Create or replace (a lift rewrites the entry with its effective_until). */
+  putRestriction(restriction: Restriction): Promise<void>;
+
+  /** Locates on file for an account and symbol, expired ones included. */
+  listLocates(accountId: string, symbol: string): Promise<Locate[]>;
+  putLocate(locate: Locate): Promise<void>;
+
+  getHalt(symbol: string): Promise<TradingHalt | undefined>;
+  putHalt(halt: TradingHalt): Promise<void>;
+  deleteHalt(symbol: string): Promise<void>;
+
+  createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>>;
+  getLimitChange(changeId: string): Promise<LimitChange | undefined>;
+  /** Conditional transition out of PENDING; undefined when the change was no longer pending. */
+  decideLimitChange(
+    changeId: string,
+    patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
+      Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+  ): Promise<LimitChange | undefined>;
+  /** Limit changes by status, oldest first. */
+  listLimitChanges(status: LimitChange['status'], limit: number, nextToken?: string): Promise<Page<LimitChange>>;
+}
+
+/**
+ * Accounts' live risk state (open orders' committed value, recent orders for the throttle and the
+ * duplicate check): one item per account, read consistently and replaced by a conditional write
+ * on its revision, so two orders of one account cannot both spend the same capital.
+ */
+export interface AccountRiskStore {
+  /** The state, or an empty one at revision 0. */
+  get(accountId: string): Promise<AccountRiskState>;
+  /** Write `next` (revision = expected + 1) if the stored revision is still `expectedRevision`. */
+  putIfRevision(next: AccountRiskState, expectedRevision: number): Promise<'written' | 'conflict'>;
 }
 
 /** A fill as the exactly-once ledger remembers it: its id and when it executed (RFC 3339 UTC). */
