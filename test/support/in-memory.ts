@@ -4,18 +4,26 @@
 import { AuditLog, type AuditLogOptions } from '../../functions/core/audit-chain.js';
 import { TransientError } from '../../functions/core/errors.js';
 import type {
+  AccountRiskState,
   ApprovalRecord,
   AuditEvent,
   AuditRecord,
+  FirmRiskSettings,
+  LimitChange,
+  Locate,
   OrderRecord,
   Position,
+  Restriction,
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TradingHalt,
+  TradingState,
 } from '../../functions/core/model.js';
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
 import { formatNs, parseNs } from '../../functions/core/time.js';
 import type {
+  AccountRiskStore,
   AppliedFill,
   ApprovalStore,
   ArchivePutOptions,
@@ -165,14 +173,62 @@ export class InMemoryOrderStore implements OrderStore {
 // ---------------------------------------------------------------------------------------------
 // Reference data
 
+export interface ReferenceInit {
+  profiles?: readonly RiskProfile[];
+  securities?: readonly SecurityReference[];
+  firmSettings?: FirmRiskSettings;
+  tradingStates?: readonly TradingState[];
+  restrictions?: readonly Restriction[];
+  locates?: readonly Locate[];
+  halts?: readonly TradingHalt[];
+  limitChanges?: readonly LimitChange[];
+}
+
+/** DynamoDB's order for S sort keys (UTF-16 code units), not localeCompare. */
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export class InMemoryReferenceStore implements ReferenceStore {
   readonly profiles = new Map<string, RiskProfile>();
   readonly securities = new Map<string, SecurityReference>();
-  readonly calls = { getRiskProfile: 0, getSecurity: 0, getSecurities: 0 };
+  firmSettings: FirmRiskSettings | undefined;
+  /** By scope (FIRM or an account id). */
+  readonly tradingStates = new Map<string, TradingState>();
+  /** By `symbol|scope|restriction_id`. */
+  readonly restrictions = new Map<string, Restriction>();
+  /** By `account_id|symbol|locate_id`. */
+  readonly locates = new Map<string, Locate>();
+  /** By symbol. */
+  readonly halts = new Map<string, TradingHalt>();
+  /** By change_id. */
+  readonly limitChanges = new Map<string, LimitChange>();
+  readonly calls = {
+    getRiskProfile: 0,
+    getSecurity: 0,
+    getSecurities: 0,
+    putRiskProfileIf: 0,
+    getFirmSettings: 0,
+    getTradingState: 0,
+    putTradingState: 0,
+    listRestrictions: 0,
+    listLocates: 0,
+    getHalt: 0,
+    decideLimitChange: 0,
+  };
+  /**
+   * Run before the next conditional writes (putRiskProfileIf, putTradingState, decideLimitChange),
+   * one hook per call, in order: lets a test slip a concurrent writer in between read and write.
+   */
+  readonly beforeConditionalWrite: Array<() => Promise<void>> = [];
 
-  constructor(init: { profiles?: readonly RiskProfile[]; securities?: readonly SecurityReference[] } = {}) {
+  constructor(init: ReferenceInit = {}) {
     for (const p of init.profiles ?? []) this.profiles.set(p.account_id, clone(p));
     for (const s of init.securities ?? []) this.securities.set(s.symbol, clone(s));
+    if (init.firmSettings) this.firmSettings = clone(init.firmSettings);
+    for (const t of init.tradingStates ?? []) this.tradingStates.set(t.scope, clone(t));
+    for (const r of init.restrictions ?? []) this.restrictions.set(restrictionKey(r), clone(r));
+    for (const l of init.locates ?? []) this.locates.set(locateKey(l), clone(l));
+    for (const h of init.halts ?? []) this.halts.set(h.symbol, clone(h));
+    for (const c of init.limitChanges ?? []) this.limitChanges.set(c.change_id, clone(c));
   }
 
   async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
@@ -201,8 +257,172 @@ export class InMemoryReferenceStore implements ReferenceStore {
     this.profiles.set(profile.account_id, clone(profile));
   }
 
+  async putRiskProfileIf(profile: RiskProfile, expectedVersion: string | undefined): Promise<boolean> {
+    this.calls.putRiskProfileIf += 1;
+    await this.beforeConditionalWrite.shift()?.();
+    const current = this.profiles.get(profile.account_id);
+    // undefined expects no profile: a stored profile always has a version.
+    if (current?.version !== expectedVersion) return false;
+    this.profiles.set(profile.account_id, clone(profile));
+    return true;
+  }
+
   async putSecurity(security: SecurityReference): Promise<void> {
     this.securities.set(security.symbol, clone(security));
+  }
+
+  async getFirmSettings(): Promise<FirmRiskSettings | undefined> {
+    this.calls.getFirmSettings += 1;
+    return this.firmSettings ? clone(this.firmSettings) : undefined;
+  }
+
+  async putFirmSettings(settings: FirmRiskSettings): Promise<void> {
+    this.firmSettings = clone(settings);
+  }
+
+  async getTradingState(scope: string): Promise<TradingState | undefined> {
+    this.calls.getTradingState += 1;
+    const t = this.tradingStates.get(scope);
+    return t ? clone(t) : undefined;
+  }
+
+  async putTradingState(state: TradingState, expectedRevision: number): Promise<boolean> {
+    this.calls.putTradingState += 1;
+    await this.beforeConditionalWrite.shift()?.();
+    const current = this.tradingStates.get(state.scope);
+    if ((current?.revision ?? 0) !== expectedRevision || (expectedRevision === 0) !== (current === undefined)) {
+      return false;
+    }
+    this.tradingStates.set(state.scope, clone(state));
+    return true;
+  }
+
+  /** In the adapter's order: by scope, then restriction id (the sort key RESTRICTION#scope#id). */
+  async listRestrictions(symbol: string): Promise<Restriction[]> {
+    this.calls.listRestrictions += 1;
+    return [...this.restrictions.values()]
+      .filter((r) => r.symbol === symbol)
+      .sort((a, b) => byCodeUnit(`${a.scope}#${a.restriction_id}`, `${b.scope}#${b.restriction_id}`))
+      .map(clone);
+  }
+
+  async putRestriction(restriction: Restriction): Promise<void> {
+    this.restrictions.set(restrictionKey(restriction), clone(restriction));
+  }
+
+  /** By locate id, as the adapter's sort key orders them. */
+  async listLocates(accountId: string, symbol: string): Promise<Locate[]> {
+    this.calls.listLocates += 1;
+    return [...this.locates.values()]
+      .filter((l) => l.account_id === accountId && l.symbol === symbol)
+      .sort((a, b) => byCodeUnit(a.locate_id, b.locate_id))
+      .map(clone);
+  }
+
+  async putLocate(locate: Locate): Promise<void> {
+    this.locates.set(locateKey(locate), clone(locate));
+  }
+
+  async getHalt(symbol: string): Promise<TradingHalt | undefined> {
+    this.calls.getHalt += 1;
+    const h = this.halts.get(symbol);
+    return h ? clone(h) : undefined;
+  }
+
+  async putHalt(halt: TradingHalt): Promise<void> {
+    this.halts.set(halt.symbol, clone(halt));
+  }
+
+  async deleteHalt(symbol: string): Promise<void> {
+    this.halts.delete(symbol);
+  }
+
+  async createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>> {
+    const existing = this.limitChanges.get(change.change_id);
+    if (existing) return { created: false, existing: clone(existing) };
+    this.limitChanges.set(change.change_id, clone(change));
+    return { created: true, item: clone(change) };
+  }
+
+  async getLimitChange(changeId: string): Promise<LimitChange | undefined> {
+    const c = this.limitChanges.get(changeId);
+    return c ? clone(c) : undefined;
+  }
+
+  async decideLimitChange(
+    changeId: string,
+    patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
+      Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+  ): Promise<LimitChange | undefined> {
+    this.calls.decideLimitChange += 1;
+    await this.beforeConditionalWrite.shift()?.();
+    const c = this.limitChanges.get(changeId);
+    if (c?.status !== 'PENDING') return undefined;
+    // As the adapter's SET clause: an undefined field changes nothing.
+    const next: LimitChange = { ...c };
+    for (const [k, v] of Object.entries(patch))
+      if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
+    this.limitChanges.set(changeId, clone(next));
+    return clone(next);
+  }
+
+  /** Oldest request first (requested_at, then change_id), as the adapter's index orders them. */
+  async listLimitChanges(status: LimitChange['status'], limit: number, nextToken?: string): Promise<Page<LimitChange>> {
+    const items = [...this.limitChanges.values()]
+      .filter((c) => c.status === status)
+      .sort((a, b) => byCodeUnit(a.requested_at, b.requested_at) || byCodeUnit(a.change_id, b.change_id));
+    return paginate(items, limit, nextToken);
+  }
+}
+
+const restrictionKey = (r: Restriction): string => `${r.symbol}|${r.scope}|${r.restriction_id}`;
+const locateKey = (l: Locate): string => `${l.account_id}|${l.symbol}|${l.locate_id}`;
+
+// ---------------------------------------------------------------------------------------------
+// Accounts' live risk state
+
+export class InMemoryAccountRiskStore implements AccountRiskStore {
+  readonly states = new Map<string, AccountRiskState>();
+  readonly calls = { get: 0, putIfRevision: 0, conflicts: 0 };
+  /**
+   * Run before the next putIfRevision calls (one hook per call, in order): lets a test slip a
+   * concurrent writer in between a read and the conditional write.
+   */
+  readonly beforePut: Array<() => Promise<void>> = [];
+
+  constructor(init: readonly AccountRiskState[] = []) {
+    for (const s of init) this.states.set(s.account_id, clone(s));
+  }
+
+  async get(accountId: string): Promise<AccountRiskState> {
+    this.calls.get += 1;
+    const s = this.states.get(accountId);
+    return s ? clone(s) : emptyAccountRisk(accountId);
+  }
+
+  async putIfRevision(next: AccountRiskState, expectedRevision: number): Promise<'written' | 'conflict'> {
+    this.calls.putIfRevision += 1;
+    checkNextRevision(next, expectedRevision);
+    const hook = this.beforePut.shift();
+    if (hook) await hook();
+    const current = this.states.get(next.account_id);
+    if ((current?.revision ?? 0) !== expectedRevision) {
+      this.calls.conflicts += 1;
+      return 'conflict';
+    }
+    this.states.set(next.account_id, clone(next));
+    return 'written';
+  }
+}
+
+export function emptyAccountRisk(accountId: string): AccountRiskState {
+  return { account_id: accountId, revision: 0, open: {}, recent: [] };
+}
+
+/** The adapters refuse the same way: a write that does not move the revision on is a caller's bug. */
+function checkNextRevision(next: AccountRiskState, expectedRevision: number): void {
+  if (next.revision !== expectedRevision + 1) {
+    throw new RangeError(`account risk ${next.account_id}: revision ${next.revision} after ${expectedRevision}`);
   }
 }
 
@@ -597,14 +817,8 @@ export class SpyVenue implements Venue {
 /** The seed's ACC-001, as the local platform loads it: $1M max order, $10M max position, 20%, $500K threshold. */
 export { ACC_001 } from '../../local/seed-data.js';
 
-export function security(symbol: string, referencePrice: string, prohibited = false): SecurityReference {
-  return {
-    symbol,
-    reference_price: referencePrice,
-    price_as_of: T0,
-    prohibited,
-    ...(prohibited ? { prohibited_reason: 'firm restricted list' } : {}),
-  };
+export function security(symbol: string, referencePrice: string, priceAsOf: string = T0): SecurityReference {
+  return { symbol, reference_price: referencePrice, price_as_of: priceAsOf };
 }
 
 export function position(symbol: string, quantity: number, averageCost = '0', accountId = 'ACC-001'): Position {
