@@ -51,6 +51,7 @@ export const riskDeps = (s: PlatformServices, identity: string): RiskCheckDeps =
   orders: s.orders,
   positions: s.positions,
   reference: s.reference,
+  accountRisk: s.accountRisk,
   audit: s.audit,
   clock: s.clock,
   identity,
@@ -59,6 +60,7 @@ export const riskDeps = (s: PlatformServices, identity: string): RiskCheckDeps =
 export const approvalDeps = (s: PlatformServices, identity: string): ApprovalDeps => ({
   approvals: s.approvals,
   workflow: s.workflow,
+  accountRisk: s.accountRisk,
   audit: s.audit,
   clock: s.clock,
   identity,
@@ -69,6 +71,7 @@ export const executionDeps = (s: PlatformServices, identity: string): ExecutionD
   orders: s.orders,
   approvals: s.approvals,
   reference: s.reference,
+  accountRisk: s.accountRisk,
   venue: s.venue,
   audit: s.audit,
   clock: s.clock,
@@ -78,6 +81,7 @@ export const executionDeps = (s: PlatformServices, identity: string): ExecutionD
 export const positionDeps = (s: PlatformServices, identity: string): PositionDeps => ({
   positions: s.positions,
   reference: s.reference,
+  accountRisk: s.accountRisk,
   audit: s.audit,
   clock: s.clock,
   identity,
@@ -86,6 +90,7 @@ export const positionDeps = (s: PlatformServices, identity: string): PositionDep
 export const complianceDeps = (s: PlatformServices, identity: string): ComplianceDeps => ({
   audit: s.audit,
   index: s.auditIndex,
+  accountRisk: s.accountRisk,
   clock: s.clock,
   identity,
 });

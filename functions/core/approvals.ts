@@ -1,7 +1,8 @@
 // approval agent use cases: maker-checker. The maker is the order's trader; a checker must be
 // someone else, must decide before the deadline, and every decision is audited before the
 // workflow is told.
-import type { ApprovalStore, AuditSink, Clock, Page, Workflow } from '../ports.js';
+import type { AccountRiskStore, ApprovalStore, AuditSink, Clock, Page, Workflow } from '../ports.js';
+import { releaseOrder } from './account-risk.js';
 import {
   ApprovalExpired,
   ApprovalRejected,
@@ -16,6 +17,8 @@ import { addSeconds, formatNs, parseNs } from './time.js';
 export interface ApprovalDeps {
   approvals: ApprovalStore;
   workflow: Pick<Workflow, 'sendTaskSuccess' | 'sendTaskFailure'>;
+  /** A rejected or expired approval ends the order: its reserved value is released. */
+  accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   audit: AuditSink;
   clock: Clock;
   identity: string;
@@ -320,14 +323,17 @@ export async function recordRejection(deps: ApprovalDeps, order: Order, cause: s
     reason: cause || 'rejected with SendTaskFailure',
   });
   if (rejected) await auditDecision(deps, rejected, 'console', 'console');
+  await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
 }
 
 export async function expireApproval(deps: ApprovalDeps, order: Order, why: string): Promise<void> {
   const approvalId = approvalIdFor(order.order_id);
   const current = await deps.approvals.get(approvalId);
-  if (!current || current.status === 'EXPIRED' || current.status === 'REJECTED') return;
-  const expired = await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why });
-  if (expired) await auditExpiry(deps, expired, why);
+  if (current && current.status !== 'EXPIRED' && current.status !== 'REJECTED') {
+    const expired = await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why });
+    if (expired) await auditExpiry(deps, expired, why);
+  }
+  await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
 }
 
 export function listPending(

@@ -1,5 +1,6 @@
 // compliance agent use cases: log_event, record_failure, query_audit_log, generate_report.
-import type { AuditIndex, AuditSink, Clock, Page } from '../ports.js';
+import type { AccountRiskStore, AuditIndex, AuditSink, Clock, Page } from '../ports.js';
+import { releaseOrder } from './account-risk.js';
 import { type FieldError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
 import { buildReport, REPORT_TYPES, type Report, type ReportType } from './reports.js';
@@ -8,6 +9,8 @@ import { formatNs, parseNs } from './time.js';
 export interface ComplianceDeps {
   audit: AuditSink;
   index: Pick<AuditIndex, 'queryByOrder' | 'queryByType'>;
+  /** A failed order is finished: its reserved value is released. */
+  accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   clock: Clock;
   identity: string;
 }
@@ -28,12 +31,20 @@ export async function recordFailure(
   const e = (typeof error === 'object' && error !== null ? error : {}) as { Error?: unknown; Cause?: unknown };
   const name = typeof e.Error === 'string' ? e.Error : 'Unknown';
   const cause = typeof e.Cause === 'string' ? e.Cause.slice(0, 2000) : '';
+  // The failure record must land whatever else fails; a reservation that could not be released
+  // stays (it only holds capital back) and the record says so, for the risk desk to clear.
+  let releaseError: string | undefined;
+  try {
+    await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  } catch (err) {
+    releaseError = `${(err as Error).name}: ${(err as Error).message}`;
+  }
   return deps.audit.append({
     event_type: 'order_failed',
     order_id: order.order_id,
     trader_id: order.trader_id,
     actor: deps.identity,
-    input: { execution_id: executionId, error: name, cause },
+    input: { execution_id: executionId, error: name, cause, ...(releaseError ? { release_error: releaseError } : {}) },
     decision: 'failed',
     reason: `${name}${cause ? `: ${cause.slice(0, 300)}` : ''}`,
   });

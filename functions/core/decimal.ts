@@ -10,6 +10,9 @@ export class DecimalFormatError extends Error {
 }
 
 export class Decimal {
+  /** The canonical text, made once: limits and prices are long-lived and recorded with every decision. */
+  private text: string | undefined;
+
   private constructor(readonly units: bigint) {}
 
   static readonly ZERO = new Decimal(0n);
@@ -22,6 +25,11 @@ export class Decimal {
     const frac = BigInt((m[3] ?? '').padEnd(SCALE, '0'));
     const units = whole * FACTOR + frac;
     return new Decimal(m[1] ? -units : units);
+  }
+
+  /** From a count of 10^-8 units (sums kept as bigint in hot loops). */
+  static fromUnits(units: bigint): Decimal {
+    return new Decimal(units);
   }
 
   static isValid(text: string): boolean {
@@ -105,11 +113,22 @@ export class Decimal {
 
   /** Canonical text: no trailing fractional zeros, at least "0". */
   toString(): string {
+    if (this.text === undefined) this.text = this.format();
+    return this.text;
+  }
+
+  private format(): string {
     const neg = this.units < 0n;
     const abs = neg ? -this.units : this.units;
     const whole = abs / FACTOR;
-    const frac = (abs % FACTOR).toString().padStart(SCALE, '0').replace(/0+$/, '');
-    return `${neg ? '-' : ''}${whole}${frac ? `.${frac}` : ''}`;
+    const fracUnits = abs % FACTOR;
+    if (fracUnits === 0n) return `${neg ? '-' : ''}${whole}`;
+    // Trailing zeros trimmed by index, not by regex: this runs for every value a decision records.
+    let frac = fracUnits.toString().padStart(SCALE, '0');
+    let end = frac.length;
+    while (frac.charCodeAt(end - 1) === 48) end--;
+    frac = frac.slice(0, end);
+    return `${neg ? '-' : ''}${whole}.${frac}`;
   }
 
   /** Fixed number of places (for money display: 2). Rounds half-even. */

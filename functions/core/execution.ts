@@ -1,7 +1,8 @@
 // execution agent use case: execute_trade. Nothing reaches the venue unless the stored risk
 // decision (re-read, consistently) is an approval for this exact order content, unused, and, when
 // a checker was needed, the checker's approval is on record.
-import type { ApprovalStore, AuditSink, Clock, ExecutionOutcome, OrderStore, Venue } from '../ports.js';
+import type { AccountRiskStore, ApprovalStore, AuditSink, Clock, ExecutionOutcome, OrderStore, Venue } from '../ports.js';
+import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
 import type { Fill, Order } from './model.js';
 import { orderHash } from './order.js';
@@ -16,6 +17,8 @@ export interface ExecutionDeps {
   orders: Pick<OrderStore, 'get' | 'recordExecution'>;
   approvals: Pick<ApprovalStore, 'get'>;
   reference: Pick<ReferenceCache, 'getSecurity'>;
+  /** A venue rejection ends the order: its reserved value is released. */
+  accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   venue: Venue;
   audit: AuditSink;
   clock: Clock;
@@ -33,6 +36,7 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
   const rec = await deps.orders.get(order.order_id);
   if (rec?.execution && rec.risk?.check_id === riskCheckId && rec.order_hash === hash) {
     // A retried step: the trade already happened; answer with what was recorded.
+    if (rec.execution.status === 'REJECTED') await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
     await auditOutcome(deps, order, riskCheckId, rec.execution, 'replayed');
     return toResult(rec.execution);
   }
@@ -77,6 +81,7 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
     outcome,
   );
   if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
+  if (recorded.execution.status === 'REJECTED') await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   await auditOutcome(
     deps,
     order,

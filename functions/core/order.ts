@@ -13,6 +13,7 @@ export const ORDER_FIELDS = [
   'price',
   'account_id',
   'trader_id',
+  'duplicate_intended',
 ] as const;
 /** Above this a quantity is treated as a fat-finger error, whatever the account's limits. */
 export const MAX_ORDER_QUANTITY = 10_000_000;
@@ -88,6 +89,11 @@ export function validateOrder(input: unknown): Order {
     bad('price', 'required', 'price is required for a LIMIT order');
   }
 
+  const dup = o.duplicate_intended;
+  if (dup !== undefined && dup !== null && typeof dup !== 'boolean') {
+    bad('duplicate_intended', 'type', 'duplicate_intended must be true or false');
+  }
+
   if (errors.length > 0) throw new ValidationError(errors);
   return {
     order_id: order_id as string,
@@ -98,6 +104,8 @@ export function validateOrder(input: unknown): Order {
     ...(price !== undefined ? { price } : {}),
     account_id: account_id as string,
     trader_id: trader_id as string,
+    // Only `true` is kept: an order without the flag hashes as it did before the flag existed.
+    ...(dup === true ? { duplicate_intended: true } : {}),
   };
 }
 

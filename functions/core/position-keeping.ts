@@ -5,7 +5,8 @@
 // ago is refused (FillTooOldError), and each write forgets the ids of fills older than the horizon
 // (plus a grace for clock skew between writers). Within the horizon an id is always remembered, so
 // exactly-once holds; beyond it a fill cannot be applied at all.
-import type { AuditSink, Clock, PositionStore } from '../ports.js';
+import type { AccountRiskStore, AuditSink, Clock, PositionStore } from '../ports.js';
+import { releaseOrder } from './account-risk.js';
 import { FillTooOldError, TransientError, ValidationError } from './errors.js';
 import type { Fill, Position } from './model.js';
 import { applyFill, emptyPosition, type PositionView, viewPosition } from './positions.js';
@@ -15,6 +16,8 @@ import { CANONICAL_NS, formatNs, parseNs } from './time.js';
 export interface PositionDeps {
   positions: PositionStore;
   reference: Pick<ReferenceCache, 'getSecurities'>;
+  /** The filled order's reserved value is released once the position holds the fill. */
+  accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   audit: AuditSink;
   clock: Clock;
   identity: string;
@@ -63,6 +66,8 @@ export async function applyFillOnce(deps: PositionDeps, fill: Fill): Promise<Pos
     );
     if (result === 'conflict') continue;
     const applied = result === 'written' ? next : current;
+    // After the position, not before: in between, the order counts twice (conservative), never zero times.
+    await releaseOrder(deps.accountRisk, fill.account_id, fill.order_id);
     await deps.audit.append({
       event_type: 'position_updated',
       order_id: fill.order_id,

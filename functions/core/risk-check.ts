@@ -1,17 +1,35 @@
-// risk agent use case: check_risk. The decision is audited before it is stored, and stored once:
-// a retried step gets the decision already on record, never a second opinion.
+// risk agent use case: check_risk. Every control is evaluated on a snapshot (reference data from
+// the cache, positions and the account's live risk state read consistently); an accepted order is
+// committed to the account's state (its value reserved, counted by the throttle and the duplicate
+// check) by a conditional write, re-evaluated if another order of the account got there first.
+// The decision is stored once, then audited: a retried step gets the decision already on record,
+// never a second opinion. A store that cannot be read rejects the order (fail closed).
 import { randomUUID } from 'node:crypto';
-import type { AuditSink, Clock, OrderStore, PositionStore } from '../ports.js';
-import type { Order, RiskCheck } from './model.js';
+import type { AccountRiskStore, AuditSink, Clock, OrderStore, PositionStore } from '../ports.js';
+import { othersOf, recentHorizonMs, releaseOrder, withAccepted } from './account-risk.js';
+import { TransientError } from './errors.js';
+import { type AccountRiskState, FIRM_SCOPE, type Order, type Position, type RiskCheck } from './model.js';
 import { orderHash } from './order.js';
 import type { ReferenceCache } from './reference-cache.js';
-import { evaluateRisk } from './risk.js';
+import { evaluateRisk, orderFingerprint, type RiskEvaluation, type RiskSnapshot } from './risk.js';
+import { openView, type PriceView } from './risk-views.js';
 import { formatNs } from './time.js';
 
 export interface RiskCheckDeps {
   orders: Pick<OrderStore, 'recordRisk'>;
   positions: Pick<PositionStore, 'list'>;
-  reference: Pick<ReferenceCache, 'getRiskProfile' | 'getSecurity' | 'getSecurities'>;
+  reference: Pick<
+    ReferenceCache,
+    | 'getLimits'
+    | 'getPrice'
+    | 'getPrices'
+    | 'getFirmSettings'
+    | 'getTradingMode'
+    | 'getRestrictions'
+    | 'getLocates'
+    | 'getHalt'
+  >;
+  accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   audit: AuditSink;
   clock: Clock;
   identity: string;
@@ -24,15 +42,149 @@ export interface RiskCheckResult {
   reasons: string[];
 }
 
+/** Another order of the account committing at the same moment: re-read and decide again. */
+const MAX_COMMIT_ATTEMPTS = 8;
+
+type Snapshot = Omit<RiskSnapshot, 'open' | 'recent'>;
+
+/** Everything the controls read except the account's live state; a store error becomes `dataError`. */
+async function loadSnapshot(
+  deps: RiskCheckDeps,
+  order: Order,
+  nowNs: bigint,
+): Promise<{ snapshot: Snapshot; state: AccountRiskState | undefined }> {
+  try {
+    const [limits, firm, price, positions, state, firmMode, accountMode, restrictions, locates, halt] =
+      await Promise.all([
+        deps.reference.getLimits(order.account_id),
+        deps.reference.getFirmSettings(),
+        deps.reference.getPrice(order.symbol),
+        deps.positions.list(order.account_id),
+        deps.accountRisk.get(order.account_id),
+        deps.reference.getTradingMode(FIRM_SCOPE),
+        deps.reference.getTradingMode(order.account_id),
+        deps.reference.getRestrictions(order.symbol),
+        deps.reference.getLocates(order.account_id, order.symbol),
+        deps.reference.getHalt(order.symbol),
+      ]);
+    const held = positions.filter((p) => p.quantity !== 0 && p.symbol !== order.symbol).map((p) => p.symbol);
+    const prices = held.length > 0 ? await deps.reference.getPrices(held) : new Map<string, PriceView>();
+    return {
+      snapshot: {
+        order,
+        nowNs,
+        limits,
+        firm,
+        price,
+        positions,
+        priceOf: (s) => prices.get(s),
+        firmMode,
+        accountMode,
+        restrictions,
+        locates,
+        halt,
+      },
+      state,
+    };
+  } catch (err) {
+    // Fail closed: without its data no control can pass, and the record says which store failed.
+    const e = err as Error;
+    return {
+      snapshot: {
+        order,
+        nowNs,
+        dataError: `${e.name}: ${e.message}`,
+        limits: undefined,
+        firm: undefined,
+        price: undefined,
+        positions: [] as Position[],
+        priceOf: () => undefined,
+        firmMode: 'HALTED',
+        accountMode: 'HALTED',
+        restrictions: [],
+        locates: [],
+        halt: undefined,
+      },
+      state: undefined,
+    };
+  }
+}
+
+/**
+ * Decide, and commit an acceptance to the account's state. Returns the evaluation in force for this
+ * attempt. A commit that loses a race re-reads the state and decides again: the second order of
+ * two sees the first one's reservation.
+ */
+async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskEvaluation> {
+  const nowNs = deps.clock.nowNs();
+  const loaded = await loadSnapshot(deps, order, nowNs);
+  let state = loaded.state;
+  for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+    if (!state) return evaluateRisk({ ...loaded.snapshot, open: [], recent: [] });
+    const others = othersOf(state, order.order_id);
+    const evaluation = evaluateRisk({ ...loaded.snapshot, open: others.open.map(openView), recent: others.recent });
+    if (evaluation.decision === 'rejected') {
+      // An earlier attempt of this step may have accepted and reserved before it stopped.
+      if (state.open[order.order_id]) await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+      return evaluation;
+    }
+    const next = withAccepted(
+      state,
+      {
+        order_id: order.order_id,
+        symbol: order.symbol,
+        side: order.side,
+        quantity: order.quantity,
+        value: evaluation.order_value,
+      },
+      { order_id: order.order_id, fingerprint: orderFingerprint(order), at_ms: Number(nowNs / 1_000_000n) },
+      recentHorizonMs(loaded.snapshot.limits?.duplicateWindowMs),
+    );
+    // A write that fails outright is not a rejection: whether it landed is unknown, and a rejected
+    // order ends without a step that would release it. The step is retried (and fails the order
+    // through RecordFailure, which releases, if it keeps failing).
+    if ((await deps.accountRisk.putIfRevision(next, state.revision)) === 'written') return evaluation;
+    state = await deps.accountRisk.get(order.account_id);
+  }
+  throw new TransientError(
+    `account ${order.account_id}: the risk state kept changing; no decision after ${MAX_COMMIT_ATTEMPTS} attempts`,
+  );
+}
+
+/**
+ * The decision on record is the one in force: make the account's state agree with it when this
+ * attempt decided otherwise (a retried step): an accepted order's value stays reserved, a rejected
+ * one's is released.
+ */
+async function reconcile(deps: RiskCheckDeps, order: Order, stored: RiskCheck): Promise<void> {
+  if (stored.decision === 'rejected') {
+    await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+    return;
+  }
+  for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+    const state = await deps.accountRisk.get(order.account_id);
+    if (state.open[order.order_id]) return;
+    const next: AccountRiskState = {
+      ...state,
+      revision: state.revision + 1,
+      open: {
+        ...state.open,
+        [order.order_id]: {
+          order_id: order.order_id,
+          symbol: order.symbol,
+          side: order.side,
+          quantity: order.quantity,
+          value: stored.order_value,
+        },
+      },
+    };
+    if ((await deps.accountRisk.putIfRevision(next, state.revision)) === 'written') return;
+  }
+  throw new TransientError(`account ${order.account_id}: could not restore the reservation of ${order.order_id}`);
+}
+
 export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<RiskCheckResult> {
-  const [profile, security, positions] = await Promise.all([
-    deps.reference.getRiskProfile(order.account_id),
-    deps.reference.getSecurity(order.symbol),
-    deps.positions.list(order.account_id),
-  ]);
-  const held = positions.filter((p) => p.quantity !== 0 && p.symbol !== order.symbol).map((p) => p.symbol);
-  const prices = held.length > 0 ? await deps.reference.getSecurities(held) : new Map();
-  const evaluation = evaluateRisk({ order, profile, security, positions, prices });
+  const evaluation = await decideAndCommit(deps, order);
   const check: RiskCheck = {
     check_id: randomUUID(),
     order_id: order.order_id,
@@ -45,6 +197,9 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
   // that one again (marked as a replay), never a second opinion that was not in force.
   const stored = await deps.orders.recordRisk(order.order_id, check);
   const replay = stored.check_id !== check.check_id;
+  if (replay && (stored.decision === 'rejected') !== (check.decision === 'rejected')) {
+    await reconcile(deps, order, stored);
+  }
   const base = { order_id: order.order_id, trader_id: order.trader_id, actor: deps.identity };
   const note = replay ? 'replayed (step retried), the decision on record: ' : '';
   const writes = [

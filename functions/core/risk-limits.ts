@@ -2,10 +2,14 @@
 // that have not expired laid over them (latest approval last, so it wins). A temporary change
 // reverts by itself: past its `until` it is simply no longer laid over.
 import type { LimitValues, RiskProfile, SymbolLimits } from './model.js';
+import { parseNs } from './time.js';
 
 /** The profile with every temporary change in force at `nowIso` applied; `temporary` dropped. */
 export function effectiveProfile(profile: RiskProfile, nowIso: string): RiskProfile {
-  const active = (profile.temporary ?? []).filter((t) => t.until > nowIso);
+  const now = parseNs(nowIso);
+  if (now === undefined) throw new RangeError(`bad timestamp ${nowIso}`);
+  // Compared as instants, not strings: an `until` written with fewer fractional digits still ends on time.
+  const active = (profile.temporary ?? []).filter((t) => (parseNs(t.until) ?? 0n) > now);
   const { temporary: _t, ...base } = profile;
   if (active.length === 0) return base;
   let out: RiskProfile = { ...base, ...(base.symbol_limits ? { symbol_limits: { ...base.symbol_limits } } : {}) };

@@ -1,35 +1,95 @@
-// Pre-trade risk controls (SEC Rule 15c3-5). Pure: given the order, the account's limits, reference
-// prices and current positions, every control is evaluated (no short-circuit) so the audit record
-// shows each one that failed, with the values it compared. Anything missing fails closed.
+// Pre-trade risk controls (SEC Rule 15c3-5). Pure and synchronous: given a snapshot of the order,
+// the account's limits, prices, positions, open and recent orders, lists, locates, halts and
+// trading states, every control is evaluated (no short-circuit), so the audit record shows each
+// one that failed with the values it compared. Anything missing fails its control closed.
+//
+// Reference data arrives compiled (risk-views.ts): decimals parsed and timestamps in nanoseconds
+// once per cache fill, not once per order, which keeps a decision in the microseconds.
 import { Decimal } from './decimal.js';
-import type {
-  ControlResult,
-  Order,
-  Position,
-  RiskCheck,
-  RiskDecision,
-  RiskProfile,
-  SecurityReference,
-} from './model.js';
+import type { ControlResult, Order, Position, RecentOrder, RiskCheck, RiskDecision, TradingMode } from './model.js';
+import type { FirmView, HaltView, LimitsView, LocateView, OpenView, PriceView, RestrictionView } from './risk-views.js';
 
+/** Stable reason codes: one per way a control can fail. */
 export const REASON = {
-  MISSING_REFERENCE_PRICE: 'MISSING_REFERENCE_PRICE',
+  RISK_DATA_UNAVAILABLE: 'RISK_DATA_UNAVAILABLE',
   MISSING_RISK_PROFILE: 'MISSING_RISK_PROFILE',
+  MISSING_FIRM_SETTINGS: 'MISSING_FIRM_SETTINGS',
+  MISSING_LIMIT: 'MISSING_LIMIT',
+  MISSING_REFERENCE_PRICE: 'MISSING_REFERENCE_PRICE',
+  STALE_REFERENCE_PRICE: 'STALE_REFERENCE_PRICE',
+  MISSING_POSITION_PRICE: 'MISSING_POSITION_PRICE',
   INSUFFICIENT_CAPITAL: 'INSUFFICIENT_CAPITAL',
   MAX_ORDER_VALUE_EXCEEDED: 'MAX_ORDER_VALUE_EXCEEDED',
+  MAX_ORDER_QUANTITY_EXCEEDED: 'MAX_ORDER_QUANTITY_EXCEEDED',
+  PRICE_OUTSIDE_COLLAR: 'PRICE_OUTSIDE_COLLAR',
   MAX_POSITION_VALUE_EXCEEDED: 'MAX_POSITION_VALUE_EXCEEDED',
+  MAX_TOTAL_POSITION_VALUE_EXCEEDED: 'MAX_TOTAL_POSITION_VALUE_EXCEEDED',
   CONCENTRATION_LIMIT_EXCEEDED: 'CONCENTRATION_LIMIT_EXCEEDED',
+  RESTRICTED_SECURITY: 'RESTRICTED_SECURITY',
   PROHIBITED_SECURITY: 'PROHIBITED_SECURITY',
-  MISSING_POSITION_PRICE: 'MISSING_POSITION_PRICE',
+  SHORT_SALE_NO_LOCATE: 'SHORT_SALE_NO_LOCATE',
+  SYMBOL_HALTED: 'SYMBOL_HALTED',
+  LULD_PAUSE: 'LULD_PAUSE',
+  DUPLICATE_ORDER: 'DUPLICATE_ORDER',
+  THROTTLE_EXCEEDED: 'THROTTLE_EXCEEDED',
+  TRADING_HALTED: 'TRADING_HALTED',
+  REDUCING_ONLY: 'REDUCING_ONLY',
 } as const;
+export type ReasonCode = (typeof REASON)[keyof typeof REASON];
 
-export interface RiskInputs {
+/** The controls, in the order the decision lists them. */
+export const CONTROLS = [
+  'risk_data',
+  'risk_profile',
+  'firm_settings',
+  'reference_price',
+  'price_freshness',
+  'position_prices',
+  'capital',
+  'max_order_value',
+  'max_order_quantity',
+  'price_collar',
+  'max_position_value',
+  'max_total_position_value',
+  'concentration',
+  'restricted_list',
+  'short_sale',
+  'halt',
+  'duplicate',
+  'throttle',
+  'trading_state',
+  'approval_threshold',
+] as const;
+export type ControlName = (typeof CONTROLS)[number];
+
+/** The default throttle when an account's limit does not say (the issue's 100 orders a second). */
+export const DEFAULT_MAX_ORDERS_PER_SECOND = 100;
+export const THROTTLE_WINDOW_MS = 1000;
+
+export interface RiskSnapshot {
   order: Order;
-  profile: RiskProfile | undefined;
-  security: SecurityReference | undefined;
+  nowNs: bigint;
+  /** Loading the snapshot failed (a store error): every order is rejected, with this message. */
+  dataError?: string;
+  limits: LimitsView | undefined;
+  firm: FirmView | undefined;
+  /** The order symbol's reference price. */
+  price: PriceView | undefined;
+  /** The account's positions (any symbol). */
   positions: readonly Position[];
-  /** Reference prices of the symbols the account holds (for exposure), by symbol. */
-  prices: ReadonlyMap<string, SecurityReference>;
+  /** Reference prices of the other symbols the account holds. */
+  priceOf: (symbol: string) => PriceView | undefined;
+  /** The account's other open orders (accepted, not finished). */
+  open: readonly OpenView[];
+  /** The account's recently accepted orders (throttle and duplicates), this order excluded. */
+  recent: readonly RecentOrder[];
+  firmMode: TradingMode;
+  accountMode: TradingMode;
+  /** Restrictions on the order's symbol, any scope, lifted ones included. */
+  restrictions: readonly RestrictionView[];
+  /** The account's locates for the order's symbol. */
+  locates: readonly LocateView[];
+  halt: HaltView | undefined;
 }
 
 /** The decision and its evidence: the part of a RiskCheck that the controls compute. */
@@ -38,120 +98,334 @@ export type RiskEvaluation = Pick<
   'decision' | 'reasons' | 'controls' | 'order_value' | 'reference_price' | 'limits_version'
 >;
 
+/** The duplicate check's key: what makes two orders "the same order". */
+export function orderFingerprint(order: Order): string {
+  return `${order.account_id}|${order.symbol}|${order.side}|${order.quantity}|${order.order_type === 'LIMIT' ? order.price : 'MKT'}`;
+}
+
 /**
  * The price an order is valued at: its worst case. A MARKET order at the reference price; a LIMIT
  * order at the higher of its limit and the reference price, because a marketable limit fills at
  * the market (a SELL limited at 0.01 is worth what it sells for, not 0.01 a share). Undefined when
  * there is no price at all.
  */
-export function valuationPrice(order: Order, security: SecurityReference | undefined): Decimal | undefined {
-  const ref = security ? Decimal.parse(security.reference_price) : undefined;
-  if (order.order_type === 'LIMIT' && order.price !== undefined) {
-    const limit = Decimal.parse(order.price);
-    return ref?.gt(limit) ? ref : limit;
-  }
+export function valuationPrice(
+  order: Order,
+  ref: Decimal | undefined,
+  limit: Decimal | undefined = order.order_type === 'LIMIT' && order.price !== undefined
+    ? Decimal.parse(order.price)
+    : undefined,
+): Decimal | undefined {
+  if (limit) return ref?.gt(limit) ? ref : limit;
   return ref;
 }
 
-export function orderValue(order: Order, security: SecurityReference | undefined): Decimal | undefined {
-  return valuationPrice(order, security)?.mulInt(order.quantity);
+const MS = 1_000_000n;
+
+/** Collects each control's result; a class, not closures, so a decision allocates no functions. */
+class Results {
+  readonly controls: ControlResult[] = [];
+  readonly reasons: string[] = [];
+
+  add(control: ControlName, reason: ReasonCode | undefined, values: Record<string, string>): void {
+    if (reason === undefined) this.controls.push({ control, passed: true, values });
+    else {
+      this.controls.push({ control, passed: false, reason_code: reason, values });
+      this.reasons.push(reason);
+    }
+  }
+
+  missing(control: ControlName, limit: string): void {
+    this.add(control, REASON.MISSING_LIMIT, { missing_limit: limit });
+  }
 }
 
-export function evaluateRisk(input: RiskInputs): RiskEvaluation {
-  const { order, profile, security } = input;
-  const controls: ControlResult[] = [];
-  const add = (control: string, passed: boolean, reason: string, values: Record<string, string>) =>
-    controls.push(passed ? { control, passed, values } : { control, passed, reason_code: reason, values });
+export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
+  const { order, limits, firm, price } = s;
+  const r = new Results();
+  const { controls, reasons } = r;
 
-  const value = orderValue(order, security);
-  const refPrice = security ? Decimal.parse(security.reference_price) : undefined;
-
-  add('reference_price', refPrice !== undefined, REASON.MISSING_REFERENCE_PRICE, {
-    symbol: order.symbol,
-    reference_price: refPrice?.toString() ?? 'missing',
+  r.add(
+    'risk_data',
+    s.dataError === undefined ? undefined : REASON.RISK_DATA_UNAVAILABLE,
+    s.dataError === undefined ? {} : { error: s.dataError },
+  );
+  r.add('risk_profile', limits ? undefined : REASON.MISSING_RISK_PROFILE, {
+    account_id: order.account_id,
+    limits_version: limits?.version ?? 'none',
   });
-  add('risk_profile', profile !== undefined, REASON.MISSING_RISK_PROFILE, { account_id: order.account_id });
+  r.add('firm_settings', firm ? undefined : REASON.MISSING_FIRM_SETTINGS, { firm_version: firm?.version ?? 'none' });
 
-  add('prohibited', security !== undefined && !security.prohibited, REASON.PROHIBITED_SECURITY, {
+  // --- Prices: the reference price, its age, and the prices of everything held. ----------------
+  const ref = price?.price;
+  r.add('reference_price', ref ? undefined : REASON.MISSING_REFERENCE_PRICE, {
     symbol: order.symbol,
-    listed: security ? String(security.prohibited) : 'unknown',
-    ...(security?.prohibited_reason ? { list_reason: security.prohibited_reason } : {}),
+    reference_price: price?.text ?? 'missing',
   });
-
-  // Exposure now and after the order, at reference prices. A held symbol without a price makes
-  // exposure unknowable: fail closed.
-  const signed = order.side === 'BUY' ? order.quantity : -order.quantity;
-  let grossNow = Decimal.ZERO;
-  let missingPrice: string | undefined;
-  let currentQty = 0;
-  for (const p of input.positions) {
-    if (p.symbol === order.symbol) currentQty = p.quantity;
-    const price = p.symbol === order.symbol ? refPrice : priceOf(input.prices.get(p.symbol));
-    if (price === undefined) {
-      if (p.quantity !== 0) missingPrice = p.symbol;
-      continue;
-    }
-    grossNow = grossNow.add(price.mulInt(Math.abs(p.quantity)));
+  if (!price) r.add('price_freshness', REASON.MISSING_REFERENCE_PRICE, { symbol: order.symbol });
+  else if (firm?.maxPriceAgeMs === undefined) r.missing('price_freshness', 'max_price_age_ms');
+  else {
+    const ageMs = (s.nowNs - price.asOfNs) / MS;
+    // A price from the future (clock skew) is as untrustworthy as an old one.
+    const fresh = ageMs <= BigInt(firm.maxPriceAgeMs) && ageMs >= -BigInt(firm.maxPriceAgeMs);
+    r.add('price_freshness', fresh ? undefined : REASON.STALE_REFERENCE_PRICE, {
+      price_as_of: price.asOf,
+      age_ms: ageMs.toString(),
+      max_price_age_ms: String(firm.maxPriceAgeMs),
+    });
   }
-  add('position_prices', missingPrice === undefined, REASON.MISSING_POSITION_PRICE, {
-    ...(missingPrice ? { symbol: missingPrice } : { held_symbols: String(input.positions.length) }),
-  });
 
-  const projectedQty = currentQty + signed;
-  const increases = Math.abs(projectedQty) > Math.abs(currentQty);
+  // Positions now, open orders, and the order's effect. Long exposure counts open BUYs, short
+  // exposure open SELLs: an open order may fill, and nothing unfilled is counted as an offset.
+  // Summed in units, one Decimal at the end: this loop runs over every position held. Products and
+  // sums stay in a number while they are safe integers (below 2^53 integer arithmetic in a double is
+  // exact, and a result past it is caught by the bound), else they go to a bigint: exact either way.
+  let grossUnits = 0n;
+  let grossSafe = 0;
+  let missingPrice: string | undefined;
+  let current = 0;
+  for (const p of s.positions) {
+    const q = p.quantity;
+    if (q === 0) continue;
+    const shares = q < 0 ? -q : q;
+    let pv: PriceView | undefined;
+    if (p.symbol === order.symbol) {
+      current = q;
+      pv = price;
+    } else {
+      pv = s.priceOf(p.symbol);
+      if (!pv) {
+        missingPrice ??= p.symbol;
+        continue;
+      }
+    }
+    if (!pv) continue;
+    const u = pv.unitsSafe;
+    const product = u === undefined ? Number.POSITIVE_INFINITY : u * shares;
+    if (product <= Number.MAX_SAFE_INTEGER && grossSafe + product <= Number.MAX_SAFE_INTEGER) grossSafe += product;
+    else grossUnits += pv.price.units * BigInt(shares);
+  }
+  grossUnits += BigInt(grossSafe);
+  const gross = Decimal.fromUnits(grossUnits);
+  let openUnits = 0n;
+  let openBuys = 0;
+  let openSells = 0;
+  for (const o of s.open) {
+    openUnits += o.value.units;
+    if (o.symbol === order.symbol) {
+      if (o.side === 'BUY') openBuys += o.quantity;
+      else openSells += o.quantity;
+    }
+  }
+  const openNotional = Decimal.fromUnits(openUnits);
+  r.add(
+    'position_prices',
+    missingPrice === undefined ? undefined : REASON.MISSING_POSITION_PRICE,
+    missingPrice === undefined ? { held_symbols: String(s.positions.length) } : { symbol: missingPrice },
+  );
 
-  if (profile && value !== undefined && refPrice !== undefined) {
-    const capital = Decimal.parse(profile.available_capital);
-    const available = capital.sub(grossNow);
-    // Only the part of the order that adds exposure consumes capital; a pure reduction frees it.
-    const addedShares = Math.max(0, Math.abs(projectedQty) - Math.abs(currentQty));
-    const perShare = valuationPrice(order, security) ?? refPrice;
+  const buy = order.side === 'BUY';
+  // The worst position the order can leave, and the worst one before it (open orders filled).
+  const before = buy ? current + openBuys : current - openSells;
+  const projected = buy ? before + order.quantity : before - order.quantity;
+  const increases = Math.abs(projected) > Math.abs(before);
+  const limitPrice = order.order_type === 'LIMIT' && order.price !== undefined ? Decimal.parse(order.price) : undefined;
+  const perShare = valuationPrice(order, ref, limitPrice);
+  const value = perShare?.mulInt(order.quantity);
+  const symbolLimits = limits?.symbols.get(order.symbol);
+
+  // --- 1. Credit / capital: positions + open orders + what this order adds <= capital. ----------
+  if (limits && limits.capital === undefined) r.missing('capital', 'available_capital');
+  else if (limits?.capital && perShare && ref) {
+    const addedShares = Math.max(0, Math.abs(projected) - Math.abs(before));
     const required = perShare.mulInt(addedShares);
-    // An order that adds no exposure needs no capital, even when exposure already exceeds it.
-    add('capital', addedShares === 0 || required.lte(available), REASON.INSUFFICIENT_CAPITAL, {
+    const committed = gross.add(openNotional);
+    const available = limits.capital.sub(committed);
+    // An order that adds no exposure needs no capital, even when the account is over its limit.
+    r.add('capital', addedShares === 0 || required.lte(available) ? undefined : REASON.INSUFFICIENT_CAPITAL, {
       required_capital: required.toString(),
+      open_notional: openNotional.toString(),
+      gross_exposure: gross.toString(),
       available_capital: available.toString(),
-      account_capital: capital.toString(),
-      gross_exposure: grossNow.toString(),
+      account_capital: limits.capital.toString(),
     });
+  } else r.add('capital', REASON.MISSING_REFERENCE_PRICE, { symbol: order.symbol });
 
-    const maxOrder = Decimal.parse(profile.max_order_value);
-    add('max_order_value', value.lte(maxOrder), REASON.MAX_ORDER_VALUE_EXCEEDED, {
-      order_value: value.toString(),
-      max_order_value: maxOrder.toString(),
+  // --- 2. Erroneous orders: value, quantity, collar. ---------------------------------------------
+  if (limits && limits.maxOrderValue === undefined) r.missing('max_order_value', 'max_order_value');
+  else if (limits?.maxOrderValue && value) {
+    const bound = tighter(limits.maxOrderValue, symbolLimits?.maxOrderValue);
+    const values: Record<string, string> = { order_value: value.toString(), max_order_value: bound.toString() };
+    if (symbolLimits?.maxOrderValue) values.symbol_limit = symbolLimits.maxOrderValue.toString();
+    r.add('max_order_value', value.lte(bound) ? undefined : REASON.MAX_ORDER_VALUE_EXCEEDED, values);
+  } else r.add('max_order_value', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
+
+  if (limits && limits.maxOrderQuantity === undefined) r.missing('max_order_quantity', 'max_order_quantity');
+  else if (limits?.maxOrderQuantity !== undefined) {
+    const bound = Math.min(limits.maxOrderQuantity, symbolLimits?.maxOrderQuantity ?? Number.MAX_SAFE_INTEGER);
+    r.add('max_order_quantity', order.quantity <= bound ? undefined : REASON.MAX_ORDER_QUANTITY_EXCEEDED, {
+      quantity: String(order.quantity),
+      max_order_quantity: String(bound),
     });
+  } else r.add('max_order_quantity', REASON.MISSING_RISK_PROFILE, {});
 
-    const projectedPositionValue = refPrice.mulInt(Math.abs(projectedQty));
-    const maxPosition = Decimal.parse(profile.max_position_value);
-    add(
+  if (!limitPrice) {
+    r.add('price_collar', undefined, { applies: 'no', order_type: order.order_type });
+  } else if (firm && firm.priceCollar === undefined) r.missing('price_collar', 'price_collar');
+  else if (firm?.priceCollar && ref) {
+    const band = ref.mul(firm.priceCollar);
+    const low = ref.sub(band);
+    const high = ref.add(band);
+    r.add('price_collar', limitPrice.gte(low) && limitPrice.lte(high) ? undefined : REASON.PRICE_OUTSIDE_COLLAR, {
+      limit_price: limitPrice.toString(),
+      reference_price: ref.toString(),
+      collar_low: low.toString(),
+      collar_high: high.toString(),
+    });
+  } else r.add('price_collar', firm ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_FIRM_SETTINGS, {});
+
+  // --- 3. Position: per symbol and in total, after the order. -----------------------------------
+  const projectedValue = ref?.mulInt(Math.abs(projected));
+  if (limits && limits.maxPositionValue === undefined) r.missing('max_position_value', 'max_position_value');
+  else if (limits?.maxPositionValue && projectedValue) {
+    const bound = tighter(limits.maxPositionValue, symbolLimits?.maxPositionValue);
+    r.add(
       'max_position_value',
-      !increases || projectedPositionValue.lte(maxPosition),
-      REASON.MAX_POSITION_VALUE_EXCEEDED,
+      !increases || projectedValue.lte(bound) ? undefined : REASON.MAX_POSITION_VALUE_EXCEEDED,
       {
-        projected_quantity: String(projectedQty),
-        projected_position_value: projectedPositionValue.toString(),
-        max_position_value: maxPosition.toString(),
+        projected_quantity: String(projected),
+        projected_position_value: projectedValue.toString(),
+        max_position_value: bound.toString(),
       },
     );
+  } else r.add('max_position_value', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
 
-    // Concentration: the symbol's share of the account, where the account is worth the larger of
-    // its capital and its gross exposure after the order. Compared by cross-multiplication: exact.
-    const grossAfter = grossNow.sub(refPrice.mulInt(Math.abs(currentQty))).add(projectedPositionValue);
-    const base = grossAfter.gt(capital) ? grossAfter : capital;
-    const limit = Decimal.parse(profile.max_concentration);
-    const within = base.isZero() ? projectedPositionValue.isZero() : projectedPositionValue.lteProduct(limit, base);
-    add('concentration', !increases || within, REASON.CONCENTRATION_LIMIT_EXCEEDED, {
-      symbol_exposure: projectedPositionValue.toString(),
+  // Gross after the order: the symbol's exposure replaced by its projected one.
+  const grossAfter = ref && projectedValue ? gross.sub(ref.mulInt(Math.abs(current))).add(projectedValue) : undefined;
+  if (limits && limits.maxTotalPositionValue === undefined) {
+    r.missing('max_total_position_value', 'max_total_position_value');
+  } else if (limits?.maxTotalPositionValue && grossAfter) {
+    r.add(
+      'max_total_position_value',
+      !increases || grossAfter.lte(limits.maxTotalPositionValue) ? undefined : REASON.MAX_TOTAL_POSITION_VALUE_EXCEEDED,
+      {
+        projected_gross_value: grossAfter.toString(),
+        max_total_position_value: limits.maxTotalPositionValue.toString(),
+      },
+    );
+  } else {
+    r.add('max_total_position_value', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
+  }
+
+  // --- 4. Concentration: the symbol's share of the projected portfolio, which is worth the larger
+  // of the account's capital and its projected gross exposure (so a first position in a new account
+  // is measured against what the account can hold, not against itself). Exact: cross-multiplied.
+  if (limits && limits.maxConcentration === undefined) r.missing('concentration', 'max_concentration');
+  else if (limits?.maxConcentration && limits.capital && projectedValue && grossAfter) {
+    const base = grossAfter.gt(limits.capital) ? grossAfter : limits.capital;
+    const within = base.isZero() ? projectedValue.isZero() : projectedValue.lteProduct(limits.maxConcentration, base);
+    r.add('concentration', !increases || within ? undefined : REASON.CONCENTRATION_LIMIT_EXCEEDED, {
+      symbol_exposure: projectedValue.toString(),
       portfolio_base: base.toString(),
-      concentration: base.isZero() ? '0' : projectedPositionValue.div(base).toString(),
-      max_concentration: limit.toString(),
+      concentration: base.isZero() ? '0' : projectedValue.div(base).toString(),
+      max_concentration: limits.maxConcentration.toString(),
+    });
+  } else r.add('concentration', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
+
+  // --- 5. Restricted and prohibited lists, firm-wide and the account's, in effect now. ----------
+  let listed: RestrictionView | undefined;
+  for (const r of s.restrictions) {
+    if (r.scope !== 'FIRM' && r.scope !== order.account_id) continue;
+    if (r.fromNs > s.nowNs || (r.untilNs !== undefined && r.untilNs <= s.nowNs)) continue;
+    // A prohibition outranks a restriction in the record.
+    if (!listed || (r.list === 'PROHIBITED' && listed.list !== 'PROHIBITED')) listed = r;
+  }
+  r.add(
+    'restricted_list',
+    listed ? (listed.list === 'PROHIBITED' ? REASON.PROHIBITED_SECURITY : REASON.RESTRICTED_SECURITY) : undefined,
+    listed
+      ? {
+          symbol: order.symbol,
+          list: listed.list,
+          scope: listed.scope,
+          restriction_id: listed.id,
+          reason: listed.reason,
+        }
+      : { symbol: order.symbol, listed: 'no' },
+  );
+
+  // --- 6. Reg SHO: a sale that leaves the worst position short needs locates for all of it. -----
+  if (buy || projected >= 0) {
+    r.add('short_sale', undefined, { short: 'no', projected_quantity: String(projected) });
+  } else {
+    let located = 0;
+    for (const l of s.locates) if (l.expiresNs > s.nowNs) located += l.quantity;
+    r.add('short_sale', -projected <= located ? undefined : REASON.SHORT_SALE_NO_LOCATE, {
+      short: 'yes',
+      short_quantity: String(-projected),
+      located_quantity: String(located),
     });
   }
 
-  const failed = controls.filter((c) => !c.passed);
-  const reasons = failed.map((c) => c.reason_code ?? c.control);
-  let decision: RiskDecision = failed.length > 0 ? 'rejected' : 'approved';
-  if (decision === 'approved' && profile && value?.gt(Decimal.parse(profile.approval_threshold))) {
+  // --- 7. Halts. -----------------------------------------------------------------------------------
+  const halt = s.halt && (s.halt.untilNs === undefined || s.halt.untilNs > s.nowNs) ? s.halt : undefined;
+  r.add(
+    'halt',
+    halt ? (halt.kind === 'LULD_PAUSE' ? REASON.LULD_PAUSE : REASON.SYMBOL_HALTED) : undefined,
+    halt
+      ? { symbol: order.symbol, kind: halt.kind, reason: halt.reason, until: halt.until ?? 'until lifted' }
+      : { symbol: order.symbol, halted: 'no' },
+  );
+
+  // --- 8, 9. Duplicates and the throttle, over the recently accepted orders. ---------------------
+  const nowMs = Number(s.nowNs / MS);
+  const window = limits?.duplicateWindowMs;
+  const fingerprint = orderFingerprint(order);
+  let lastSeconds = 0;
+  let duplicateOf: RecentOrder | undefined;
+  for (const r of s.recent) {
+    if (r.at_ms > nowMs - THROTTLE_WINDOW_MS) lastSeconds += 1;
+    if (window !== undefined && window > 0 && r.fingerprint === fingerprint && r.at_ms > nowMs - window)
+      duplicateOf = r;
+  }
+  if (limits && window === undefined) r.missing('duplicate', 'duplicate_window_ms');
+  else if (order.duplicate_intended) r.add('duplicate', undefined, { intended: 'yes' });
+  else {
+    r.add(
+      'duplicate',
+      duplicateOf ? REASON.DUPLICATE_ORDER : undefined,
+      duplicateOf
+        ? { window_ms: String(window ?? 0), duplicate_of: duplicateOf.order_id }
+        : { window_ms: String(window ?? 0) },
+    );
+  }
+  const maxRate = limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND;
+  r.add('throttle', lastSeconds + 1 <= maxRate ? undefined : REASON.THROTTLE_EXCEEDED, {
+    orders_last_second: String(lastSeconds + 1),
+    max_orders_per_second: String(maxRate),
+  });
+
+  // --- 10. Kill switch: the stricter of the firm's and the account's trading state. REDUCING lets
+  // through only an order that brings the position (open orders counted) towards zero, not past it.
+  const mode = stricter(s.firmMode, s.accountMode);
+  const reduces = buy ? before < 0 && projected <= 0 : before > 0 && projected >= 0;
+  r.add(
+    'trading_state',
+    mode === 'HALTED' ? REASON.TRADING_HALTED : mode === 'REDUCING' && !reduces ? REASON.REDUCING_ONLY : undefined,
+    { firm: s.firmMode, account: s.accountMode, reduces_position: reduces ? 'yes' : 'no' },
+  );
+
+  // --- The approval threshold: not a control that rejects, but a missing one fails closed. ------
+  if (limits && limits.approvalThreshold === undefined) r.missing('approval_threshold', 'approval_threshold');
+  else {
+    r.add('approval_threshold', undefined, {
+      order_value: value?.toString() ?? 'unknown',
+      approval_threshold: limits?.approvalThreshold?.toString() ?? 'none',
+    });
+  }
+
+  let decision: RiskDecision = reasons.length > 0 ? 'rejected' : 'approved';
+  if (decision === 'approved' && limits?.approvalThreshold && value?.gt(limits.approvalThreshold)) {
     decision = 'needs_approval';
   }
   return {
@@ -159,11 +433,16 @@ export function evaluateRisk(input: RiskInputs): RiskEvaluation {
     reasons,
     controls,
     order_value: value?.toString() ?? 'unknown',
-    reference_price: refPrice?.toString() ?? 'missing',
-    limits_version: profile?.version ?? 'none',
+    reference_price: price?.text ?? 'missing',
+    limits_version: limits?.version ?? 'none',
   };
 }
 
-function priceOf(s: SecurityReference | undefined): Decimal | undefined {
-  return s ? Decimal.parse(s.reference_price) : undefined;
+function tighter(a: Decimal, b: Decimal | undefined): Decimal {
+  return b?.lt(a) ? b : a;
+}
+
+const SEVERITY: Record<TradingMode, number> = { ACTIVE: 0, REDUCING: 1, HALTED: 2 };
+function stricter(a: TradingMode, b: TradingMode): TradingMode {
+  return SEVERITY[a] >= SEVERITY[b] ? a : b;
 }
