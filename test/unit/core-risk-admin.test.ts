@@ -1,0 +1,695 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../functions/core/errors.js';
+import type { AuditRecord, RiskProfile } from '../../functions/core/model.js';
+import {
+  addRestriction,
+  decideLimitChange,
+  expireTemporaryLimits,
+  getHalt,
+  getLimits,
+  getTradingState,
+  liftHalt,
+  liftRestriction,
+  listLimitChanges,
+  listLocates,
+  listRestrictions,
+  nextVersion,
+  type RiskAdminDeps,
+  type RiskCaller,
+  recordLocate,
+  requestLimitChange,
+  setHalt,
+  setReferencePrice,
+  setTradingState,
+} from '../../functions/core/risk-admin.js';
+import { effectiveProfile } from '../../functions/core/risk-limits.js';
+import { addSeconds } from '../../functions/core/time.js';
+import {
+  ACC_001,
+  InMemoryAuditTrail,
+  InMemoryReferenceStore,
+  ManualClock,
+  security,
+  T0,
+} from '../support/in-memory.js';
+
+const MAKER: RiskCaller = { id: 'RISK-OFFICER-1', role: 'approver' };
+const CHECKER: RiskCaller = { id: 'RISK-OFFICER-2', role: 'risk-officer' };
+const TRADER: RiskCaller = { id: 'TRADER-123', role: 'trader' };
+const AUDITOR: RiskCaller = { id: 'AUDITOR-1', role: 'auditor' };
+
+let clock: ManualClock;
+let store: InMemoryReferenceStore;
+let audit: InMemoryAuditTrail;
+let deps: RiskAdminDeps;
+let changed: Array<{ kind: string; key: string }>;
+
+beforeEach(() => {
+  clock = new ManualClock(T0);
+  store = new InMemoryReferenceStore({
+    profiles: [ACC_001, { ...ACC_001, account_id: 'ACC-002', version: 'default/v1' }],
+    securities: [security('AAPL', '190.00'), security('MSFT', '420.00')],
+  });
+  audit = new InMemoryAuditTrail(clock);
+  changed = [];
+  deps = { store, audit, clock, identity: 'risk-agent', onChange: (w) => changed.push(w) };
+});
+
+/** Everything the store holds, to show a refusal changed none of it. */
+function stored(): unknown {
+  return structuredClone({
+    profiles: [...store.profiles.entries()],
+    securities: [...store.securities.entries()],
+    states: [...store.tradingStates.entries()],
+    restrictions: [...store.restrictions.entries()],
+    locates: [...store.locates.entries()],
+    halts: [...store.halts.entries()],
+    changes: [...store.limitChanges.entries()],
+  });
+}
+
+/** Runs `fn`, expects it to throw `type`, and that it audited one refusal and changed nothing. */
+async function refused<E extends Error>(
+  fn: () => Promise<unknown>,
+  type: new (...args: never[]) => E,
+  eventType: 'limit_change_refused' | 'risk_admin_refused',
+): Promise<{ err: E; record: AuditRecord }> {
+  const before = stored();
+  const records = audit.records().length;
+  const err = await fn().then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(type);
+  expect(stored()).toEqual(before);
+  const added = audit.records().slice(records);
+  expect(added.map((r) => r.event_type)).toEqual([eventType]);
+  expect(added[0]?.decision).toBe('refused');
+  expect(changed).toEqual([]);
+  return { err: err as E, record: added[0] as AuditRecord };
+}
+
+const fieldsOf = (err: ValidationError) => err.errors.map((e) => [e.field, e.rule]);
+
+describe('limit changes: maker-checker', () => {
+  it('records a pending change with the values in force, and applies it only when a second officer approves', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000', 'symbol_limits.AAPL.max_order_quantity': '5000' },
+      reason: 'desk mandate raised',
+    });
+    expect(change).toMatchObject({
+      status: 'PENDING',
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000', 'symbol_limits.AAPL.max_order_quantity': 5000 },
+      before: { max_order_value: '1000000', 'symbol_limits.AAPL.max_order_quantity': null },
+      base_version: 'ACC-001/v1',
+      requested_by: 'RISK-OFFICER-1',
+      reason: 'desk mandate raised',
+    });
+    expect(change.change_id).toMatch(/^LC-[0-9a-f-]{36}$/);
+    // Nothing applies before the checker.
+    expect(store.profiles.get('ACC-001')).toEqual(ACC_001);
+    const requested = audit.ofType('limit_change_requested');
+    expect(requested).toHaveLength(1);
+    expect(requested[0]).toMatchObject({
+      actor: 'RISK-OFFICER-1',
+      decision: 'pending',
+      reason: 'desk mandate raised',
+      input: { change_id: change.change_id, before: change.before, values: change.values, until: null },
+    });
+    expect((await listLimitChanges(deps, CHECKER, 'PENDING', 10)).items.map((c) => c.change_id)).toEqual([
+      change.change_id,
+    ]);
+    expect((await getLimits(deps, CHECKER, 'ACC-001')).pending.map((c) => c.change_id)).toEqual([change.change_id]);
+
+    const decided = await decideLimitChange(deps, CHECKER, change.change_id, 'approve', 'checked the mandate');
+    expect(decided).toMatchObject({
+      status: 'APPROVED',
+      decided_by: 'RISK-OFFICER-2',
+      applied_version: 'ACC-001/v2',
+      decision_reason: 'checked the mandate',
+    });
+    const profile = store.profiles.get('ACC-001') as RiskProfile;
+    expect(profile.version).toBe('ACC-001/v2');
+    expect(profile.max_order_value).toBe('2000000');
+    expect(profile.symbol_limits).toEqual({ AAPL: { max_order_quantity: 5000 } });
+    expect(profile.approval_threshold).toBe(ACC_001.approval_threshold);
+    expect(changed).toContainEqual({ kind: 'limits', key: 'ACC-001' });
+
+    const approved = audit.ofType('limit_change_approved');
+    expect(approved).toHaveLength(1);
+    expect(approved[0]).toMatchObject({
+      actor: 'RISK-OFFICER-2',
+      decision: 'approved',
+      reason: 'checked the mandate',
+      input: {
+        change_id: change.change_id,
+        account_id: 'ACC-001',
+        before: { max_order_value: '1000000', 'symbol_limits.AAPL.max_order_quantity': null },
+        after: { max_order_value: '2000000', 'symbol_limits.AAPL.max_order_quantity': 5000 },
+        requested_by: 'RISK-OFFICER-1',
+        approved_by: 'RISK-OFFICER-2',
+        request_reason: 'desk mandate raised',
+        base_version: 'ACC-001/v1',
+        applied_version: 'ACC-001/v2',
+        until: null,
+      },
+    });
+    expect((await listLimitChanges(deps, CHECKER, 'PENDING', 10)).items).toEqual([]);
+  });
+
+  it('refuses a self-approval (audited, nothing changed), whatever the role', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'r',
+    });
+    const { err, record } = await refused(
+      () => decideLimitChange(deps, MAKER, change.change_id, 'approve'),
+      ForbiddenError,
+      'limit_change_refused',
+    );
+    expect(err.code).toBe('SELF_APPROVAL');
+    expect(record.actor).toBe('RISK-OFFICER-1');
+    expect(record.reason).toMatch(/^SELF_APPROVAL: /);
+    expect(store.limitChanges.get(change.change_id)?.status).toBe('PENDING');
+  });
+
+  it('refuses anyone who is not a risk officer, for every action (audited, nothing changed)', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'r',
+    });
+    const limitActions = [
+      () => requestLimitChange(deps, TRADER, { account_id: 'ACC-001', values: { max_order_value: '9' }, reason: 'r' }),
+      () => decideLimitChange(deps, TRADER, change.change_id, 'approve'),
+      () => decideLimitChange(deps, AUDITOR, change.change_id, 'reject', 'no'),
+      () => decideLimitChange(deps, { id: 'arn:aws:iam::1:user/x', role: undefined }, change.change_id, 'approve'),
+    ];
+    for (const act of limitActions) {
+      const { err } = await refused(act, ForbiddenError, 'limit_change_refused');
+      expect(err.code).toBe('NOT_A_RISK_OFFICER');
+    }
+    const adminActions = [
+      () => setTradingState(deps, TRADER, { scope: 'FIRM', state: 'HALTED', reason: 'r' }),
+      () => addRestriction(deps, AUDITOR, { symbol: 'AAPL', scope: 'FIRM', list: 'PROHIBITED', reason: 'r' }),
+      () => liftRestriction(deps, TRADER, { symbol: 'AAPL', restriction_id: 'RS-1', reason: 'r' }),
+      () => recordLocate(deps, TRADER, { account_id: 'ACC-001', symbol: 'AAPL', quantity: 10, source: 's' }),
+      () => setHalt(deps, TRADER, { symbol: 'AAPL', reason: 'r' }),
+      () => liftHalt(deps, TRADER, { symbol: 'AAPL', reason: 'r' }),
+      () => setReferencePrice(deps, TRADER, { symbol: 'AAPL', price: '1' }),
+      () => getLimits(deps, TRADER, 'ACC-001'),
+    ];
+    for (const act of adminActions) {
+      const { err } = await refused(act, ForbiddenError, 'risk_admin_refused');
+      expect(err.code).toMatch(/^NOT_A_RISK_(OFFICER|READER)$/);
+    }
+    // An auditor may read.
+    expect((await getLimits(deps, AUDITOR, 'ACC-001')).profile).toEqual(ACC_001);
+  });
+
+  it('names every bad field at once: negative, zero, non-numeric, fractions, integers, unknown fields and symbols', async () => {
+    const { err, record } = await refused(
+      () =>
+        requestLimitChange(deps, MAKER, {
+          account_id: 'ACC-001',
+          values: {
+            max_order_value: '-5',
+            approval_threshold: '0',
+            available_capital: 'lots',
+            max_position_value: '1e6',
+            max_concentration: '1.5',
+            max_order_quantity: '2.5',
+            max_orders_per_second: 0,
+            duplicate_window_ms: -1,
+            max_leverage: '2',
+            'symbol_limits.ZZZZ.max_order_value': '10',
+            'symbol_limits.AAPL.max_concentration': '0.1',
+            'symbol_limits.MSFT.max_position_value': '0',
+          },
+          reason: ' ',
+          until: '2020-01-01T00:00:00Z',
+        }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(err).sort()).toEqual(
+      [
+        ['reason', 'required'],
+        ['until', 'not_before_now'],
+        ['values.max_order_value', 'positive'],
+        ['values.approval_threshold', 'positive'],
+        ['values.available_capital', 'decimal'],
+        ['values.max_position_value', 'decimal'],
+        ['values.max_concentration', 'fraction'],
+        ['values.max_order_quantity', 'integer'],
+        ['values.max_orders_per_second', 'positive'],
+        ['values.duplicate_window_ms', 'non_negative'],
+        ['values.max_leverage', 'unknown_field'],
+        ['values.symbol_limits.ZZZZ.max_order_value', 'unknown_symbol'],
+        ['values.symbol_limits.AAPL.max_concentration', 'unknown_field'],
+        ['values.symbol_limits.MSFT.max_position_value', 'positive'],
+      ].sort(),
+    );
+    expect(err.message).toContain('values.max_order_value: must be greater than zero');
+    expect(record.reason).toMatch(/^INVALID_INPUT: /);
+    expect((record.input as { errors: unknown[] }).errors).toHaveLength(14);
+  });
+
+  it('refuses an unknown account, an empty change, a malformed until; takes 0 as "off" for the duplicate window', async () => {
+    const unknown = await refused(
+      () => requestLimitChange(deps, MAKER, { account_id: 'ACC-404', values: { max_order_value: '1' }, reason: 'r' }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(unknown.err)).toEqual([['account_id', 'unknown_account']]);
+    const empty = await refused(
+      () => requestLimitChange(deps, MAKER, { account_id: 'ACC-001', values: {}, reason: 'r', until: 'tomorrow' }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(empty.err)).toEqual([
+      ['until', 'timestamp'],
+      ['values', 'required'],
+    ]);
+    const ok = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { duplicate_window_ms: 0, max_concentration: '1', max_orders_per_second: '50' },
+      reason: 'r',
+    });
+    expect(ok.values).toEqual({ duplicate_window_ms: 0, max_concentration: '1', max_orders_per_second: 50 });
+  });
+
+  it('refuses a stale change: another change was applied since it was requested (audited, closed as stale)', async () => {
+    const first = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    const second = await requestLimitChange(deps, CHECKER, {
+      account_id: 'ACC-001',
+      values: { approval_threshold: '600000' },
+      reason: 'b',
+    });
+    await decideLimitChange(deps, CHECKER, first.change_id, 'approve');
+    const profileAfterFirst = structuredClone(store.profiles.get('ACC-001'));
+    const records = audit.records().length;
+    const err = await decideLimitChange(deps, MAKER, second.change_id, 'approve').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).code).toBe('STALE_CHANGE');
+    expect((err as ConflictError).message).toContain('ACC-001/v1');
+    // The limits are untouched; the request is closed so it cannot apply later.
+    expect(store.profiles.get('ACC-001')).toEqual(profileAfterFirst);
+    expect(store.limitChanges.get(second.change_id)).toMatchObject({
+      status: 'REJECTED',
+      decided_by: 'RISK-OFFICER-1',
+      decision_reason: expect.stringMatching(/^STALE_CHANGE: /),
+    });
+    const added = audit.records().slice(records);
+    expect(added.map((r) => [r.event_type, r.decision])).toEqual([['limit_change_refused', 'refused']]);
+    expect(added[0]?.reason).toMatch(/^STALE_CHANGE: /);
+  });
+
+  it('refuses to decide a change twice, or an unknown change (audited)', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'r',
+    });
+    await decideLimitChange(deps, CHECKER, change.change_id, 'reject', 'not justified');
+    expect(audit.ofType('limit_change_rejected')[0]).toMatchObject({
+      actor: 'RISK-OFFICER-2',
+      decision: 'rejected',
+      reason: 'not justified',
+      input: { change_id: change.change_id, requested_by: 'RISK-OFFICER-1', values: change.values },
+    });
+    expect(store.profiles.get('ACC-001')).toEqual(ACC_001);
+    const again = await refused(
+      () => decideLimitChange(deps, CHECKER, change.change_id, 'approve'),
+      ConflictError,
+      'limit_change_refused',
+    );
+    expect(again.err.code).toBe('LIMIT_CHANGE_REJECTED');
+    await refused(() => decideLimitChange(deps, CHECKER, 'LC-nope', 'approve'), NotFoundError, 'limit_change_refused');
+    const other = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '3' },
+      reason: 'r',
+    });
+    const noReason = await refused(
+      () => decideLimitChange(deps, CHECKER, other.change_id, 'reject', ''),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(noReason.err)).toEqual([['reason', 'required']]);
+  });
+
+  it('applies a temporary change until its expiry, then the base limits again; the expiry is audited', async () => {
+    const until = '2026-01-02T16:30:00Z';
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '3000000' },
+      reason: 'index rebalance',
+      until,
+    });
+    expect(change.until).toBe('2026-01-02T16:30:00.000000000Z');
+    await decideLimitChange(deps, CHECKER, change.change_id, 'approve');
+    const profile = store.profiles.get('ACC-001') as RiskProfile;
+    // The base limits stay; the change is laid over them while it lasts.
+    expect(profile.max_order_value).toBe('1000000');
+    expect(profile.version).toBe('ACC-001/v2');
+    expect(profile.temporary).toEqual([
+      { change_id: change.change_id, values: { max_order_value: '3000000' }, until: change.until },
+    ]);
+    expect(audit.ofType('limit_change_approved')[0]?.input).toMatchObject({
+      temporary: true,
+      until: change.until,
+      before: { max_order_value: '1000000' },
+      after: { max_order_value: '3000000' },
+    });
+    expect(effectiveProfile(profile, '2026-01-02T16:29:59.999999999Z').max_order_value).toBe('3000000');
+    expect(effectiveProfile(profile, '2026-01-02T16:30:00.000000000Z').max_order_value).toBe('1000000');
+    clock.set('2026-01-02T15:00:00Z');
+    expect((await getLimits(deps, CHECKER, 'ACC-001')).effective.max_order_value).toBe('3000000');
+
+    // Nothing to expire yet.
+    expect(await expireTemporaryLimits(deps, 'ACC-001')).toEqual([]);
+    clock.set('2026-01-02T16:30:00.5Z');
+    expect((await getLimits(deps, CHECKER, 'ACC-001')).effective.max_order_value).toBe('1000000');
+    const expired = await expireTemporaryLimits(deps, 'ACC-001');
+    expect(expired.map((t) => t.change_id)).toEqual([change.change_id]);
+    const swept = store.profiles.get('ACC-001') as RiskProfile;
+    expect(swept.temporary).toBeUndefined();
+    // Housekeeping does not change the limits in force, so it keeps the version.
+    expect(swept.version).toBe('ACC-001/v2');
+    expect(audit.ofType('limit_change_expired')).toHaveLength(1);
+    expect(audit.ofType('limit_change_expired')[0]).toMatchObject({
+      actor: 'risk-agent',
+      decision: 'expired',
+      input: {
+        change_id: change.change_id,
+        values: { max_order_value: '3000000' },
+        now_in_force: { max_order_value: '1000000' },
+      },
+    });
+    expect(await expireTemporaryLimits(deps, 'ACC-001')).toEqual([]);
+    expect(audit.ofType('limit_change_expired')).toHaveLength(1);
+  });
+
+  it('a change requested before a temporary change expired still applies after the expiry is swept', async () => {
+    const temp = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '3000000' },
+      reason: 't',
+      until: '2026-01-02T15:00:00Z',
+    });
+    await decideLimitChange(deps, CHECKER, temp.change_id, 'approve');
+    const perm = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { approval_threshold: '400000' },
+      reason: 'p',
+    });
+    clock.set('2026-01-02T15:00:01Z');
+    const decided = await decideLimitChange(deps, CHECKER, perm.change_id, 'approve');
+    expect(decided.applied_version).toBe('ACC-001/v3');
+    const profile = store.profiles.get('ACC-001') as RiskProfile;
+    expect(profile.approval_threshold).toBe('400000');
+    expect(profile.temporary).toBeUndefined();
+    // The expiry was recorded before the approval.
+    const types = audit.records().map((r) => r.event_type);
+    expect(types.indexOf('limit_change_expired')).toBeLessThan(types.lastIndexOf('limit_change_approved'));
+  });
+
+  it('refuses to approve a temporary change whose end has passed', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '3000000' },
+      reason: 't',
+      until: '2026-01-02T15:00:00Z',
+    });
+    clock.set('2026-01-02T15:00:00Z');
+    const err = await decideLimitChange(deps, CHECKER, change.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('EXPIRED_CHANGE');
+    expect(store.profiles.get('ACC-001')).toEqual(ACC_001);
+    expect(store.limitChanges.get(change.change_id)?.status).toBe('REJECTED');
+    expect(audit.ofType('limit_change_refused')).toHaveLength(1);
+  });
+
+  it('an approval that loses the race to a concurrent change is refused as stale, and the winner stands', async () => {
+    const mine = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    // Between the approval's read and its conditional write, another writer moves the version.
+    store.beforeConditionalWrite.push(async () => {
+      const p = store.profiles.get('ACC-001') as RiskProfile;
+      store.profiles.set('ACC-001', { ...p, approval_threshold: '1', version: 'ACC-001/v2' });
+    });
+    const err = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('STALE_CHANGE');
+    expect(store.profiles.get('ACC-001')).toMatchObject({ approval_threshold: '1', max_order_value: '1000000' });
+    expect(audit.ofType('limit_change_approved')).toHaveLength(0);
+  });
+
+  it('takes back an applied approval when another checker rejected the change at the same moment', async () => {
+    const mine = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    // The profile write goes through; before the change is marked approved, another checker rejects it.
+    store.beforeConditionalWrite.push(
+      async () => undefined,
+      async () => {
+        const c = store.limitChanges.get(mine.change_id);
+        if (c) store.limitChanges.set(mine.change_id, { ...c, status: 'REJECTED', decided_by: 'RISK-OFFICER-3' });
+      },
+    );
+    const err = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).code).toBe('LIMIT_CHANGE_REJECTED');
+    expect((err as ConflictError).message).toContain('RISK-OFFICER-3');
+    // The limits are the ones before the approval again, under a new version.
+    expect(store.profiles.get('ACC-001')).toEqual({ ...ACC_001, version: 'ACC-001/v3' });
+    expect(audit.ofType('limit_change_approved')).toHaveLength(0);
+    expect(audit.ofType('limit_change_refused')).toHaveLength(1);
+  });
+
+  it('numbers versions from the stored one, whatever its prefix', () => {
+    expect(nextVersion('ACC-001', 'ACC-001/v1')).toBe('ACC-001/v2');
+    expect(nextVersion('ACC-002', 'default/v1')).toBe('ACC-002/v2');
+    expect(nextVersion('ACC-009', 'legacy')).toBe('ACC-009/v1');
+    expect(nextVersion('ACC-001', 'ACC-001/v99')).toBe('ACC-001/v100');
+  });
+});
+
+describe('the kill switch', () => {
+  it('sets the firm and an account ACTIVE / REDUCING / HALTED, audited with who, why, before and after', async () => {
+    expect((await getTradingState(deps, CHECKER, 'FIRM')).state).toBe('ACTIVE');
+    const halted = await setTradingState(deps, MAKER, { scope: 'FIRM', state: 'HALTED', reason: 'runaway algo' });
+    expect(halted).toMatchObject({ scope: 'FIRM', state: 'HALTED', set_by: 'RISK-OFFICER-1', revision: 1 });
+    expect(store.tradingStates.get('FIRM')?.state).toBe('HALTED');
+    expect(changed).toEqual([{ kind: 'trading_state', key: 'FIRM' }]);
+    const resumed = await setTradingState(deps, CHECKER, { scope: 'FIRM', state: 'ACTIVE', reason: 'fixed' });
+    expect(resumed.revision).toBe(2);
+    await setTradingState(deps, CHECKER, { scope: 'ACC-002', state: 'REDUCING', reason: 'margin call' });
+    expect((await getTradingState(deps, AUDITOR, 'ACC-002')).state).toBe('REDUCING');
+    const records = audit.ofType('trading_state_changed');
+    expect(records.map((r) => [r.actor, r.decision, r.reason])).toEqual([
+      ['RISK-OFFICER-1', 'HALTED', 'runaway algo'],
+      ['RISK-OFFICER-2', 'ACTIVE', 'fixed'],
+      ['RISK-OFFICER-2', 'REDUCING', 'margin call'],
+    ]);
+    expect(records[1]?.input).toMatchObject({
+      scope: 'FIRM',
+      before: { state: 'HALTED', set_by: 'RISK-OFFICER-1' },
+      after: { state: 'ACTIVE' },
+    });
+    expect(records[0]?.input).toMatchObject({ before: { state: 'ACTIVE' }, after: { state: 'HALTED' } });
+  });
+
+  it('retries a write lost to a concurrent officer, from the state that officer wrote', async () => {
+    store.beforeConditionalWrite.push(async () => {
+      store.tradingStates.set('FIRM', {
+        scope: 'FIRM',
+        state: 'REDUCING',
+        reason: 'other',
+        set_by: 'X',
+        set_at: T0,
+        revision: 1,
+      });
+    });
+    const s = await setTradingState(deps, MAKER, { scope: 'FIRM', state: 'HALTED', reason: 'r' });
+    expect(s.revision).toBe(2);
+    expect(audit.ofType('trading_state_changed')[0]?.input).toMatchObject({ before: { state: 'REDUCING' } });
+  });
+
+  it('refuses an unknown scope or state and a missing reason (audited, nothing changed)', async () => {
+    const { err } = await refused(
+      () => setTradingState(deps, MAKER, { scope: 'ACC-404', state: 'STOPPED', reason: '' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(err)).toEqual([
+      ['scope', 'unknown_scope'],
+      ['reason', 'required'],
+      ['state', 'enum'],
+    ]);
+    await expect(getTradingState(deps, CHECKER, 'ACC-404')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('lists, locates, halts and prices', () => {
+  it('adds a restriction and lifts it, keeping the history', async () => {
+    const r = await addRestriction(deps, MAKER, {
+      symbol: 'AAPL',
+      scope: 'ACC-001',
+      list: 'RESTRICTED',
+      reason: 'MNPI',
+    });
+    expect(r).toMatchObject({ symbol: 'AAPL', scope: 'ACC-001', list: 'RESTRICTED', added_by: 'RISK-OFFICER-1' });
+    expect(r.restriction_id).toMatch(/^RS-/);
+    expect(r.effective_until).toBeUndefined();
+    expect(changed).toEqual([{ kind: 'restrictions', key: 'AAPL' }]);
+    clock.advanceSeconds(60);
+    const lifted = await liftRestriction(deps, CHECKER, {
+      symbol: 'AAPL',
+      restriction_id: r.restriction_id,
+      reason: 'deal announced',
+    });
+    expect(lifted.effective_until).toBeDefined();
+    const listed = await listRestrictions(deps, AUDITOR, 'AAPL');
+    expect(listed).toEqual([lifted]);
+    expect(audit.ofType('restriction_added')[0]).toMatchObject({ actor: 'RISK-OFFICER-1', reason: 'MNPI' });
+    expect(audit.ofType('restriction_lifted')[0]).toMatchObject({
+      actor: 'RISK-OFFICER-2',
+      reason: 'deal announced',
+      input: { before: { effective_until: null }, after: { effective_until: lifted.effective_until } },
+    });
+    changed = [];
+    const again = await refused(
+      () => liftRestriction(deps, CHECKER, { symbol: 'AAPL', restriction_id: r.restriction_id, reason: 'x' }),
+      ConflictError,
+      'risk_admin_refused',
+    );
+    expect(again.err.code).toBe('RESTRICTION_ENDED');
+    await refused(
+      () => liftRestriction(deps, CHECKER, { symbol: 'AAPL', restriction_id: 'RS-nope', reason: 'x' }),
+      NotFoundError,
+      'risk_admin_refused',
+    );
+  });
+
+  it('refuses a restriction on an unknown symbol, scope or list', async () => {
+    const { err } = await refused(
+      () =>
+        addRestriction(deps, MAKER, {
+          symbol: 'ZZZZ',
+          scope: 'ACC-404',
+          list: 'GREY',
+          reason: 'r',
+          effective_until: '2020-01-01T00:00:00Z',
+        }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(err)).toEqual([
+      ['symbol', 'unknown_symbol'],
+      ['scope', 'unknown_scope'],
+      ['list', 'enum'],
+      ['effective_until', 'not_before_now'],
+    ]);
+  });
+
+  it('records a locate, good until the next UTC midnight by default', async () => {
+    const l = await recordLocate(deps, MAKER, {
+      account_id: 'ACC-001',
+      symbol: 'AAPL',
+      quantity: '5000',
+      source: 'stock loan desk',
+    });
+    expect(l).toMatchObject({
+      account_id: 'ACC-001',
+      symbol: 'AAPL',
+      quantity: 5000,
+      source: 'stock loan desk',
+      obtained_at: T0,
+      expires_at: '2026-01-03T00:00:00.000000000Z',
+      recorded_by: 'RISK-OFFICER-1',
+    });
+    expect(await listLocates(deps, CHECKER, 'ACC-001', 'AAPL')).toEqual([l]);
+    expect(audit.ofType('locate_recorded')[0]?.input).toMatchObject({ locate_id: l.locate_id, quantity: 5000 });
+    changed = [];
+    const { err } = await refused(
+      () => recordLocate(deps, MAKER, { account_id: 'ACC-404', symbol: 'ZZZZ', quantity: 0, source: '' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(err)).toEqual([
+      ['account_id', 'unknown_account'],
+      ['symbol', 'unknown_symbol'],
+      ['quantity', 'positive'],
+      ['source', 'required'],
+    ]);
+  });
+
+  it('halts a symbol, pauses one for five minutes (LULD), and lifts a halt', async () => {
+    const halt = await setHalt(deps, MAKER, { symbol: 'AAPL', reason: 'news pending' });
+    expect(halt).toMatchObject({ symbol: 'AAPL', kind: 'TRADING_HALT', since: T0, set_by: 'RISK-OFFICER-1' });
+    expect(halt.until).toBeUndefined();
+    const pause = await setHalt(deps, MAKER, { symbol: 'MSFT', kind: 'LULD_PAUSE', reason: 'limit down' });
+    expect(pause.until).toBe(addSeconds(pause.since, 300));
+    expect(await getHalt(deps, AUDITOR, 'MSFT')).toEqual(pause);
+    const lifted = await liftHalt(deps, CHECKER, { symbol: 'AAPL', reason: 'news out' });
+    expect(lifted).toEqual(halt);
+    expect(store.halts.has('AAPL')).toBe(false);
+    expect(audit.ofType('halt_set').map((r) => r.decision)).toEqual(['TRADING_HALT', 'LULD_PAUSE']);
+    expect(audit.ofType('halt_lifted')[0]).toMatchObject({ actor: 'RISK-OFFICER-2', input: { before: halt } });
+    changed = [];
+    const notHalted = await refused(
+      () => liftHalt(deps, CHECKER, { symbol: 'AAPL', reason: 'x' }),
+      ConflictError,
+      'risk_admin_refused',
+    );
+    expect(notHalted.err.code).toBe('NOT_HALTED');
+    const bad = await refused(
+      () => setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'CIRCUIT', reason: 'r', until: 'soon' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(bad.err)).toEqual([
+      ['kind', 'enum'],
+      ['until', 'timestamp'],
+    ]);
+  });
+
+  it('sets a manual reference price as of now, with the price before and after in the audit record', async () => {
+    clock.set('2026-01-02T15:00:00Z');
+    const s = await setReferencePrice(deps, MAKER, { symbol: 'AAPL', price: '191.25' });
+    expect(s).toEqual({ symbol: 'AAPL', reference_price: '191.25', price_as_of: '2026-01-02T15:00:00.000000000Z' });
+    expect(audit.ofType('reference_price_set')[0]?.input).toMatchObject({
+      before: { reference_price: '190.00', price_as_of: T0 },
+      after: { reference_price: '191.25' },
+    });
+    changed = [];
+    for (const price of ['-1', '0', 'abc']) {
+      const { err } = await refused(
+        () => setReferencePrice(deps, MAKER, { symbol: 'AAPL', price }),
+        ValidationError,
+        'risk_admin_refused',
+      );
+      expect(err.errors[0]?.field).toBe('price');
+    }
+    const unknown = await refused(
+      () => setReferencePrice(deps, MAKER, { symbol: 'ZZZZ', price: '1' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(unknown.err)).toEqual([['symbol', 'unknown_symbol']]);
+  });
+});
