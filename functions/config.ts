@@ -6,11 +6,11 @@ export type AgentName = (typeof AGENTS)[number];
 const COMMON = ['AGENT_NAME', 'AGENT_IDENTITY', 'AUDIT_TABLE', 'AUDIT_BUCKET', 'AUDIT_RETENTION_DAYS'] as const;
 const PER_AGENT = {
   'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE', 'STATE_MACHINE_ARN'],
-  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE'],
-  approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS'],
-  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE'],
-  'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE'],
-  compliance: ['ORDERS_TABLE'],
+  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
+  approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'RISK_STATE_TABLE'],
+  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'RISK_STATE_TABLE'],
+  'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'RISK_STATE_TABLE'],
 } as const satisfies Record<AgentName, readonly string[]>;
 
 export class ConfigError extends Error {

@@ -3,6 +3,7 @@
 // (loadConfig has already failed the cold start if anything it needs is missing).
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { createAwsClients } from './adapters/aws-clients.js';
+import { DynamoDbAccountRiskStore } from './adapters/dynamodb-account-risk-store.js';
 import { DynamoDbApprovalStore } from './adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from './adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from './adapters/dynamodb-order-store.js';
@@ -48,9 +49,10 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
       }),
   );
   const orders = lazy(() => new DynamoDbOrderStore(clients.dynamodb, required(config, 'ORDERS_TABLE')));
-  const reference = lazy(
-    () => new ReferenceCache(new DynamoDbReferenceStore(clients.dynamodb, required(config, 'REFERENCE_TABLE')), clock),
-  );
+  // One store behind the cache and the risk officers' writes.
+  const referenceStore = lazy(() => new DynamoDbReferenceStore(clients.dynamodb, required(config, 'REFERENCE_TABLE')));
+  const reference = lazy(() => new ReferenceCache(referenceStore(), clock));
+  const accountRisk = lazy(() => new DynamoDbAccountRiskStore(clients.dynamodb, required(config, 'RISK_STATE_TABLE')));
   const positions = lazy(() => new DynamoDbPositionStore(clients.dynamodb, required(config, 'POSITIONS_TABLE')));
   const approvals = lazy(() => new DynamoDbApprovalStore(clients.dynamodb, required(config, 'APPROVALS_TABLE')));
   const workflow = lazy(() => new SfnWorkflow(clients.sfn, config.STATE_MACHINE_ARN));
@@ -62,6 +64,12 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
     },
     get reference() {
       return reference();
+    },
+    get referenceStore() {
+      return referenceStore();
+    },
+    get accountRisk() {
+      return accountRisk();
     },
     get positions() {
       return positions();

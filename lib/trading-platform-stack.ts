@@ -88,6 +88,7 @@ export class TradingPlatformStack extends Stack {
         ORDERS_TABLE: t.orders.tableName,
         REFERENCE_TABLE: t.reference.tableName,
         POSITIONS_TABLE: t.positions.tableName,
+        RISK_STATE_TABLE: t.riskState.tableName,
       }),
       // STATE_MACHINE_ARN beyond docs/contracts.md: the workflow adapter answering task tokens
       // is built with it (functions/wiring.ts).
@@ -96,19 +97,23 @@ export class TradingPlatformStack extends Stack {
         ORDERS_TABLE: t.orders.tableName,
         APPROVAL_TIMEOUT_SECONDS: String(approvalTimeoutSeconds(definitionFile)),
         STATE_MACHINE_ARN: stateMachineArn,
+        RISK_STATE_TABLE: t.riskState.tableName,
       }),
       execution: agent('Execution', 'execution', {
         ORDERS_TABLE: t.orders.tableName,
         REFERENCE_TABLE: t.reference.tableName,
         APPROVALS_TABLE: t.approvals.tableName,
+        RISK_STATE_TABLE: t.riskState.tableName,
       }),
       positionTracker: agent('PositionTracker', 'position-tracker', {
         POSITIONS_TABLE: t.positions.tableName,
         REFERENCE_TABLE: t.reference.tableName,
+        RISK_STATE_TABLE: t.riskState.tableName,
       }),
       compliance: agent('Compliance', 'compliance', {
         ORDERS_TABLE: t.orders.tableName,
         STATE_MACHINE_ARN: stateMachineArn,
+        RISK_STATE_TABLE: t.riskState.tableName,
       }),
     };
 
@@ -170,8 +175,15 @@ export class TradingPlatformStack extends Stack {
     this.lifecycle.grantStartExecution(orderRouter.role);
     this.lifecycle.grantDescribeExecution(orderRouter.role);
 
-    t.grantRead(risk.role, 'reference', 'positions');
-    t.grantReadWrite(risk.role, 'orders');
+    // The risk agent also hosts the risk officers' admin API: it writes limits, lists, halts.
+    t.grantRead(risk.role, 'positions');
+    t.grantReadWrite(risk.role, 'orders', 'reference');
+
+    // Accounts' live risk state: risk reserves an order's value; the steps that end an order
+    // (approval rejected or expired, execution refused, fill applied, failure recorded) release it.
+    for (const agent of [risk, approval, execution, positionTracker, compliance]) {
+      t.grantReadWrite(agent.role, 'riskState');
+    }
 
     t.grantReadWrite(approval.role, 'approvals');
     t.grantRead(approval.role, 'orders');

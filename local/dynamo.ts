@@ -1,5 +1,5 @@
 // The embedded DynamoDB: dynalite in-process (on a worker thread) on a loopback port, its LevelDB under
-// <dataDir>/dynamodb, and the platform's five tables created on first start (docs/contracts.md).
+// <dataDir>/dynamodb, and the platform's six tables created on first start (docs/contracts.md).
 // dynalite has no TransactWriteItems and ignores ReturnValuesOnConditionCheckFailure; the adapters
 // are written for both (see functions/adapters/dynamodb-common.ts).
 import { mkdir } from 'node:fs/promises';
@@ -20,6 +20,7 @@ export interface TableNames {
   positions: string;
   approvals: string;
   audit: string;
+  riskState: string;
 }
 
 export type TableKind = keyof TableNames;
@@ -30,13 +31,14 @@ export const DEFAULT_TABLE_NAMES: Readonly<TableNames> = {
   positions: 'positions',
   approvals: 'approvals',
   audit: 'audit',
+  riskState: 'risk_state',
 };
 
 const S = 'S' as const;
 const N = 'N' as const;
 
 /**
- * CreateTable inputs for the five tables, exactly as docs/contracts.md lists them (keys, GSIs,
+ * CreateTable inputs for the six tables, exactly as docs/contracts.md lists them (keys, GSIs,
  * on-demand). GSIs project ALL: the adapters read whole records from them.
  */
 export function tableDefinitions(names: TableNames = DEFAULT_TABLE_NAMES): Record<TableKind, CreateTableCommandInput> {
@@ -53,10 +55,23 @@ export function tableDefinitions(names: TableNames = DEFAULT_TABLE_NAMES): Recor
       AttributeDefinitions: [
         { AttributeName: 'pk', AttributeType: S },
         { AttributeName: 'sk', AttributeType: S },
+        { AttributeName: 'lc_status', AttributeType: S },
+        { AttributeName: 'requested_at', AttributeType: S },
       ],
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      // Sparse: only limit-change items carry lc_status.
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'limit-changes-by-status',
+          KeySchema: [
+            { AttributeName: 'lc_status', KeyType: 'HASH' },
+            { AttributeName: 'requested_at', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
       ],
     },
     positions: {
@@ -120,6 +135,12 @@ export function tableDefinitions(names: TableNames = DEFAULT_TABLE_NAMES): Recor
           Projection: { ProjectionType: 'ALL' },
         },
       ],
+    },
+    riskState: {
+      TableName: names.riskState,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'account_id', AttributeType: S }],
+      KeySchema: [{ AttributeName: 'account_id', KeyType: 'HASH' }],
     },
   };
 }

@@ -4,21 +4,44 @@
 // opaque tokens bound to their query. test/integration/store-contract.test.ts runs the same
 // contract against these and the DynamoDB adapters. Each method counts the DynamoDB operation its
 // adapter makes, so the benchmark's round trips per order read the same whichever store runs.
+import { checkNextRevision, emptyAccountRiskState } from '../functions/adapters/dynamodb-account-risk-store.js';
 import { clampLimit, decodePageToken, encodePageToken } from '../functions/adapters/dynamodb-common.js';
 import { explainRefusal } from '../functions/adapters/dynamodb-order-store.js';
+import {
+  accountKey,
+  firmSettingsKey,
+  haltKey,
+  LIMIT_CHANGE_STATUS_ATTRIBUTE,
+  limitChangeKey,
+  locateKey,
+  locatePrefix,
+  RESTRICTION_PREFIX,
+  restrictionKey,
+  securityKey,
+  tradingStateKey,
+} from '../functions/adapters/dynamodb-reference-store.js';
 import { GENESIS_HASH } from '../functions/core/audit-chain.js';
 import { IntegrityError, NotFoundError, ValidationError } from '../functions/core/errors.js';
 import type {
+  AccountRiskState,
   ApprovalRecord,
   AuditRecord,
+  FirmRiskSettings,
+  LimitChange,
+  LimitChangeStatus,
+  Locate,
   OrderRecord,
   Position,
+  Restriction,
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TradingHalt,
+  TradingState,
 } from '../functions/core/model.js';
 import { normaliseTimestamp } from '../functions/core/time.js';
 import type {
+  AccountRiskStore,
   AppliedFill,
   ApprovalStore,
   ChainHead,
@@ -148,22 +171,26 @@ function toOrder(stored: StoredOrder): OrderRecord {
 
 // --- Reference data -------------------------------------------------------------------------------
 
+/** A limit change as stored: with the copy of its status the adapter's sparse index is keyed on. */
+type StoredLimitChange = LimitChange & { [LIMIT_CHANGE_STATUS_ATTRIBUTE]: LimitChangeStatus };
+
+/**
+ * The reference table, with the adapter's keys (dynamodb-reference-store.ts, docs/contracts.md).
+ * The limit-change index is a scan of the items that carry its key (few: changes are rare).
+ */
 export class JournalReferenceStore implements ReferenceStore {
   private static readonly T = 'reference';
   constructor(private readonly db: JournalDb) {}
 
   async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
-    this.db.count('GetItem');
-    const p = this.db.get<RiskProfile>(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'RISK_PROFILE');
-    await this.db.settled(this.db.seqOf(JournalReferenceStore.T, `ACCOUNT#${accountId}`, 'RISK_PROFILE'));
-    return p ? copy(p) : undefined;
+    return this.getItem<RiskProfile>(accountKey(accountId));
   }
 
   async getSecurity(symbol: string): Promise<SecurityReference | undefined> {
-    this.db.count('GetItem');
-    const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
-    await this.db.settled(this.db.seqOf(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE'));
-    return s ? copy(s) : undefined;
+    const s = await this.getItem<SecurityReference & { prohibited?: unknown; prohibited_reason?: unknown }>(
+      securityKey(symbol),
+    );
+    return s ? toSecurity(s) : undefined;
   }
 
   async getSecurities(symbols: readonly string[]): Promise<Map<string, SecurityReference>> {
@@ -171,22 +198,260 @@ export class JournalReferenceStore implements ReferenceStore {
     const out = new Map<string, SecurityReference>();
     let seq = 0;
     for (const symbol of new Set(symbols)) {
-      const s = this.db.get<SecurityReference>(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE');
-      if (s) out.set(symbol, copy(s));
-      seq = Math.max(seq, this.db.seqOf(JournalReferenceStore.T, `SECURITY#${symbol}`, 'REFERENCE'));
+      const { pk, sk } = securityKey(symbol);
+      const s = this.db.get<SecurityReference>(JournalReferenceStore.T, pk, sk);
+      if (s) out.set(symbol, toSecurity(copy(s)));
+      seq = Math.max(seq, this.db.seqOf(JournalReferenceStore.T, pk, sk));
     }
     await this.db.settled(seq);
     return out;
   }
 
   async putRiskProfile(profile: RiskProfile): Promise<void> {
-    this.db.count('PutItem');
-    await this.db.put(JournalReferenceStore.T, `ACCOUNT#${profile.account_id}`, 'RISK_PROFILE', profile).durable;
+    await this.putItem(accountKey(profile.account_id), profile);
+  }
+
+  async putRiskProfileIf(profile: RiskProfile, expectedVersion: string | undefined): Promise<boolean> {
+    const key = accountKey(profile.account_id);
+    // A stored profile always has a version: undefined expects none.
+    return this.putItemIf(key, profile, this.peek<RiskProfile>(key)?.version === expectedVersion);
   }
 
   async putSecurity(security: SecurityReference): Promise<void> {
+    await this.putItem(securityKey(security.symbol), security);
+  }
+
+  async getFirmSettings(): Promise<FirmRiskSettings | undefined> {
+    return this.getItem<FirmRiskSettings>(firmSettingsKey());
+  }
+
+  async putFirmSettings(settings: FirmRiskSettings): Promise<void> {
+    await this.putItem(firmSettingsKey(), settings);
+  }
+
+  async getTradingState(scope: string): Promise<TradingState | undefined> {
+    return this.getItem<TradingState>(tradingStateKey(scope));
+  }
+
+  async putTradingState(state: TradingState, expectedRevision: number): Promise<boolean> {
+    const key = tradingStateKey(state.scope);
+    const current = this.peek<TradingState>(key);
+    // The adapter's conditions: attribute_not_exists for 0, else the stored revision.
+    const holds = expectedRevision === 0 ? current === undefined : current?.revision === expectedRevision;
+    return this.putItemIf(key, state, holds);
+  }
+
+  async listRestrictions(symbol: string): Promise<Restriction[]> {
+    return this.query<Restriction>(`SECURITY#${symbol}`, RESTRICTION_PREFIX, (r) => r.symbol === symbol);
+  }
+
+  async putRestriction(restriction: Restriction): Promise<void> {
+    await this.putItem(restrictionKey(restriction), restriction);
+  }
+
+  async listLocates(accountId: string, symbol: string): Promise<Locate[]> {
+    if (symbol === '' || symbol.includes('#')) {
+      this.db.count('Query');
+      return [];
+    }
+    return this.query<Locate>(
+      `ACCOUNT#${accountId}`,
+      locatePrefix(symbol),
+      (l) => l.account_id === accountId && l.symbol === symbol,
+    );
+  }
+
+  async putLocate(locate: Locate): Promise<void> {
+    await this.putItem(locateKey(locate), locate);
+  }
+
+  async getHalt(symbol: string): Promise<TradingHalt | undefined> {
+    return this.getItem<TradingHalt>(haltKey(symbol));
+  }
+
+  async putHalt(halt: TradingHalt): Promise<void> {
+    await this.putItem(haltKey(halt.symbol), halt);
+  }
+
+  async deleteHalt(symbol: string): Promise<void> {
+    this.db.count('DeleteItem');
+    const { pk, sk } = haltKey(symbol);
+    await this.db.put(JournalReferenceStore.T, pk, sk, undefined).durable;
+  }
+
+  async createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>> {
     this.db.count('PutItem');
-    await this.db.put(JournalReferenceStore.T, `SECURITY#${security.symbol}`, 'REFERENCE', security).durable;
+    const { pk, sk } = limitChangeKey(change.change_id);
+    const existing = this.db.get<StoredLimitChange>(JournalReferenceStore.T, pk, sk);
+    if (existing) {
+      const out = toLimitChange(existing);
+      await this.db.settled(this.db.seqOf(JournalReferenceStore.T, pk, sk));
+      return { created: false, existing: out };
+    }
+    const stored: StoredLimitChange = { ...change, [LIMIT_CHANGE_STATUS_ATTRIBUTE]: change.status };
+    await this.db.put(JournalReferenceStore.T, pk, sk, stored).durable;
+    return { created: true, item: change };
+  }
+
+  async getLimitChange(changeId: string): Promise<LimitChange | undefined> {
+    const c = await this.getItem<StoredLimitChange>(limitChangeKey(changeId));
+    return c ? toLimitChange(c) : undefined;
+  }
+
+  async decideLimitChange(
+    changeId: string,
+    patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
+      Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+  ): Promise<LimitChange | undefined> {
+    this.db.count('UpdateItem');
+    const { pk, sk } = limitChangeKey(changeId);
+    const c = this.db.get<StoredLimitChange>(JournalReferenceStore.T, pk, sk);
+    if (c?.status !== 'PENDING') {
+      await this.db.settled(this.db.seqOf(JournalReferenceStore.T, pk, sk));
+      return undefined;
+    }
+    // As the adapter's SET clause: the decision's fields only; an undefined one changes nothing.
+    const next: Record<string, unknown> = { ...c };
+    const fields = {
+      status: patch.status,
+      decided_by: patch.decided_by,
+      decided_at: patch.decided_at,
+      decision_reason: patch.decision_reason,
+      applied_version: patch.applied_version,
+      [LIMIT_CHANGE_STATUS_ATTRIBUTE]: patch.status,
+    };
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) next[k] = v;
+    const { stored, durable } = this.db.put(JournalReferenceStore.T, pk, sk, next as unknown as StoredLimitChange);
+    await durable;
+    return stored ? toLimitChange(stored) : undefined;
+  }
+
+  async listLimitChanges(status: LimitChangeStatus, limit: number, nextToken?: string): Promise<Page<LimitChange>> {
+    this.db.count('Query');
+    await this.db.barrier(); // a scan: answer only from durable writes
+    // The sparse index: only limit changes carry its key. Ordered as a GSI query reads it: by
+    // requested_at, then (for ties, which DynamoDB leaves unspecified) by the table key.
+    const all = [...this.db.scan<Partial<StoredLimitChange>>(JournalReferenceStore.T)]
+      .filter((c): c is StoredLimitChange => c[LIMIT_CHANGE_STATUS_ATTRIBUTE] === status)
+      .sort((a, b) => cmp(a.requested_at, b.requested_at) || cmp(a.change_id, b.change_id));
+    const after = decodeToken(
+      nextToken,
+      { [LIMIT_CHANGE_STATUS_ATTRIBUTE]: status },
+      { requested_at: 'string', pk: 'string', sk: 'string' },
+    );
+    const afterPk = after === undefined ? '' : String(after.pk);
+    const start =
+      after === undefined
+        ? 0
+        : all.findIndex(
+            (c) =>
+              cmp(c.requested_at, String(after.requested_at)) > 0 ||
+              (c.requested_at === after.requested_at && cmp(limitChangeKey(c.change_id).pk, afterPk) > 0),
+          );
+    return page(
+      start,
+      all,
+      limit,
+      (c) => ({
+        [LIMIT_CHANGE_STATUS_ATTRIBUTE]: status,
+        requested_at: c.requested_at,
+        ...limitChangeKey(c.change_id),
+      }),
+      (c) => toLimitChange(c),
+    );
+  }
+
+  // --- plumbing -----------------------------------------------------------------------------------
+
+  /** GetItem: a copy of the item, once the write that stored it is durable. */
+  private async getItem<T>(key: { pk: string; sk: string }): Promise<T | undefined> {
+    this.db.count('GetItem');
+    const item = this.db.get<T>(JournalReferenceStore.T, key.pk, key.sk);
+    const out = item === undefined ? undefined : copy(item);
+    await this.db.settled(this.db.seqOf(JournalReferenceStore.T, key.pk, key.sk));
+    return out;
+  }
+
+  /** The stored item for a condition check (shared: not to be handed out). */
+  private peek<T>(key: { pk: string; sk: string }): T | undefined {
+    return this.db.get<T>(JournalReferenceStore.T, key.pk, key.sk);
+  }
+
+  private async putItem<T>(key: { pk: string; sk: string }, value: T): Promise<void> {
+    this.db.count('PutItem');
+    await this.db.put(JournalReferenceStore.T, key.pk, key.sk, value).durable;
+  }
+
+  /** A conditional PutItem whose condition the caller checked in this turn: false when it failed. */
+  private async putItemIf<T>(key: { pk: string; sk: string }, value: T, holds: boolean): Promise<boolean> {
+    this.db.count('PutItem');
+    if (!holds) {
+      // The refusal depends on what is stored: answered once that is durable.
+      await this.db.settled(this.db.seqOf(JournalReferenceStore.T, key.pk, key.sk));
+      return false;
+    }
+    await this.db.put(JournalReferenceStore.T, key.pk, key.sk, value).durable;
+    return true;
+  }
+
+  /** Query: the partition's items whose sort key starts with `prefix`, in sort-key order. */
+  private async query<T>(pk: string, prefix: string, belongs: (item: T) => boolean): Promise<T[]> {
+    this.db.count('Query');
+    const items = this.db
+      .partition<T>(JournalReferenceStore.T, pk)
+      .filter(([sk]) => sk.startsWith(prefix))
+      .map(([, item]) => copy(item))
+      .filter(belongs);
+    await this.db.settled(this.db.partitionSeq(JournalReferenceStore.T, pk));
+    return items;
+  }
+}
+
+function toSecurity(s: SecurityReference & { prohibited?: unknown; prohibited_reason?: unknown }): SecurityReference {
+  // Items of the earlier layout carry a prohibited flag: lists are restrictions of their own now.
+  const { prohibited: _p, prohibited_reason: _r, ...security } = s;
+  return security;
+}
+
+function toLimitChange(stored: StoredLimitChange): LimitChange {
+  const { [LIMIT_CHANGE_STATUS_ATTRIBUTE]: _index, ...change } = copy(stored);
+  return change;
+}
+
+// --- Accounts' live risk state --------------------------------------------------------------------
+
+/**
+ * One item per account, replaced whole by a write conditional on its revision (the adapter's
+ * PutItem on the risk-state table). Honours JournalStoreOptions.durability: with 'caller', the risk
+ * step's reservation shares the sync of the audit record the step appends after it.
+ */
+export class JournalAccountRiskStore implements AccountRiskStore {
+  private static readonly T = 'risk_state';
+  constructor(
+    private readonly db: JournalDb,
+    private readonly options: JournalStoreOptions = {},
+  ) {}
+
+  async get(accountId: string): Promise<AccountRiskState> {
+    this.db.count('GetItem');
+    const s = this.db.get<AccountRiskState>(JournalAccountRiskStore.T, accountId);
+    const out = s ? copy(s) : emptyAccountRiskState(accountId);
+    await this.db.settled(this.db.seqOf(JournalAccountRiskStore.T, accountId));
+    return out;
+  }
+
+  async putIfRevision(next: AccountRiskState, expectedRevision: number): Promise<'written' | 'conflict'> {
+    this.db.count('PutItem');
+    checkNextRevision(next, expectedRevision);
+    const current = this.db.get<AccountRiskState>(JournalAccountRiskStore.T, next.account_id);
+    const holds = expectedRevision === 0 ? current === undefined : current?.revision === expectedRevision;
+    if (!holds) {
+      await this.db.settled(this.db.seqOf(JournalAccountRiskStore.T, next.account_id));
+      return 'conflict';
+    }
+    const { durable } = this.db.put(JournalAccountRiskStore.T, next.account_id, '', next);
+    await settleWrite(durable, this.options);
+    return 'written';
   }
 }
 

@@ -52,7 +52,7 @@ export class DataBackup extends Construct {
     Validations.of(this.selection).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
       reason:
-        'AWS-maintained policy for the AWS Backup service role; the service assumes this role only for this plan, whose selection is the five tables.',
+        'AWS-maintained policy for the AWS Backup service role; the service assumes this role only for this plan, whose selection is the platform tables.',
     });
     Validations.of(this.selection).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]',

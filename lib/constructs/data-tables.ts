@@ -4,7 +4,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
-export type TableName = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit';
+export type TableName = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit' | 'riskState';
 
 export interface DataTablesProps {
   readonly encryptionKey: kms.IKey;
@@ -13,13 +13,15 @@ export interface DataTablesProps {
 const S = dynamodb.AttributeType.STRING;
 const N = dynamodb.AttributeType.NUMBER;
 
-/** The five tables of docs/contracts.md: on demand, point-in-time recovery, KMS-encrypted, retained. */
+/** The six tables of docs/contracts.md: on demand, point-in-time recovery, KMS-encrypted, retained. */
 export class DataTables extends Construct {
   public readonly orders: dynamodb.Table;
   public readonly reference: dynamodb.Table;
   public readonly positions: dynamodb.Table;
   public readonly approvals: dynamodb.Table;
   public readonly audit: dynamodb.Table;
+  /** Accounts' live risk state (open and recent orders), one item per account. */
+  public readonly riskState: dynamodb.Table;
   private readonly indexed = new Set<dynamodb.Table>();
 
   constructor(scope: Construct, id: string, props: DataTablesProps) {
@@ -39,12 +41,20 @@ export class DataTables extends Construct {
 
     this.orders = table('Orders', { name: 'order_id', type: S });
     this.reference = table('Reference', { name: 'pk', type: S }, { name: 'sk', type: S });
+    // Sparse: only limit-change items carry lc_status.
+    this.addIndex(
+      this.reference,
+      'limit-changes-by-status',
+      { name: 'lc_status', type: S },
+      { name: 'requested_at', type: S },
+    );
     this.positions = table('Positions', { name: 'account_id', type: S }, { name: 'symbol', type: S });
     this.approvals = table('Approvals', { name: 'approval_id', type: S });
     this.addIndex(this.approvals, 'by-status', { name: 'status', type: S }, { name: 'requested_at', type: S });
     this.audit = table('Audit', { name: 'pk', type: S });
     this.addIndex(this.audit, 'by-order', { name: 'order_id', type: S }, { name: 'sequence', type: N });
     this.addIndex(this.audit, 'by-type', { name: 'event_type', type: S }, { name: 'timestamp', type: S });
+    this.riskState = table('RiskState', { name: 'account_id', type: S });
   }
 
   /** Logical name to table, in the order of docs/contracts.md. */
@@ -55,6 +65,7 @@ export class DataTables extends Construct {
       positions: this.positions,
       approvals: this.approvals,
       audit: this.audit,
+      riskState: this.riskState,
     };
   }
 

@@ -46,11 +46,11 @@ const COMMON_ENV = [
 /** docs/contracts.md, plus what functions/config.ts and functions/wiring.ts also need at start-up. */
 const AGENT_ENV: Record<AgentName, string[]> = {
   'order-router': ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'REFERENCE_TABLE'],
-  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE'],
-  approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN'],
-  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE'],
-  'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE'],
-  compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN'],
+  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
+  approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
+  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'RISK_STATE_TABLE'],
+  'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
 };
 
 /**
@@ -60,15 +60,19 @@ const AGENT_ENV: Record<AgentName, string[]> = {
  */
 
 type Access = 'read' | 'write';
-type TableKey = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit';
-/** Who may touch which table: the least the agents need (docs/contracts.md). */
+type TableKey = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit' | 'riskState';
+/**
+ * Who may touch which table: the least the agents need (docs/contracts.md). Risk writes the
+ * reference table (it hosts the risk officers' admin API); the accounts' risk state is reserved by
+ * risk and released by the steps that end an order.
+ */
 const TABLE_ACCESS: Record<AgentName, Partial<Record<TableKey, Access>>> = {
   'order-router': { orders: 'write', reference: 'read', audit: 'write' },
-  risk: { orders: 'write', reference: 'read', positions: 'read', audit: 'write' },
-  approval: { approvals: 'write', orders: 'read', audit: 'write' },
-  execution: { orders: 'write', reference: 'read', approvals: 'read', audit: 'write' },
-  'position-tracker': { positions: 'write', reference: 'read', audit: 'write' },
-  compliance: { orders: 'read', audit: 'write' },
+  risk: { orders: 'write', reference: 'write', positions: 'read', audit: 'write', riskState: 'write' },
+  approval: { approvals: 'write', orders: 'read', audit: 'write', riskState: 'write' },
+  execution: { orders: 'write', reference: 'read', approvals: 'read', audit: 'write', riskState: 'write' },
+  'position-tracker': { positions: 'write', reference: 'read', audit: 'write', riskState: 'write' },
+  compliance: { orders: 'read', audit: 'write', riskState: 'write' },
 };
 const STATES_ACTIONS: Record<AgentName, string[]> = {
   'order-router': ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution'],
@@ -152,6 +156,9 @@ describe('the synthesized platform', () => {
         expect(env.AUDIT_RETENTION_DAYS).toBe('2555');
         expect(env.AUDIT_TABLE).toEqual({ Ref: logicalId(synth, synth.stack.tables.audit) });
         expect(env.AUDIT_BUCKET).toEqual({ Ref: logicalId(synth, synth.stack.auditArchive.bucket) });
+        if (AGENT_ENV[agent].includes('RISK_STATE_TABLE')) {
+          expect(env.RISK_STATE_TABLE).toEqual({ Ref: logicalId(synth, synth.stack.tables.riskState) });
+        }
       }
       // The approval agent's timeout is the ASL's waitForTaskToken TimeoutSeconds, never a copy.
       expect(functions.approval.env.APPROVAL_TIMEOUT_SECONDS).toBe(String(approvalTimeoutSeconds(ORDER_LIFECYCLE_ASL)));
@@ -379,7 +386,12 @@ describe('the synthesized platform', () => {
           ['pk', 'S'],
           ['sk', 'S'],
         ],
-        gsis: {},
+        gsis: {
+          'limit-changes-by-status': [
+            ['lc_status', 'S'],
+            ['requested_at', 'S'],
+          ],
+        },
       },
       positions: {
         keys: [
@@ -410,10 +422,11 @@ describe('the synthesized platform', () => {
           ],
         },
       },
+      riskState: { keys: [['account_id', 'S']], gsis: {} },
     };
 
-    it('has the five tables, on demand, with PITR and KMS encryption', () => {
-      template.resourceCountIs('AWS::DynamoDB::Table', 5);
+    it('has the six tables, on demand, with PITR and KMS encryption', () => {
+      template.resourceCountIs('AWS::DynamoDB::Table', 6);
       for (const table of Object.values(resources(template, 'AWS::DynamoDB::Table'))) {
         expect(table.Properties).toMatchObject({
           BillingMode: 'PAY_PER_REQUEST',

