@@ -13,6 +13,7 @@ import { type LocalPlatform, type LocalStoreKind, startLocalPlatform } from '../
 
 type Who = 'trader' | 'approver' | 'auditor';
 interface OrderBody {
+  duplicate_intended?: boolean;
   order_id: string;
   symbol: string;
   side: string;
@@ -247,7 +248,7 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   it('ends REJECTED when the checker rejects', async () => {
-    await call('trader', 'POST', '/orders', order('ORD-HV-2', { symbol: 'MSFT', quantity: 1500 }));
+    await call('trader', 'POST', '/orders', order('ORD-HV-2', { symbol: 'MSFT', quantity: 1501 }));
     await waitForStatus('ORD-HV-2', ['PENDING_APPROVAL']);
     await waitForApproval('APR-ORD-HV-2');
     const noReason = await call('approver', 'POST', '/approvals/APR-ORD-HV-2/reject', {});
@@ -261,7 +262,7 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   it('expires an approval nobody decides, and refuses a late approval', async () => {
-    await call('trader', 'POST', '/orders', order('ORD-HV-3', { symbol: 'MSFT', quantity: 1500 }));
+    await call('trader', 'POST', '/orders', order('ORD-HV-3', { symbol: 'MSFT', quantity: 1502 }));
     await waitForStatus('ORD-HV-3', ['PENDING_APPROVAL']);
     const view = await waitForStatus('ORD-HV-3', ['EXPIRED', 'FILLED', 'FAILED'], (APPROVAL_TIMEOUT_S + 10) * 1000);
     expect(view.status).toBe('EXPIRED');
@@ -285,18 +286,23 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   it('rejects a non-marketable limit order at the venue (immediate-or-cancel)', async () => {
-    await call('trader', 'POST', '/orders', order('ORD-LMT-1', { order_type: 'LIMIT', price: '150.00' }));
+    await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-LMT-1', { order_type: 'LIMIT', price: '180.00', quantity: 101 }),
+    );
     const view = await waitForStatus('ORD-LMT-1', ['REJECTED', 'FILLED', 'FAILED']);
     expect(view.status).toBe('REJECTED');
     expect(view.history.find((h) => h.event_type === 'trade_failed')?.reason).toMatch(/LIMIT_NOT_MARKETABLE/);
   });
 
   it('answers a resubmission with the first answer, and a changed body with 409', async () => {
-    const first = await call('trader', 'POST', '/orders', order('ORD-IDEM-1'));
-    const second = await call('trader', 'POST', '/orders', order('ORD-IDEM-1'));
+    const first = await call('trader', 'POST', '/orders', order('ORD-IDEM-1', { quantity: 102 }));
+    const second = await call('trader', 'POST', '/orders', order('ORD-IDEM-1', { quantity: 102 }));
     expect(second.status).toBe(first.status);
     expect(second.body).toEqual(first.body);
-    const changed = await call('trader', 'POST', '/orders', order('ORD-IDEM-1', { quantity: 101 }));
+    const changed = await call('trader', 'POST', '/orders', order('ORD-IDEM-1', { quantity: 103 }));
     expect(changed.status).toBe(409);
     expect(changed.body).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
     await waitForStatus('ORD-IDEM-1', ['FILLED']);
@@ -359,6 +365,171 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
     expect(res.status).toBe(404);
   });
 
+  // --- Pre-trade controls (issue 3), end to end: set as a risk officer would, through the store the
+  // admin API writes; the gate reads through its cache, so each change is followed by invalidate().
+  const risk = () => platform.services.referenceStore;
+  const refresh = () => platform.services.reference.invalidate();
+  async function setMode(scope: string, state: 'ACTIVE' | 'REDUCING' | 'HALTED'): Promise<void> {
+    const current = await risk().getTradingState(scope);
+    const revision = current?.revision ?? 0;
+    const next = {
+      scope,
+      state,
+      reason: `test: ${state}`,
+      set_by: 'RISK-OFFICER-1',
+      set_at: new Date().toISOString(),
+      revision: revision + 1,
+    };
+    expect(await risk().putTradingState(next, revision)).toBe(true);
+    refresh();
+  }
+  async function finalOf(id: string): Promise<OrderView> {
+    return waitForStatus(id, ['REJECTED', 'FILLED', 'FAILED', 'EXPIRED']);
+  }
+
+  it('rejects a short sale without a locate (Reg SHO), and fills it once a locate is on file', async () => {
+    await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-SHORT-1', { symbol: 'NVDA', side: 'SELL', quantity: 40, account_id: 'ACC-002' }),
+    );
+    const refused = await finalOf('ORD-SHORT-1');
+    expect(refused.status).toBe('REJECTED');
+    expect(refused.risk?.reasons).toEqual(['SHORT_SALE_NO_LOCATE']);
+    await risk().putLocate({
+      locate_id: 'LOC-T-1',
+      account_id: 'ACC-002',
+      symbol: 'NVDA',
+      quantity: 40,
+      source: 'stock-loan desk',
+      obtained_at: new Date().toISOString(),
+      expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+      recorded_by: 'RISK-OFFICER-1',
+    });
+    refresh();
+    await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-SHORT-2', {
+        symbol: 'NVDA',
+        side: 'SELL',
+        quantity: 40,
+        account_id: 'ACC-002',
+        duplicate_intended: true,
+      }),
+    );
+    expect((await finalOf('ORD-SHORT-2')).status).toBe('FILLED');
+    // The locate covered 40; the position is now -40, so 1 more share short needs 41 located.
+    await call(
+      'trader',
+      'POST',
+      '/orders',
+      order('ORD-SHORT-3', { symbol: 'NVDA', side: 'SELL', quantity: 1, account_id: 'ACC-002' }),
+    );
+    expect((await finalOf('ORD-SHORT-3')).risk?.reasons).toEqual(['SHORT_SALE_NO_LOCATE']);
+  });
+
+  it('rejects orders in a halted symbol and during an LULD pause', async () => {
+    await risk().putHalt({
+      symbol: 'TSLA',
+      kind: 'TRADING_HALT',
+      reason: 'news pending',
+      since: new Date().toISOString(),
+      set_by: 'RISK-OFFICER-1',
+    });
+    refresh();
+    await call('trader', 'POST', '/orders', order('ORD-HALT-1', { symbol: 'TSLA', quantity: 10 }));
+    expect((await finalOf('ORD-HALT-1')).risk?.reasons).toEqual(['SYMBOL_HALTED']);
+    await risk().putHalt({
+      symbol: 'TSLA',
+      kind: 'LULD_PAUSE',
+      reason: 'limit down',
+      since: new Date().toISOString(),
+      until: new Date(Date.now() + 300_000).toISOString(),
+      set_by: 'RISK-OFFICER-1',
+    });
+    refresh();
+    await call('trader', 'POST', '/orders', order('ORD-HALT-2', { symbol: 'TSLA', quantity: 11 }));
+    expect((await finalOf('ORD-HALT-2')).risk?.reasons).toEqual(['LULD_PAUSE']);
+    await risk().deleteHalt('TSLA');
+    refresh();
+    await call('trader', 'POST', '/orders', order('ORD-HALT-3', { symbol: 'TSLA', quantity: 12 }));
+    expect((await finalOf('ORD-HALT-3')).status).toBe('FILLED');
+  });
+
+  it('rejects a duplicate within the window unless it is marked intended', async () => {
+    const dup = { symbol: 'GOOGL', quantity: 7, account_id: 'ACC-003' };
+    await call('trader', 'POST', '/orders', order('ORD-DUP-1', dup));
+    expect((await finalOf('ORD-DUP-1')).status).toBe('FILLED');
+    await call('trader', 'POST', '/orders', order('ORD-DUP-2', dup));
+    const second = await finalOf('ORD-DUP-2');
+    expect(second.risk?.reasons).toEqual(['DUPLICATE_ORDER']);
+    await call('trader', 'POST', '/orders', order('ORD-DUP-3', { ...dup, duplicate_intended: true }));
+    expect((await finalOf('ORD-DUP-3')).status).toBe('FILLED');
+  });
+
+  it('throttles an account beyond its orders per second', async () => {
+    const base = await risk().getRiskProfile('ACC-003');
+    if (!base) throw new Error('ACC-003 has no profile');
+    await risk().putRiskProfile({ ...base, max_orders_per_second: 3, version: `${base.version}-throttle-test` });
+    refresh();
+    // The orders of the test before are more than a second old by then: the window holds only these.
+    await new Promise((r) => setTimeout(r, 1100));
+    try {
+      const ids = Array.from({ length: 6 }, (_, i) => `ORD-THR-${i}`);
+      await Promise.all(
+        ids.map((id, i) =>
+          call('trader', 'POST', '/orders', order(id, { symbol: 'XOM', quantity: 1 + i, account_id: 'ACC-003' })),
+        ),
+      );
+      const views = await Promise.all(ids.map((id) => finalOf(id)));
+      const throttled = views.filter((v) => v.risk?.reasons.includes('THROTTLE_EXCEEDED'));
+      const accepted = views.filter((v) => v.risk?.decision !== 'rejected');
+      // Six orders inside one second: three pass the gate, three are throttled with the reason.
+      expect(accepted.length).toBe(3);
+      expect(throttled.length).toBe(3);
+      for (const v of throttled) expect(v.risk?.reasons).toEqual(['THROTTLE_EXCEEDED']);
+    } finally {
+      await risk().putRiskProfile(base);
+      refresh();
+    }
+  });
+
+  it('kill switch: HALTED firm-wide rejects everything; REDUCING lets only reducing orders through', async () => {
+    await setMode('FIRM', 'HALTED');
+    try {
+      await call('trader', 'POST', '/orders', order('ORD-KILL-1', { symbol: 'SPY', quantity: 3 }));
+      expect((await finalOf('ORD-KILL-1')).risk?.reasons).toEqual(['TRADING_HALTED']);
+    } finally {
+      await setMode('FIRM', 'ACTIVE');
+    }
+    // ACC-001 holds 100 AAPL (the first test): REDUCING allows selling some, not buying more or
+    // selling past zero.
+    await setMode('ACC-001', 'REDUCING');
+    try {
+      await call('trader', 'POST', '/orders', order('ORD-RED-1', { symbol: 'AAPL', quantity: 5 }));
+      expect((await finalOf('ORD-RED-1')).risk?.reasons).toEqual(['REDUCING_ONLY']);
+      await call('trader', 'POST', '/orders', order('ORD-RED-2', { symbol: 'AAPL', side: 'SELL', quantity: 30 }));
+      expect((await finalOf('ORD-RED-2')).status).toBe('FILLED');
+      await call('trader', 'POST', '/orders', order('ORD-RED-3', { symbol: 'AAPL', side: 'SELL', quantity: 500 }));
+      const flip = await finalOf('ORD-RED-3');
+      expect(flip.risk?.reasons).toContain('REDUCING_ONLY');
+    } finally {
+      await setMode('ACC-001', 'ACTIVE');
+    }
+  });
+
+  it("releases an order's reserved value when it ends, whatever the ending", async () => {
+    // Every order above has ended: nothing of theirs may stay committed against capital.
+    for (const account of ['ACC-001', 'ACC-002', 'ACC-003']) {
+      const state = await platform.services.accountRisk.get(account);
+      const stillOpen = Object.keys(state.open);
+      expect(stillOpen, account).toEqual([]);
+    }
+  });
+
   it('keeps every order’s audit records in sequence with intact hash links', async () => {
     for (const id of ['ORD-FILL-1', 'ORD-HV-1', 'ORD-HV-2', 'ORD-HV-3', 'ORD-PROHIB-1', 'ORD-BIG-1']) {
       const records = await auditOf(id);
@@ -386,7 +557,7 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   it('does not silently drop an approval pending when the platform stops', async () => {
-    await call('trader', 'POST', '/orders', order('ORD-HV-4', { symbol: 'MSFT', quantity: 1500 }));
+    await call('trader', 'POST', '/orders', order('ORD-HV-4', { symbol: 'MSFT', quantity: 1503 }));
     await waitForStatus('ORD-HV-4', ['PENDING_APPROVAL']);
     await waitForApproval('APR-ORD-HV-4');
     await platform.stop();
