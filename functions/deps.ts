@@ -6,6 +6,7 @@ import type { ExecutionDeps } from './core/execution.js';
 import type { OrderIntakeDeps } from './core/order-intake.js';
 import type { PositionDeps } from './core/position-keeping.js';
 import type { ReferenceCache } from './core/reference-cache.js';
+import type { RiskAdminDeps } from './core/risk-admin.js';
 import type { RiskCheckDeps } from './core/risk-check.js';
 import type {
   AccountRiskStore,
@@ -55,6 +56,18 @@ export const riskDeps = (s: PlatformServices, identity: string): RiskCheckDeps =
   audit: s.audit,
   clock: s.clock,
   identity,
+});
+
+/**
+ * The risk officers' controls write to the store behind the cache; a change is then dropped from
+ * this process's cache at once (other processes see it within the cache's staleness bound).
+ */
+export const riskAdminDeps = (s: PlatformServices, identity: string): RiskAdminDeps => ({
+  store: s.referenceStore,
+  audit: s.audit,
+  clock: s.clock,
+  identity,
+  onChange: () => s.reference.invalidate(),
 });
 
 export const approvalDeps = (s: PlatformServices, identity: string): ApprovalDeps => ({

@@ -32,6 +32,7 @@ import {
   executionDeps,
   type PlatformServices,
   positionDeps,
+  riskAdminDeps,
   riskDeps,
   routerDeps,
 } from '../functions/deps.js';
@@ -207,7 +208,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       routerDeps(services, localIdentity('order-router')),
       logger('order-router'),
     );
-    handlers.risk = createRiskHandler(riskDeps(services, localIdentity('risk')), logger('risk'));
+    handlers.risk = createRiskHandler(
+      { check: riskDeps(services, localIdentity('risk')), admin: riskAdminDeps(services, localIdentity('risk')) },
+      logger('risk'),
+    );
     handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
     handlers.execution = createExecutionHandler(
       executionDeps(services, localIdentity('execution')),
@@ -257,6 +261,22 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         { method: 'GET', path: '/audit', handler: api('compliance') },
         { method: 'GET', path: '/reports/{report_type}', handler: api('compliance') },
         { method: 'GET', path: '/positions/{account_id}', handler: api('position-tracker') },
+        { method: 'GET', path: '/risk/limits/{account_id}', handler: api('risk') },
+        { method: 'POST', path: '/risk/limit-changes', handler: api('risk') },
+        { method: 'GET', path: '/risk/limit-changes', handler: api('risk') },
+        { method: 'POST', path: '/risk/limit-changes/{change_id}/approve', handler: api('risk') },
+        { method: 'POST', path: '/risk/limit-changes/{change_id}/reject', handler: api('risk') },
+        { method: 'GET', path: '/risk/trading-state/{scope}', handler: api('risk') },
+        { method: 'PUT', path: '/risk/trading-state/{scope}', handler: api('risk') },
+        { method: 'GET', path: '/risk/restrictions/{symbol}', handler: api('risk') },
+        { method: 'POST', path: '/risk/restrictions', handler: api('risk') },
+        { method: 'POST', path: '/risk/restrictions/{symbol}/{restriction_id}/lift', handler: api('risk') },
+        { method: 'GET', path: '/risk/locates/{account_id}/{symbol}', handler: api('risk') },
+        { method: 'POST', path: '/risk/locates', handler: api('risk') },
+        { method: 'GET', path: '/risk/halts/{symbol}', handler: api('risk') },
+        { method: 'PUT', path: '/risk/halts/{symbol}', handler: api('risk') },
+        { method: 'DELETE', path: '/risk/halts/{symbol}', handler: api('risk') },
+        { method: 'PUT', path: '/risk/prices/{symbol}', handler: api('risk') },
       ],
     });
 

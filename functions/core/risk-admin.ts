@@ -876,6 +876,26 @@ export async function setReferencePrice(
 
 // ---- helpers ----------------------------------------------------------------------------------
 
+/**
+ * A request the API could not even hand to a use case (unknown or mistyped body fields): audited
+ * like any other refusal, then thrown as a ValidationError naming the fields.
+ */
+export function refuseRequest(
+  deps: RiskAdminDeps,
+  caller: RiskCaller,
+  kind: 'limit_change' | 'other',
+  input: Record<string, unknown>,
+  errors: FieldError[],
+): Promise<never> {
+  return refuse(
+    deps,
+    caller,
+    kind === 'limit_change' ? 'limit_change_refused' : 'risk_admin_refused',
+    input,
+    new ValidationError(errors),
+  );
+}
+
 /** Audits the refusal, then throws it: nothing has been changed. */
 async function refuse(
   deps: RiskAdminDeps,

@@ -2,7 +2,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { lambdaEntry } from '../agent-runtime.js';
-import { riskDeps } from '../deps.js';
+import { riskAdminDeps, riskDeps } from '../deps.js';
 import { awsAgentContext } from '../wiring.js';
 import { createRiskHandler } from './app.js';
 
@@ -10,4 +10,7 @@ const logger = new Logger({ serviceName: 'risk' });
 const tracer = new Tracer({ serviceName: 'risk' });
 const { services, identity } = awsAgentContext('risk', tracer);
 
-export const handler = lambdaEntry(createRiskHandler(riskDeps(services, identity), logger), logger);
+export const handler = lambdaEntry(
+  createRiskHandler({ check: riskDeps(services, identity), admin: riskAdminDeps(services, identity) }, logger),
+  logger,
+);
