@@ -1,6 +1,8 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../functions/core/errors.js';
 import type { AuditRecord, RiskProfile } from '../../functions/core/model.js';
+import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import {
   addRestriction,
   decideLimitChange,
@@ -24,9 +26,13 @@ import {
 } from '../../functions/core/risk-admin.js';
 import { effectiveProfile } from '../../functions/core/risk-limits.js';
 import { addSeconds } from '../../functions/core/time.js';
+import { createRiskHandler } from '../../functions/risk/app.js';
 import {
   ACC_001,
+  InMemoryAccountRiskStore,
   InMemoryAuditTrail,
+  InMemoryOrderStore,
+  InMemoryPositionStore,
   InMemoryReferenceStore,
   ManualClock,
   security,
@@ -691,5 +697,206 @@ describe('lists, locates, halts and prices', () => {
       'risk_admin_refused',
     );
     expect(fieldsOf(unknown.err)).toEqual([['symbol', 'unknown_symbol']]);
+  });
+});
+
+describe('the risk API (functions/risk/app.ts)', () => {
+  const silent = { info: () => {}, warn: () => {}, error: () => {} };
+  let cache: ReferenceCache;
+  let handler: (event: unknown) => Promise<unknown>;
+
+  beforeEach(() => {
+    // A long staleness bound: a change seen at once is seen because the write invalidated the cache.
+    cache = new ReferenceCache(store, clock, 60_000);
+    handler = createRiskHandler(
+      {
+        check: {
+          orders: new InMemoryOrderStore(),
+          positions: new InMemoryPositionStore(),
+          reference: cache,
+          accountRisk: new InMemoryAccountRiskStore(),
+          audit,
+          clock,
+          identity: 'risk-agent',
+        },
+        admin: { ...deps, onChange: () => cache.invalidate() },
+      },
+      silent,
+    );
+  });
+
+  async function call(
+    who: RiskCaller,
+    method: string,
+    resource: string,
+    path: Record<string, string> = {},
+    body?: unknown,
+    query?: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const event = {
+      httpMethod: method,
+      resource,
+      path: resource.replace(/\{(\w+)\}/g, (_m, k: string) => path[k] ?? ''),
+      pathParameters: Object.keys(path).length > 0 ? path : null,
+      queryStringParameters: query ?? null,
+      body: body === undefined ? null : JSON.stringify(body),
+      requestContext: {
+        requestId: 'r-1',
+        identity: { clientCert: { subjectDN: `CN=${who.id},OU=${who.role}` } },
+      },
+    } as unknown as APIGatewayProxyEvent;
+    const res = (await handler(event)) as { statusCode: number; body: string };
+    return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown> };
+  }
+
+  it('takes a limit change through request, listing and approval by a second officer', async () => {
+    const requested = await call(
+      MAKER,
+      'POST',
+      '/risk/limit-changes',
+      {},
+      {
+        account_id: 'ACC-001',
+        values: { max_order_value: '1500000' },
+        reason: 'mandate',
+      },
+    );
+    expect(requested.status).toBe(201);
+    const id = requested.body.change_id as string;
+    const listed = await call(CHECKER, 'GET', '/risk/limit-changes', {}, undefined, { status: 'PENDING' });
+    expect((listed.body.changes as Array<{ change_id: string }>).map((c) => c.change_id)).toEqual([id]);
+    const self = await call(MAKER, 'POST', '/risk/limit-changes/{change_id}/approve', { change_id: id }, {});
+    expect(self.status).toBe(403);
+    expect(self.body.code).toBe('SELF_APPROVAL');
+    const approved = await call(CHECKER, 'POST', '/risk/limit-changes/{change_id}/approve', { change_id: id }, {});
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ status: 'APPROVED', applied_version: 'ACC-001/v2' });
+    const limits = await call(AUDITOR, 'GET', '/risk/limits/{account_id}', { account_id: 'ACC-001' });
+    expect(limits.body).toMatchObject({ effective: { max_order_value: '1500000', version: 'ACC-001/v2' } });
+    // The gate's cache sees the new limits at once.
+    expect((await cache.getRiskProfile('ACC-001'))?.max_order_value).toBe('1500000');
+  });
+
+  it('refuses unknown or mistyped body fields, naming them, audited, nothing changed', async () => {
+    const before = stored();
+    const res = await call(
+      MAKER,
+      'POST',
+      '/risk/limit-changes',
+      {},
+      {
+        account_id: 'ACC-001',
+        values: { max_order_value: '-1' },
+        reason: 'r',
+        urgent: true,
+      },
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ field: 'urgent', rule: 'unknown_field', message: 'unknown field "urgent"' }]);
+    const state = await call(MAKER, 'PUT', '/risk/trading-state/{scope}', { scope: 'FIRM' }, { state: 1 });
+    expect(state.status).toBe(400);
+    expect(state.body.errors).toEqual([{ field: 'state', rule: 'type', message: 'state must be a string' }]);
+    expect(stored()).toEqual(before);
+    expect(audit.records().map((r) => r.event_type)).toEqual(['limit_change_refused', 'risk_admin_refused']);
+    const bad = await call(
+      MAKER,
+      'POST',
+      '/risk/limit-changes',
+      {},
+      {
+        account_id: 'ACC-001',
+        values: { max_order_value: '-1' },
+        reason: 'r',
+      },
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual([
+      { field: 'values.max_order_value', rule: 'positive', message: 'must be greater than zero, not -1' },
+    ]);
+  });
+
+  it('sets the kill switch, seen by the gate at once; lists, locates, halts and prices', async () => {
+    expect(await cache.getTradingMode('FIRM')).toBe('ACTIVE');
+    const set = await call(
+      CHECKER,
+      'PUT',
+      '/risk/trading-state/{scope}',
+      { scope: 'FIRM' },
+      {
+        state: 'HALTED',
+        reason: 'incident',
+      },
+    );
+    expect(set.status).toBe(200);
+    expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
+    expect((await call(AUDITOR, 'GET', '/risk/trading-state/{scope}', { scope: 'FIRM' })).body).toMatchObject({
+      state: 'HALTED',
+      set_by: 'RISK-OFFICER-2',
+    });
+    const trader = await call(
+      TRADER,
+      'PUT',
+      '/risk/trading-state/{scope}',
+      { scope: 'FIRM' },
+      {
+        state: 'ACTIVE',
+        reason: 'me',
+      },
+    );
+    expect(trader.status).toBe(403);
+
+    const added = await call(
+      MAKER,
+      'POST',
+      '/risk/restrictions',
+      {},
+      { symbol: 'AAPL', list: 'PROHIBITED', reason: 'x' },
+    );
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ scope: 'FIRM', list: 'PROHIBITED' });
+    const rid = added.body.restriction_id as string;
+    const lifted = await call(
+      MAKER,
+      'POST',
+      '/risk/restrictions/{symbol}/{restriction_id}/lift',
+      { symbol: 'AAPL', restriction_id: rid },
+      { reason: 'y' },
+    );
+    expect(lifted.status).toBe(200);
+    const listed = await call(AUDITOR, 'GET', '/risk/restrictions/{symbol}', { symbol: 'AAPL' });
+    expect((listed.body.restrictions as unknown[]).length).toBe(1);
+
+    const locate = await call(
+      MAKER,
+      'POST',
+      '/risk/locates',
+      {},
+      {
+        account_id: 'ACC-001',
+        symbol: 'MSFT',
+        quantity: 100,
+        source: 'desk',
+      },
+    );
+    expect(locate.status).toBe(201);
+    const locates = await call(MAKER, 'GET', '/risk/locates/{account_id}/{symbol}', {
+      account_id: 'ACC-001',
+      symbol: 'MSFT',
+    });
+    expect((locates.body.locates as unknown[]).length).toBe(1);
+
+    expect((await call(MAKER, 'PUT', '/risk/halts/{symbol}', { symbol: 'AAPL' }, { reason: 'news' })).status).toBe(200);
+    expect((await cache.getHalt('AAPL'))?.kind).toBe('TRADING_HALT');
+    expect((await call(MAKER, 'GET', '/risk/halts/{symbol}', { symbol: 'AAPL' })).body.kind).toBe('TRADING_HALT');
+    expect((await call(MAKER, 'DELETE', '/risk/halts/{symbol}', { symbol: 'AAPL' }, { reason: 'out' })).status).toBe(
+      200,
+    );
+    expect(await cache.getHalt('AAPL')).toBeUndefined();
+    expect((await call(MAKER, 'GET', '/risk/halts/{symbol}', { symbol: 'AAPL' })).status).toBe(404);
+
+    const price = await call(MAKER, 'PUT', '/risk/prices/{symbol}', { symbol: 'MSFT' }, { price: '421.50' });
+    expect(price.body).toMatchObject({ reference_price: '421.50' });
+    expect((await cache.getSecurity('MSFT'))?.reference_price).toBe('421.50');
+    expect((await call(MAKER, 'GET', '/risk/nothing')).status).toBe(404);
   });
 });
