@@ -139,6 +139,7 @@ export class TradingPlatformStack extends Stack {
         approval: this.agents.approval.function,
         compliance: this.agents.compliance.function,
         positionTracker: this.agents.positionTracker.function,
+        risk: this.agents.risk.function,
       },
       logKey: key,
       logRetention: props.logRetention,

@@ -25,6 +25,8 @@ export interface OrderApiHandlers {
   readonly approval: lambda.IFunction;
   readonly compliance: lambda.IFunction;
   readonly positionTracker: lambda.IFunction;
+  /** The risk officers' API (limits, kill switch, lists, locates, halts, prices). */
+  readonly risk: lambda.IFunction;
 }
 
 export interface OrderApiProps {
@@ -37,7 +39,7 @@ export interface OrderApiProps {
 
 /** One route of docs/contracts.md. */
 export interface OrderApiRoute {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
   readonly handler: keyof OrderApiHandlers;
 }
@@ -52,6 +54,22 @@ export const ORDER_API_ROUTES: readonly OrderApiRoute[] = [
   { method: 'GET', path: '/audit', handler: 'compliance' },
   { method: 'GET', path: '/reports/{report_type}', handler: 'compliance' },
   { method: 'GET', path: '/positions/{account_id}', handler: 'positionTracker' },
+  { method: 'GET', path: '/risk/limits/{account_id}', handler: 'risk' },
+  { method: 'POST', path: '/risk/limit-changes', handler: 'risk' },
+  { method: 'GET', path: '/risk/limit-changes', handler: 'risk' },
+  { method: 'POST', path: '/risk/limit-changes/{change_id}/approve', handler: 'risk' },
+  { method: 'POST', path: '/risk/limit-changes/{change_id}/reject', handler: 'risk' },
+  { method: 'GET', path: '/risk/trading-state/{scope}', handler: 'risk' },
+  { method: 'PUT', path: '/risk/trading-state/{scope}', handler: 'risk' },
+  { method: 'GET', path: '/risk/restrictions/{symbol}', handler: 'risk' },
+  { method: 'POST', path: '/risk/restrictions', handler: 'risk' },
+  { method: 'POST', path: '/risk/restrictions/{symbol}/{restriction_id}/lift', handler: 'risk' },
+  { method: 'GET', path: '/risk/locates/{account_id}/{symbol}', handler: 'risk' },
+  { method: 'POST', path: '/risk/locates', handler: 'risk' },
+  { method: 'GET', path: '/risk/halts/{symbol}', handler: 'risk' },
+  { method: 'PUT', path: '/risk/halts/{symbol}', handler: 'risk' },
+  { method: 'DELETE', path: '/risk/halts/{symbol}', handler: 'risk' },
+  { method: 'PUT', path: '/risk/prices/{symbol}', handler: 'risk' },
 ];
 
 /** Parses `s3://bucket/key`; the truststore must name an object, not a bucket. */
@@ -82,7 +100,7 @@ export class OrderApi extends Construct {
     });
 
     this.api = new apigw.RestApi(this, 'Api', {
-      description: 'ACME trading platform: orders, approvals, audit and reports',
+      description: 'ACME trading platform: orders, approvals, audit, reports and risk controls',
       endpointTypes: [apigw.EndpointType.REGIONAL],
       // With mTLS, a caller must come through the custom domain, so the certificate is checked.
       disableExecuteApiEndpoint: props.mtls !== undefined,

@@ -320,6 +320,7 @@ describe('the synthesized platform', () => {
         approval: 'approval',
         compliance: 'compliance',
         positionTracker: 'position-tracker',
+        risk: 'risk',
       };
       const methods = Object.values(resources(template, 'AWS::ApiGateway::Method'));
       const routes = methods.map((m) => {
@@ -340,6 +341,22 @@ describe('the synthesized platform', () => {
           'POST /approvals/{approval_id}/approve',
           'POST /approvals/{approval_id}/reject',
           'POST /orders',
+          'DELETE /risk/halts/{symbol}',
+          'GET /risk/halts/{symbol}',
+          'GET /risk/limit-changes',
+          'GET /risk/limits/{account_id}',
+          'GET /risk/locates/{account_id}/{symbol}',
+          'GET /risk/restrictions/{symbol}',
+          'GET /risk/trading-state/{scope}',
+          'POST /risk/limit-changes',
+          'POST /risk/limit-changes/{change_id}/approve',
+          'POST /risk/limit-changes/{change_id}/reject',
+          'POST /risk/locates',
+          'POST /risk/restrictions',
+          'POST /risk/restrictions/{symbol}/{restriction_id}/lift',
+          'PUT /risk/halts/{symbol}',
+          'PUT /risk/prices/{symbol}',
+          'PUT /risk/trading-state/{scope}',
         ].sort(),
       );
       for (const { route, props } of routes) {
@@ -348,9 +365,9 @@ describe('the synthesized platform', () => {
         expect(props.RequestValidatorId, route).toBeDefined();
         const integration = props.Integration as { Type: string; Uri: unknown };
         expect(integration.Type).toBe('AWS_PROXY');
-        expect(JSON.stringify(integration.Uri)).toContain(
-          functions[handlerAgent[contract?.handler ?? ''] ?? 'risk'].id,
-        );
+        const agent = handlerAgent[contract?.handler ?? ''];
+        expect(agent, route).toBeDefined();
+        expect(JSON.stringify(integration.Uri)).toContain(functions[agent as AgentName].id);
       }
     });
 
