@@ -61,6 +61,8 @@ export const DEFAULT_DEV_IDENTITIES: readonly DevIdentity[] = [
   { name: 'trader', cn: 'TRADER-123', role: 'trader' },
   { name: 'approver', cn: 'RISK-OFFICER-1', role: 'approver' },
   { name: 'auditor', cn: 'AUDITOR-1', role: 'auditor' },
+  // A second risk officer: a limit change needs a checker other than the officer who requested it.
+  { name: 'risk-officer', cn: 'RISK-OFFICER-2', role: 'risk-officer' },
 ];
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;

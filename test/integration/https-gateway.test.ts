@@ -156,6 +156,7 @@ describe('local mTLS gateway', () => {
       'CN=TRADER-123,OU=trader',
       'CN=RISK-OFFICER-1,OU=approver',
       'CN=AUDITOR-1,OU=auditor',
+      'CN=RISK-OFFICER-2,OU=risk-officer',
     ]);
   });
 
