@@ -1,18 +1,16 @@
 #!/usr/bin/env -S node --import tsx
-// Loads the starting reference data (risk profiles, reference prices, the prohibited list) into a
-// deployed reference table, so a fresh `cdk deploy` accepts orders for the seeded accounts.
-// Existing items are left alone: limits already on file are never overwritten by a loader.
+// Loads the starting reference data (risk profiles, reference prices, the restricted and
+// prohibited lists of the firm, the firm risk settings) into a deployed reference table, so a fresh
+// `cdk deploy` accepts orders for the seeded accounts. Existing items are left alone: limits,
+// prices and lists already on file are never overwritten by a loader.
 //   npm run load-reference -- --table <ReferenceTableName> [--region eu-west-1] [--endpoint URL]
 import { parseArgs } from 'node:util';
 import { createAwsClients } from '../functions/adapters/aws-clients.js';
 import { DynamoDbReferenceStore } from '../functions/adapters/dynamodb-reference-store.js';
 import { formatNs, SystemClock } from '../functions/core/time.js';
-import { seedProfiles, seedSecurities } from '../local/seed-data.js';
+import { type SeedResult, seedReference } from '../local/seed-data.js';
 
-export interface LoadResult {
-  written: string[];
-  kept: string[];
-}
+export type LoadResult = SeedResult;
 
 export async function loadReference(options: {
   table: string;
@@ -24,30 +22,13 @@ export async function loadReference(options: {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
   });
   const store = new DynamoDbReferenceStore(clients.dynamodb, options.table);
-  const result: LoadResult = { written: [], kept: [] };
   try {
-    for (const profile of seedProfiles()) {
-      const key = `ACCOUNT#${profile.account_id}`;
-      if (await store.getRiskProfile(profile.account_id)) result.kept.push(key);
-      else {
-        await store.putRiskProfile(profile);
-        result.written.push(key);
-      }
-    }
-    for (const security of seedSecurities(formatNs(new SystemClock().nowNs()))) {
-      const key = `SECURITY#${security.symbol}`;
-      if (await store.getSecurity(security.symbol)) result.kept.push(key);
-      else {
-        await store.putSecurity(security);
-        result.written.push(key);
-      }
-    }
+    return await seedReference(store, formatNs(new SystemClock().nowNs()));
   } finally {
     clients.dynamodb.destroy();
     clients.s3.destroy();
     clients.sfn.destroy();
   }
-  return result;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateTableCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDbAccountRiskStore } from '../functions/adapters/dynamodb-account-risk-store.js';
 import { DynamoDbApprovalStore } from '../functions/adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from '../functions/adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from '../functions/adapters/dynamodb-order-store.js';
@@ -39,6 +40,7 @@ import {
 import { createExecutionHandler } from '../functions/execution/app.js';
 import { createOrderRouterHandler } from '../functions/order-router/app.js';
 import type {
+  AccountRiskStore,
   ApprovalStore,
   AuditIndex,
   Clock,
@@ -53,6 +55,7 @@ import { startLocalDynamo } from './dynamo.js';
 import { createHttpsGateway, type GatewayHandler, type HttpsGateway } from './https-gateway.js';
 import { JournalDb } from './journal-db.js';
 import {
+  JournalAccountRiskStore,
   JournalApprovalStore,
   JournalAuditIndex,
   JournalOrderStore,
@@ -60,7 +63,7 @@ import {
   JournalReferenceStore,
 } from './journal-stores.js';
 import { LocalArchive } from './local-archive.js';
-import { seedProfiles, seedSecurities } from './seed-data.js';
+import { seedReference } from './seed-data.js';
 import { LocalStepFunctions } from './step-functions.js';
 
 export const ASL_PATH = resolve(import.meta.dirname, '../statemachines/order-lifecycle.asl.json');
@@ -191,6 +194,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const services: PlatformServices = {
       orders: stores.orders,
       reference: new ReferenceCache(stores.reference, clock),
+      referenceStore: stores.reference,
+      accountRisk: stores.accountRisk,
       positions: stores.positions,
       approvals: stores.approvals,
       // One writer for the whole process: every agent's records share its group commits.
@@ -313,6 +318,7 @@ interface Stores {
   reference: ReferenceStore;
   positions: PositionStore;
   approvals: ApprovalStore;
+  accountRisk: AccountRiskStore;
   auditIndex: AuditIndex;
 }
 
@@ -330,6 +336,8 @@ async function openStores(
       reference: new JournalReferenceStore(db),
       positions: new JournalPositionStore(db, { durability: 'caller' }),
       approvals: new JournalApprovalStore(db),
+      // The risk step's reservation, and each release, shares the sync of the step's audit record.
+      accountRisk: new JournalAccountRiskStore(db, { durability: 'caller' }),
       auditIndex: new JournalAuditIndex(db),
     };
     await seedOnce(join(dir, 'seeded.json'), stores.reference, clock);
@@ -352,6 +360,7 @@ async function openStores(
     reference: new DynamoDbReferenceStore(dynamo.client, t.reference),
     positions: new DynamoDbPositionStore(dynamo.client, t.positions),
     approvals: new DynamoDbApprovalStore(dynamo.client, t.approvals),
+    accountRisk: new DynamoDbAccountRiskStore(dynamo.client, t.riskState),
     auditIndex: new DynamoDbAuditIndex(dynamo.client, t.audit),
   };
   // The marker of the first dynalite platform, kept where it was.
@@ -391,18 +400,25 @@ async function createScratchTable(client: DynamoDBClient): Promise<string> {
   return table;
 }
 
+/**
+ * The marker's layout version: a directory seeded under an earlier one gets what the seed has
+ * gained since (restrictions as entries, the firm's settings), without anything on file changing.
+ */
+const SEED_VERSION = 2;
+
 /** Reference data is written on the first start only; later changes are kept across restarts. */
 async function seedOnce(marker: string, store: ReferenceStore, clock: Clock): Promise<void> {
+  let seeded: { version?: unknown } | undefined;
   try {
-    await readFile(marker);
-    return;
+    seeded = JSON.parse(await readFile(marker, 'utf8')) as { version?: unknown };
   } catch {
     // first start
   }
+  if (seeded && typeof seeded.version === 'number' && seeded.version >= SEED_VERSION) return;
   const asOf = formatNs(clock.nowNs());
-  for (const p of seedProfiles()) await store.putRiskProfile(p);
-  for (const s of seedSecurities(asOf)) await store.putSecurity(s);
-  await writeFile(marker, JSON.stringify({ seeded_at: asOf }));
+  // Only what is not on file: safe on a first start and on a directory of an earlier layout alike.
+  await seedReference(store, asOf);
+  await writeFile(marker, JSON.stringify({ seeded_at: asOf, version: SEED_VERSION }));
 }
 
 /**
