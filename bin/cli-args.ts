@@ -7,7 +7,7 @@ export const PROGRAM = 'trading';
 export const DEFAULT_URL = 'https://127.0.0.1:8443';
 export const DEFAULT_DATA_DIR = 'data';
 export const DEFAULT_WAIT_TIMEOUT_S = 60;
-export const IDENTITIES = ['trader', 'approver', 'auditor'] as const;
+export const IDENTITIES = ['trader', 'approver', 'auditor', 'risk-officer'] as const;
 export type Identity = (typeof IDENTITIES)[number];
 
 /** A mistake in the command line: exit 2. `command` points the user at the right --help. */
@@ -30,7 +30,33 @@ export type Action =
   | { kind: 'decide'; verdict: 'approve' | 'reject'; approvalId: string; reason?: string }
   | { kind: 'audit'; query: Record<string, string>; all: boolean }
   | { kind: 'report'; reportType: string; from: string; to: string; format: 'json' | 'csv' }
-  | { kind: 'positions'; accountId: string };
+  | { kind: 'positions'; accountId: string }
+  | RiskAction;
+
+/** What the risk officers' commands do: one route each (`changes` follows next_token). */
+export type RiskOp =
+  | 'limits'
+  | 'change'
+  | 'changes'
+  | 'decide'
+  | 'state'
+  | 'restrictions'
+  | 'restrict'
+  | 'lift'
+  | 'locates'
+  | 'locate'
+  | 'halt'
+  | 'resume'
+  | 'price';
+
+export interface RiskAction {
+  kind: 'risk';
+  op: RiskOp;
+  method: HttpRequest['method'];
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+}
 
 export interface Connection {
   url: string;
@@ -47,7 +73,7 @@ export type Invocation =
   | { kind: 'run'; command: string; action: Action; connection: Connection; json: boolean };
 
 export interface HttpRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Path with the query string, percent-encoded. */
   path: string;
   body?: unknown;
@@ -66,6 +92,8 @@ export function defaultIdentity(action: Action): Identity {
     case 'audit':
     case 'report':
       return 'auditor';
+    case 'risk':
+      return 'approver';
   }
 }
 
@@ -101,6 +129,12 @@ export function requestFor(action: Action, nextToken?: string): HttpRequest {
       };
     case 'positions':
       return { method: 'GET', path: `/positions/${seg(action.accountId)}` };
+    case 'risk':
+      return {
+        method: action.method,
+        path: action.query ? withQuery(action.path, { ...action.query, next_token: nextToken }) : action.path,
+        ...(action.body === undefined ? {} : { body: action.body }),
+      };
   }
 }
 
@@ -306,6 +340,8 @@ export function resolveCall(target: string, capability: string, dataText: string
 
 interface FlagSpec {
   type: 'string' | 'boolean';
+  /** May be given more than once: the values are collected in order. */
+  multiple?: boolean;
   short?: string;
   /** Shown in --help: `--order-id <id>`. */
   value?: string;
@@ -313,7 +349,7 @@ interface FlagSpec {
 }
 
 type Flags = Record<string, FlagSpec>;
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 const GLOBAL_FLAGS: Flags = {
   url: { type: 'string', value: 'url', help: `platform URL (env TRADING_URL, default ${DEFAULT_URL})` },
@@ -325,7 +361,7 @@ const GLOBAL_FLAGS: Flags = {
   as: {
     type: 'string',
     value: 'who',
-    help: 'dev identity: trader (TRADER-123), approver (RISK-OFFICER-1), auditor (AUDITOR-1)',
+    help: 'dev identity: trader (TRADER-123), approver (RISK-OFFICER-1), auditor (AUDITOR-1), risk-officer (RISK-OFFICER-2)',
   },
   cert: { type: 'string', value: 'file', help: 'client certificate (PEM) instead of --as; needs --key' },
   key: { type: 'string', value: 'file', help: 'client private key (PEM) for --cert' },
@@ -349,6 +385,8 @@ const WAIT_FLAGS: Flags = {
 interface CommandSpec {
   name: string;
   args: string[];
+  /** Positional arguments that may follow the required ones. */
+  optionalArgs?: string[];
   /** The usage line's flags, when some are required. */
   synopsis?: string;
   summary: string;
@@ -562,9 +600,323 @@ const COMMANDS: CommandSpec[] = [
   },
 ];
 
-function commandOf(name: string): CommandSpec | undefined {
-  return COMMANDS.find((c) => c.name === name);
+// ---- the risk officers' commands: `trading risk <subcommand>` ----
+
+const seg = encodeURIComponent;
+const REASON_REQUIRED: FlagSpec = { type: 'string', value: 'text', help: 'why (required; kept in the audit trail)' };
+const TRADING_MODES = ['ACTIVE', 'REDUCING', 'HALTED'];
+
+const RISK_COMMANDS: CommandSpec[] = [
+  {
+    name: 'risk limits',
+    args: ['account_id'],
+    summary: "an account's limits: stored, in force now (temporary changes applied), and pending changes",
+    flags: {},
+    build: (_v, [accountId]) => ({
+      kind: 'risk',
+      op: 'limits',
+      method: 'GET',
+      path: `/risk/limits/${seg(accountId as string)}`,
+    }),
+  },
+  {
+    name: 'risk change',
+    args: ['account_id'],
+    synopsis: '--set <field>=<value> [--set ...] --reason <text> [--until <time>]',
+    summary: 'request a limit change; a second risk officer must approve it (POST /risk/limit-changes)',
+    flags: {
+      set: {
+        type: 'string',
+        multiple: true,
+        value: 'field=value',
+        help: 'a limit and its new value; repeat for several (e.g. max_order_value=2000000, symbol_limits.AAPL.max_order_quantity=5000)',
+      },
+      reason: REASON_REQUIRED,
+      until: {
+        type: 'string',
+        value: 'time',
+        help: 'RFC 3339 UTC: the change is temporary and reverts by itself then',
+      },
+    },
+    details: [
+      'fields: available_capital, max_order_value, max_order_quantity, max_position_value,',
+      'max_total_position_value, max_concentration (a fraction, e.g. 0.25), approval_threshold,',
+      'max_orders_per_second, duplicate_window_ms (0: off), symbol_limits.<SYMBOL>.<max_order_value|',
+      'max_order_quantity|max_position_value>. The server checks every value and names each bad one.',
+    ],
+    build: (v, [accountId]) => {
+      requireFlags(v, ['set', 'reason'], 'risk change');
+      const values: Record<string, string> = {};
+      for (const pair of v.set as string[]) {
+        const eq = pair.indexOf('=');
+        const field = eq < 0 ? '' : pair.slice(0, eq).trim();
+        if (eq < 0 || field === '' || pair.slice(eq + 1).trim() === '') {
+          throw new UsageError(`--set takes <field>=<value>, not '${pair}'`, 'risk change');
+        }
+        if (Object.hasOwn(values, field)) throw new UsageError(`--set ${field} given more than once`, 'risk change');
+        values[field] = pair.slice(eq + 1).trim();
+      }
+      const until = str(v, 'until');
+      return {
+        kind: 'risk',
+        op: 'change',
+        method: 'POST',
+        path: '/risk/limit-changes',
+        body: { account_id: accountId, values, reason: str(v, 'reason'), ...(until === undefined ? {} : { until }) },
+      };
+    },
+  },
+  {
+    name: 'risk changes',
+    args: [],
+    synopsis: '[--status PENDING|APPROVED|REJECTED]',
+    summary: 'limit changes by status, every page (GET /risk/limit-changes)',
+    flags: { status: { type: 'string', value: 'status', help: 'PENDING (default), APPROVED or REJECTED' } },
+    build: (v) => ({
+      kind: 'risk',
+      op: 'changes',
+      method: 'GET',
+      path: '/risk/limit-changes',
+      query: { status: (str(v, 'status') ?? 'PENDING').toUpperCase(), limit: '100' },
+    }),
+  },
+  {
+    name: 'risk approve',
+    args: ['change_id'],
+    synopsis: '[--reason <text>]',
+    summary: 'approve a limit change as the second risk officer (never its requester)',
+    flags: { reason: { type: 'string', value: 'text', help: 'why (kept in the audit trail)' } },
+    build: (v, [changeId]) => {
+      const reason = str(v, 'reason');
+      return {
+        kind: 'risk',
+        op: 'decide',
+        method: 'POST',
+        path: `/risk/limit-changes/${seg(changeId as string)}/approve`,
+        body: reason === undefined ? {} : { reason },
+      };
+    },
+  },
+  {
+    name: 'risk reject',
+    args: ['change_id'],
+    synopsis: '--reason <text>',
+    summary: 'reject a limit change',
+    flags: { reason: REASON_REQUIRED },
+    build: (v, [changeId]) => {
+      requireFlags(v, ['reason'], 'risk reject');
+      return {
+        kind: 'risk',
+        op: 'decide',
+        method: 'POST',
+        path: `/risk/limit-changes/${seg(changeId as string)}/reject`,
+        body: { reason: str(v, 'reason') },
+      };
+    },
+  },
+  {
+    name: 'risk state',
+    args: ['FIRM|account_id'],
+    optionalArgs: ['ACTIVE|REDUCING|HALTED'],
+    synopsis: '[--reason <text>]',
+    summary: 'the kill switch of the firm or an account: show it, or set it (one officer suffices)',
+    flags: { reason: { type: 'string', value: 'text', help: 'why (required when setting; kept in the audit trail)' } },
+    details: ['ACTIVE trades; REDUCING accepts only orders that reduce a position; HALTED accepts none.'],
+    build: (v, [scope, mode]) => {
+      const path = `/risk/trading-state/${seg(scope as string)}`;
+      if (mode === undefined) {
+        if (v.reason !== undefined) throw new UsageError('--reason needs a state to set', 'risk state');
+        return { kind: 'risk', op: 'state', method: 'GET', path };
+      }
+      const state = mode.toUpperCase();
+      if (!TRADING_MODES.includes(state)) {
+        throw new UsageError(`the state must be one of ${TRADING_MODES.join(', ')}, not '${mode}'`, 'risk state');
+      }
+      requireFlags(v, ['reason'], 'risk state');
+      return { kind: 'risk', op: 'state', method: 'PUT', path, body: { state, reason: str(v, 'reason') } };
+    },
+  },
+  {
+    name: 'risk restrictions',
+    args: ['symbol'],
+    summary: "a symbol's restricted and prohibited list entries, lifted ones included",
+    flags: {},
+    build: (_v, [symbol]) => ({
+      kind: 'risk',
+      op: 'restrictions',
+      method: 'GET',
+      path: `/risk/restrictions/${seg(symbol as string)}`,
+    }),
+  },
+  {
+    name: 'risk restrict',
+    args: ['symbol'],
+    synopsis: '--list RESTRICTED|PROHIBITED [--account <id>] --reason <text> [--from <time>] [--until <time>]',
+    summary: 'put a symbol on the firm’s (or an account’s) restricted or prohibited list',
+    flags: {
+      list: { type: 'string', value: 'RESTRICTED|PROHIBITED', help: 'which list (required)' },
+      account: { type: 'string', value: 'id', help: 'only this account (default: firm-wide)' },
+      reason: REASON_REQUIRED,
+      from: { type: 'string', value: 'time', help: 'in force from (RFC 3339 UTC; default now)' },
+      until: { type: 'string', value: 'time', help: 'in force until (default: until lifted)' },
+    },
+    build: (v, [symbol]) => {
+      requireFlags(v, ['list', 'reason'], 'risk restrict');
+      const account = str(v, 'account');
+      const from = str(v, 'from');
+      const until = str(v, 'until');
+      return {
+        kind: 'risk',
+        op: 'restrict',
+        method: 'POST',
+        path: '/risk/restrictions',
+        body: {
+          symbol,
+          list: (str(v, 'list') as string).toUpperCase(),
+          reason: str(v, 'reason'),
+          ...(account === undefined ? {} : { scope: account }),
+          ...(from === undefined ? {} : { effective_from: from }),
+          ...(until === undefined ? {} : { effective_until: until }),
+        },
+      };
+    },
+  },
+  {
+    name: 'risk lift',
+    args: ['symbol', 'restriction_id'],
+    synopsis: '--reason <text>',
+    summary: 'lift a restriction (it stays in the history, ended now)',
+    flags: { reason: REASON_REQUIRED },
+    build: (v, [symbol, restrictionId]) => {
+      requireFlags(v, ['reason'], 'risk lift');
+      return {
+        kind: 'risk',
+        op: 'lift',
+        method: 'POST',
+        path: `/risk/restrictions/${seg(symbol as string)}/${seg(restrictionId as string)}/lift`,
+        body: { reason: str(v, 'reason') },
+      };
+    },
+  },
+  {
+    name: 'risk locates',
+    args: ['account_id', 'symbol'],
+    summary: "an account's locates in a symbol, expired ones included",
+    flags: {},
+    build: (_v, [accountId, symbol]) => ({
+      kind: 'risk',
+      op: 'locates',
+      method: 'GET',
+      path: `/risk/locates/${seg(accountId as string)}/${seg(symbol as string)}`,
+    }),
+  },
+  {
+    name: 'risk locate',
+    args: ['account_id', 'symbol', 'quantity'],
+    synopsis: '--source <who> [--expires <time>]',
+    summary: 'record a Reg SHO locate (good until the next UTC midnight unless --expires)',
+    flags: {
+      source: { type: 'string', value: 'who', help: 'the lender or stock-loan desk (required)' },
+      expires: { type: 'string', value: 'time', help: 'RFC 3339 UTC expiry' },
+    },
+    build: (v, [accountId, symbol, quantity]) => {
+      requireFlags(v, ['source'], 'risk locate');
+      const expires = str(v, 'expires');
+      return {
+        kind: 'risk',
+        op: 'locate',
+        method: 'POST',
+        path: '/risk/locates',
+        body: {
+          account_id: accountId,
+          symbol,
+          quantity,
+          source: str(v, 'source'),
+          ...(expires === undefined ? {} : { expires_at: expires }),
+        },
+      };
+    },
+  },
+  {
+    name: 'risk halt',
+    args: ['symbol'],
+    synopsis: '[--luld] --reason <text> [--until <time>]',
+    summary: 'halt a symbol (until resumed), or --luld: a limit-up/limit-down pause (5 minutes by default)',
+    flags: {
+      luld: { type: 'boolean', help: 'a limit-up/limit-down pause instead of a trading halt' },
+      reason: REASON_REQUIRED,
+      until: { type: 'string', value: 'time', help: 'ends by itself then (RFC 3339 UTC)' },
+    },
+    build: (v, [symbol]) => {
+      requireFlags(v, ['reason'], 'risk halt');
+      const until = str(v, 'until');
+      return {
+        kind: 'risk',
+        op: 'halt',
+        method: 'PUT',
+        path: `/risk/halts/${seg(symbol as string)}`,
+        body: {
+          kind: v.luld === true ? 'LULD_PAUSE' : 'TRADING_HALT',
+          reason: str(v, 'reason'),
+          ...(until === undefined ? {} : { until }),
+        },
+      };
+    },
+  },
+  {
+    name: 'risk resume',
+    args: ['symbol'],
+    synopsis: '--reason <text>',
+    summary: 'lift a halt or pause',
+    flags: { reason: REASON_REQUIRED },
+    build: (v, [symbol]) => {
+      requireFlags(v, ['reason'], 'risk resume');
+      return {
+        kind: 'risk',
+        op: 'resume',
+        method: 'DELETE',
+        path: `/risk/halts/${seg(symbol as string)}`,
+        body: { reason: str(v, 'reason') },
+      };
+    },
+  },
+  {
+    name: 'risk price',
+    args: ['symbol', 'price'],
+    summary: 'set a manual reference price (a market-data correction), as of now',
+    flags: {},
+    build: (_v, [symbol, price]) => ({
+      kind: 'risk',
+      op: 'price',
+      method: 'PUT',
+      path: `/risk/prices/${seg(symbol as string)}`,
+      body: { price },
+    }),
+  },
+];
+
+function riskHelp(): string {
+  const width = Math.max(...RISK_COMMANDS.map((c) => usageOf(c).length));
+  return [
+    `usage: ${PROGRAM} risk <subcommand> [flags]`,
+    '',
+    "The risk officers' controls (default identity: approver, RISK-OFFICER-1; the second officer is",
+    '--as risk-officer, RISK-OFFICER-2). A limit change needs a second officer; every change and every',
+    'refusal is audited.',
+    '',
+    'subcommands:',
+    ...RISK_COMMANDS.map((c) => `  ${usageOf(c).padEnd(width)}  ${c.summary}`),
+    '',
+    `${PROGRAM} risk <subcommand> --help for its flags.`,
+  ].join('\n');
 }
+
+function commandOf(name: string): CommandSpec | undefined {
+  return [...COMMANDS, ...RISK_COMMANDS].find((c) => c.name === name);
+}
+
+const COMMAND_NAMES = [...COMMANDS.map((c) => c.name), 'risk'];
+const RISK_NAMES = RISK_COMMANDS.map((c) => c.name.slice('risk '.length));
 
 // ---- the command line ----
 
@@ -574,31 +926,49 @@ export interface Env {
 
 /** Parses argv (without node and the script) into what to run; throws UsageError. */
 export function parseCommandLine(argv: readonly string[], env: Env): Invocation {
-  const { command, rest } = splitCommand(argv);
+  const split = splitCommand(argv);
+  let { command, rest } = split;
   if (command === undefined) {
     if (rest.includes('--help') || rest.includes('-h')) return { kind: 'help', text: mainHelp() };
-    throw new UsageError(`missing command; one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    throw new UsageError(`missing command; one of: ${COMMAND_NAMES.join(', ')}`);
   }
   if (command === 'help') {
-    const topic = rest.find((a) => !a.startsWith('-'));
+    const topics = rest.filter((a) => !a.startsWith('-'));
+    const topic = topics[0] === 'risk' && topics[1] !== undefined ? `risk ${topics[1]}` : topics[0];
     if (topic === undefined) return { kind: 'help', text: mainHelp() };
+    if (topic === 'risk') return { kind: 'help', text: riskHelp() };
     const spec = commandOf(topic);
-    if (!spec) throw new UsageError(`unknown command '${topic}'; one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    if (!spec) throw new UsageError(`unknown command '${topic}'; one of: ${COMMAND_NAMES.join(', ')}`);
     return { kind: 'help', text: commandHelp(spec) };
   }
+  if (command === 'risk') {
+    const sub = splitCommand(rest);
+    if (sub.command === undefined) {
+      if (rest.includes('--help') || rest.includes('-h')) return { kind: 'help', text: riskHelp() };
+      throw new UsageError(`missing risk subcommand; one of: ${RISK_NAMES.join(', ')}`, 'risk');
+    }
+    if (!RISK_NAMES.includes(sub.command)) {
+      throw new UsageError(`unknown risk subcommand '${sub.command}'; one of: ${RISK_NAMES.join(', ')}`, 'risk');
+    }
+    command = `risk ${sub.command}`;
+    rest = sub.rest;
+  }
   const spec = commandOf(command);
-  if (!spec) throw new UsageError(`unknown command '${command}'; one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+  if (!spec) throw new UsageError(`unknown command '${command}'; one of: ${COMMAND_NAMES.join(', ')}`);
 
   const args = command === 'submit' ? jsonBodyAlias(rest) : [...rest];
   const { values, positionals } = parseFlags(spec, args);
   if (values.help === true) return { kind: 'help', text: commandHelp(spec) };
-  if (positionals.length > spec.args.length) {
-    throw new UsageError(`unexpected argument '${positionals[spec.args.length]}'`, spec.name);
+  const most = spec.args.length + (spec.optionalArgs?.length ?? 0);
+  if (positionals.length > most) {
+    throw new UsageError(`unexpected argument '${positionals[most]}'`, spec.name);
   }
   const missingArg = spec.args[positionals.length];
   if (missingArg !== undefined) throw new UsageError(`missing <${missingArg}>`, spec.name);
-  for (const [i, name] of spec.args.entries()) {
-    if ((positionals[i] ?? '').trim() === '') throw new UsageError(`<${name}> must not be empty`, spec.name);
+  for (const [i, name] of [...spec.args, ...(spec.optionalArgs ?? [])].entries()) {
+    if (i < spec.args.length || positionals[i] !== undefined) {
+      if ((positionals[i] ?? '').trim() === '') throw new UsageError(`<${name}> must not be empty`, spec.name);
+    }
   }
   const action = spec.build(values, positionals);
   return {
@@ -665,7 +1035,9 @@ function parseFlags(spec: CommandSpec, args: string[]): { values: Values; positi
     const f = Object.hasOwn(flags, t.name) ? flags[t.name] : undefined;
     if (!f)
       throw new UsageError(`unknown flag ${t.rawName} for '${spec.name}'; its flags: ${flagList(spec)}`, spec.name);
-    if (values[t.name] !== undefined) throw new UsageError(`${t.rawName} given more than once`, spec.name);
+    if (values[t.name] !== undefined && !f.multiple) {
+      throw new UsageError(`${t.rawName} given more than once`, spec.name);
+    }
     if (f.type === 'boolean') {
       if (t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`, spec.name);
       values[t.name] = true;
@@ -676,7 +1048,8 @@ function parseFlags(spec: CommandSpec, args: string[]): { values: Values; positi
     if (t.value === undefined || (!t.inlineValue && /^--[a-z]/.test(t.value))) {
       throw new UsageError(`${t.rawName} needs a value${f.value ? ` (<${f.value}>)` : ''}`, spec.name);
     }
-    values[t.name] = t.value;
+    if (f.multiple) values[t.name] = [...((values[t.name] as string[] | undefined) ?? []), t.value];
+    else values[t.name] = t.value;
   }
   return { values, positionals };
 }
@@ -775,13 +1148,14 @@ export function mainHelp(): string {
     '',
     'commands:',
     ...COMMANDS.map((c) => `  ${usageOf(c).padEnd(width)}  ${c.summary}`),
+    `  ${'risk <subcommand>'.padEnd(width)}  the risk officers' controls: limits (maker-checker), kill switch, lists, locates, halts, prices`,
     `  ${'help [command]'.padEnd(width)}  this text, or a command's`,
     '',
     'flags for every command:',
     ...flagLines(GLOBAL_FLAGS),
     '',
     'identity: submit, status, positions present the trader certificate; approvals, approve, reject',
-    'the approver; audit, report the auditor (files <data-dir>/pki/<name>.crt and .key).',
+    'and risk the approver; audit, report the auditor (files <data-dir>/pki/<name>.crt and .key).',
     '',
     'exit codes: 0 ok; 1 the server answered with an error; 2 usage error; 3 platform unreachable',
     '(or its dev certificates missing); 4 --wait timed out.',
@@ -789,7 +1163,7 @@ export function mainHelp(): string {
 }
 
 function usageOf(c: CommandSpec): string {
-  return [c.name, ...c.args.map((a) => `<${a}>`)].join(' ');
+  return [c.name, ...c.args.map((a) => `<${a}>`), ...(c.optionalArgs ?? []).map((a) => `[<${a}>]`)].join(' ');
 }
 
 function commandHelp(c: CommandSpec): string {

@@ -163,3 +163,162 @@ export function formatServerError(status: number, route: string, body: unknown):
   if (typeof requestId === 'string') lines.push(`  request id: ${requestId}`);
   return lines.join('\n');
 }
+
+// ---- the risk officers' commands ----
+
+type Row = Record<string, unknown>;
+const text = (v: unknown): string => (v === undefined || v === null ? '-' : String(v));
+
+const LIMIT_FIELDS = [
+  'available_capital',
+  'max_order_value',
+  'max_order_quantity',
+  'max_position_value',
+  'max_total_position_value',
+  'max_concentration',
+  'approval_threshold',
+  'max_orders_per_second',
+  'duplicate_window_ms',
+] as const;
+
+/** GET /risk/limits/{account_id}: each limit stored and in force, symbol limits, temporary and pending changes. */
+export function formatLimits(body: Row): string {
+  const profile = (body.profile ?? {}) as Row;
+  const effective = (body.effective ?? {}) as Row;
+  const lines = [
+    `account ${text(body.account_id)}: limits version ${text(profile.version)}, in force ${text(effective.version)} (as of ${text(body.as_of)})`,
+    table(
+      ['LIMIT', 'STORED', 'IN FORCE'],
+      LIMIT_FIELDS.map((f) => [f, text(profile[f]), text(effective[f])]),
+    ),
+  ];
+  const symbols = (effective.symbol_limits ?? {}) as Record<string, Row>;
+  if (Object.keys(symbols).length > 0) {
+    lines.push(
+      '',
+      'per symbol (in force):',
+      table(
+        ['SYMBOL', 'MAX_ORDER_VALUE', 'MAX_ORDER_QTY', 'MAX_POSITION_VALUE'],
+        Object.entries(symbols).map(([s, l]) => [
+          s,
+          text(l.max_order_value),
+          text(l.max_order_quantity),
+          text(l.max_position_value),
+        ]),
+      ),
+    );
+  }
+  const temporary = (profile.temporary ?? []) as Row[];
+  if (temporary.length > 0) {
+    lines.push(
+      '',
+      'temporary changes:',
+      table(
+        ['CHANGE', 'UNTIL', 'VALUES'],
+        temporary.map((t) => [text(t.change_id), text(t.until), valuesText(t.values)]),
+      ),
+    );
+  }
+  const pending = (body.pending ?? []) as Row[];
+  lines.push('', `pending changes: ${pending.length === 0 ? 'none' : ''}`.trimEnd());
+  if (pending.length > 0) lines.push(formatLimitChangeTable(pending));
+  return lines.join('\n');
+}
+
+function valuesText(values: unknown): string {
+  return Object.entries((values ?? {}) as Row)
+    .map(([k, v]) => `${k}=${text(v)}`)
+    .join(' ');
+}
+
+function changesText(c: Row): string {
+  const before = (c.before ?? {}) as Row;
+  return Object.entries((c.values ?? {}) as Row)
+    .map(([k, v]) => `${k} ${text(before[k])} -> ${text(v)}`)
+    .join(', ');
+}
+
+function formatLimitChangeTable(changes: readonly Row[]): string {
+  return table(
+    ['CHANGE', 'ACCOUNT', 'STATUS', 'REQUESTED_BY', 'REQUESTED', 'UNTIL', 'CHANGES'],
+    changes.map((c) => [
+      text(c.change_id),
+      text(c.account_id),
+      text(c.status),
+      text(c.requested_by),
+      text(c.requested_at),
+      text(c.until),
+      changesText(c),
+    ]),
+  );
+}
+
+export function formatLimitChanges(changes: readonly Row[]): string {
+  return [`${changes.length} limit change${changes.length === 1 ? '' : 's'}`, formatLimitChangeTable(changes)].join(
+    '\n',
+  );
+}
+
+/** A change as requested or decided. */
+export function formatLimitChange(c: Row): string {
+  const head = `${text(c.change_id)}: ${text(c.status)} ${text(c.account_id)} ${changesText(c)}${c.until ? ` until ${text(c.until)}` : ''}`;
+  if (c.status === 'PENDING') {
+    return `${head}\n  requested by ${text(c.requested_by)} (${text(c.reason)}); another risk officer must \`trading risk approve ${text(c.change_id)}\``;
+  }
+  const why = c.decision_reason ? ` (${text(c.decision_reason)})` : '';
+  const applied = c.applied_version ? `; limits version ${text(c.applied_version)}` : '';
+  return `${head}\n  ${text(c.status).toLowerCase()} by ${text(c.decided_by)} at ${text(c.decided_at)}${why}${applied}`;
+}
+
+export function formatTradingState(s: Row): string {
+  const by = s.set_by ? ` set by ${text(s.set_by)} at ${text(s.set_at)}: ${text(s.reason)}` : ' (never set)';
+  return `${text(s.scope)}: ${text(s.state)}${by}`;
+}
+
+export function formatRestrictions(symbol: string, items: readonly Row[]): string {
+  return [
+    `${symbol}: ${items.length} list entr${items.length === 1 ? 'y' : 'ies'}`,
+    table(
+      ['RESTRICTION', 'SCOPE', 'LIST', 'FROM', 'UNTIL', 'ADDED_BY', 'REASON'],
+      items.map((r) => [
+        text(r.restriction_id),
+        text(r.scope),
+        text(r.list),
+        text(r.effective_from),
+        text(r.effective_until),
+        text(r.added_by),
+        text(r.reason),
+      ]),
+    ),
+  ].join('\n');
+}
+
+export function formatRestriction(r: Row): string {
+  const until = r.effective_until ? ` until ${text(r.effective_until)}` : '';
+  return `${text(r.restriction_id)}: ${text(r.symbol)} ${text(r.list)} for ${text(r.scope)} from ${text(r.effective_from)}${until} (${text(r.reason)})`;
+}
+
+export function formatLocates(items: readonly Row[]): string {
+  return table(
+    ['LOCATE', 'ACCOUNT', 'SYMBOL', 'QTY', 'SOURCE', 'OBTAINED', 'EXPIRES'],
+    items.map((l) => [
+      text(l.locate_id),
+      text(l.account_id),
+      text(l.symbol),
+      text(l.quantity),
+      text(l.source),
+      text(l.obtained_at),
+      text(l.expires_at),
+    ]),
+  );
+}
+
+export function formatHalt(h: Row, lifted = false): string {
+  if (lifted) return `${text(h.symbol)}: ${text(h.kind)} lifted (it was set by ${text(h.set_by)} at ${text(h.since)})`;
+  const until = h.until ? ` until ${text(h.until)}` : ' until resumed';
+  return `${text(h.symbol)}: ${text(h.kind)} since ${text(h.since)}${until} (${text(h.reason)})`;
+}
+
+export function formatPrice(s: Row): string {
+  return `${text(s.symbol)}: reference price ${text(s.reference_price)} as of ${text(s.price_as_of)}`;
+}

@@ -13,6 +13,7 @@ import {
   mainHelp,
   PROGRAM,
   parseCommandLine,
+  type RiskAction,
   requestFor,
   UsageError,
 } from './cli-args.js';
@@ -28,10 +29,19 @@ import {
   formatApprovals,
   formatAudit,
   formatDecision,
+  formatHalt,
+  formatLimitChange,
+  formatLimitChanges,
+  formatLimits,
+  formatLocates,
   formatOrder,
   formatPositions,
+  formatPrice,
   formatReport,
+  formatRestriction,
+  formatRestrictions,
   formatServerError,
+  formatTradingState,
 } from './cli-format.js';
 
 export const EXIT = { ok: 0, server: 1, usage: 2, unreachable: 3, waitTimeout: 4 } as const;
@@ -183,7 +193,60 @@ async function run(action: Action, client: Client, o: Output): Promise<number> {
       show(body, () => formatPositions(body.account_id, body.positions));
       return EXIT.ok;
     }
+    case 'risk':
+      return runRisk(action, client, show);
   }
+}
+
+type Body = Record<string, unknown>;
+
+async function runRisk(
+  action: RiskAction,
+  client: Client,
+  show: (body: unknown, human: () => string) => void,
+): Promise<number> {
+  if (action.op === 'changes') {
+    const changes: Body[] = [];
+    let token: string | undefined;
+    do {
+      const page = (await client.send(requestFor(action, token))).body as { changes: Body[]; next_token?: string };
+      changes.push(...page.changes);
+      token = page.next_token;
+    } while (token);
+    show({ changes }, () => formatLimitChanges(changes));
+    return EXIT.ok;
+  }
+  const body = (await client.send(requestFor(action))).body as Body;
+  const human = (): string => {
+    switch (action.op) {
+      case 'limits':
+        return formatLimits(body);
+      case 'changes':
+        return formatLimitChanges((body.changes ?? []) as Body[]);
+      case 'change':
+      case 'decide':
+        return formatLimitChange(body);
+      case 'state':
+        return formatTradingState(body);
+      case 'restrictions':
+        return formatRestrictions(String(body.symbol), (body.restrictions ?? []) as Body[]);
+      case 'restrict':
+      case 'lift':
+        return formatRestriction(body);
+      case 'locates':
+        return formatLocates((body.locates ?? []) as Body[]);
+      case 'locate':
+        return formatLocates([body]);
+      case 'halt':
+        return formatHalt(body);
+      case 'resume':
+        return formatHalt(body, true);
+      case 'price':
+        return formatPrice(body);
+    }
+  };
+  show(body, human);
+  return EXIT.ok;
 }
 
 export async function waitForOrder(client: Client, orderId: string, timeoutS: number, o: Output): Promise<number> {
