@@ -417,6 +417,12 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       // Only limit changes are in the sparse index.
       const indexed = await doc.send(new ScanCommand({ TableName: table, IndexName: LIMIT_CHANGES_BY_STATUS_INDEX }));
       expect(indexed.Items?.map((i) => i.pk)).toEqual(['LIMIT_CHANGE#LC-1']);
+      // The queries behind the lists, on this DynamoDB too.
+      expect((await store.listLimitChanges('APPROVED', 10)).items).toEqual([await store.getLimitChange('LC-1')]);
+      expect(await store.listLimitChanges('PENDING', 10)).toEqual({ items: [] });
+      expect((await store.listRestrictions('SANC')).map((r) => r.restriction_id)).toEqual(['R-1']);
+      expect((await store.listLocates('ACC-1', 'TSLA')).map((l) => l.locate_id)).toEqual(['L-1']);
+      expect(await store.listLocates('ACC-1', 'TSL')).toEqual([]);
     });
   });
 
