@@ -1021,16 +1021,28 @@ function jsonBodyAlias(args: readonly string[]): string[] {
  * node:util parseArgs, non-strict so that every mistake gets a message naming the flag and the
  * command (strict mode's messages talk about positionals and dashes instead).
  */
+const NEGATIVE = /^-\d+(\.\d+)?$/;
+const NEGATIVE_MARK = '\u0000';
+
 function parseFlags(spec: CommandSpec, args: string[]): { values: Values; positionals: string[] } {
   const flags: Flags = { ...GLOBAL_FLAGS, ...spec.flags };
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [name, f] of Object.entries(flags))
     options[name] = f.short ? { type: f.type, short: f.short } : { type: f.type };
-  const { tokens } = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
+  // A negative number where a positional goes (`risk price XOM -1`) is an argument for the server
+  // to judge, not a short flag: carried past parseArgs under a mark no flag starts with.
+  const marked = args.map((a, i) => {
+    const prev = i > 0 ? (args[i - 1] as string) : '';
+    const prevTakesValue = /^--?[^=]+$/.test(prev) && flags[prev.replace(/^--?/, '')]?.type === 'string';
+    return NEGATIVE.test(a) && !prevTakesValue ? `${NEGATIVE_MARK}${a}` : a;
+  });
+  const { tokens } = parseArgs({ args: marked, options, strict: false, allowPositionals: true, tokens: true });
   const values: Values = {};
   const positionals: string[] = [];
   for (const t of tokens) {
-    if (t.kind === 'positional') positionals.push(t.value);
+    if (t.kind === 'positional') {
+      positionals.push(t.value.startsWith(NEGATIVE_MARK) ? t.value.slice(NEGATIVE_MARK.length) : t.value);
+    }
     if (t.kind !== 'option') continue;
     const f = Object.hasOwn(flags, t.name) ? flags[t.name] : undefined;
     if (!f)

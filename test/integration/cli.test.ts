@@ -316,6 +316,207 @@ describe('trading CLI against the local platform', () => {
     }
   });
 
+  it('changes a limit under maker-checker: requested by one risk officer, refused to its maker, approved by another', async () => {
+    const before = await trading('risk', 'limits', 'ACC-002');
+    expect(before.stderr).toBe('');
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(/^max_order_value +100000 +100000$/m);
+
+    // Bad values: every one named by the server, nothing requested.
+    const bad = await trading(
+      'risk',
+      'change',
+      'ACC-002',
+      '--set',
+      'max_order_value=-5',
+      '--set',
+      'max_leverage=2',
+      '--set',
+      'symbol_limits.ZZZZ.max_order_value=10',
+      '--reason',
+      'typo',
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('POST /risk/limit-changes answered 400 ValidationError');
+    expect(bad.stderr).toContain('  values.max_order_value: positive — must be greater than zero');
+    expect(bad.stderr).toContain('  values.max_leverage: unknown_field — ');
+    expect(bad.stderr).toContain('  values.symbol_limits.ZZZZ.max_order_value: unknown_symbol — ');
+    const noSet = await trading('risk', 'change', 'ACC-002', '--reason', 'x');
+    expect(noSet.code).toBe(2);
+    expect(noSet.stderr).toContain('missing required flag --set');
+
+    const requested = await trading(
+      'risk',
+      'change',
+      'ACC-002',
+      '--set',
+      'max_order_value=150000',
+      '--set',
+      'symbol_limits.AAPL.max_order_quantity=2000',
+      '--reason',
+      'desk growth',
+      '--json',
+    );
+    expect(requested.stderr).toBe('');
+    expect(requested.code).toBe(0);
+    const change = JSON.parse(requested.stdout) as { change_id: string; status: string; before: unknown };
+    expect(change.status).toBe('PENDING');
+    expect(change.before).toEqual({ max_order_value: '100000', 'symbol_limits.AAPL.max_order_quantity': null });
+    const id = change.change_id;
+
+    const pending = await trading('risk', 'changes');
+    expect(pending.code).toBe(0);
+    expect(pending.stdout).toMatch(new RegExp(`^${id} +ACC-002 +PENDING +RISK-OFFICER-1 `, 'm'));
+    expect(pending.stdout).toContain('max_order_value 100000 -> 150000');
+
+    const self = await trading('risk', 'approve', id);
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain('403 Forbidden SELF_APPROVAL');
+    const trader = await trading('risk', 'approve', id, '--as', 'trader');
+    expect(trader.code).toBe(1);
+    expect(trader.stderr).toContain('403 Forbidden NOT_A_RISK_OFFICER');
+    // Still pending, still the old limits.
+    expect((await trading('risk', 'limits', 'ACC-002')).stdout).toMatch(/^max_order_value +100000 +100000$/m);
+
+    const approved = await trading('risk', 'approve', id, '--as', 'risk-officer', '--reason', 'mandate on file');
+    expect(approved.stderr).toBe('');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(
+      /approved by RISK-OFFICER-2 at \S+ \(mandate on file\); limits version ACC-002\/v2$/m,
+    );
+    const after = await trading('risk', 'limits', 'ACC-002', '--json');
+    const limits = JSON.parse(after.stdout) as { effective: Record<string, unknown>; pending: unknown[] };
+    expect(limits.effective).toMatchObject({
+      max_order_value: '150000',
+      symbol_limits: { AAPL: { max_order_quantity: 2000 } },
+      version: 'ACC-002/v2',
+    });
+    expect(limits.pending).toEqual([]);
+    const again = await trading('risk', 'reject', id, '--as', 'risk-officer', '--reason', 'late');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('409 Conflict LIMIT_CHANGE_APPROVED');
+
+    // Who, when, why, before and after: on the record, and so are the refusals.
+    const audited = await trading('audit', '--event-type', 'limit_change_approved', '--json');
+    const records = (JSON.parse(audited.stdout) as { records: AuditRecord[] }).records;
+    const record = records.find((r) => (r.input as { change_id?: string }).change_id === id);
+    expect(record).toMatchObject({
+      actor: 'RISK-OFFICER-2',
+      reason: 'mandate on file',
+      input: {
+        requested_by: 'RISK-OFFICER-1',
+        request_reason: 'desk growth',
+        before: { max_order_value: '100000' },
+        after: { max_order_value: '150000' },
+      },
+    });
+    const refusals = await trading('audit', '--event-type', 'limit_change_refused', '--json');
+    const reasons = (JSON.parse(refusals.stdout) as { records: AuditRecord[] }).records.map((r) => r.reason);
+    expect(reasons.some((r) => r.startsWith('INVALID_INPUT: '))).toBe(true);
+    expect(reasons.some((r) => r.startsWith('SELF_APPROVAL: '))).toBe(true);
+    expect(reasons.some((r) => r.startsWith('NOT_A_RISK_OFFICER: '))).toBe(true);
+  });
+
+  it('sets the kill switch through the CLI: an account HALTED rejects its orders at once; firm-wide too, audited', async () => {
+    expect((await trading('risk', 'state', 'ACC-003')).stdout).toBe('ACC-003: ACTIVE (never set)\n');
+    const usage = await trading('risk', 'state', 'ACC-003', 'STOP', '--reason', 'x');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('the state must be one of ACTIVE, REDUCING, HALTED');
+    const trader = await trading('risk', 'state', 'ACC-003', 'HALTED', '--reason', 'me', '--as', 'trader');
+    expect(trader.code).toBe(1);
+    expect(trader.stderr).toContain('403 Forbidden NOT_A_RISK_OFFICER');
+
+    const halted = await trading('risk', 'state', 'ACC-003', 'halted', '--reason', 'runaway algo');
+    expect(halted.stderr).toBe('');
+    expect(halted.code).toBe(0);
+    expect(halted.stdout).toMatch(/^ACC-003: HALTED set by RISK-OFFICER-1 at \S+: runaway algo$/m);
+
+    const order = {
+      order_id: 'ORD-KILL',
+      symbol: 'AAPL',
+      side: 'BUY',
+      quantity: 10,
+      order_type: 'MARKET',
+      account_id: 'ACC-003',
+      trader_id: 'TRADER-123',
+    };
+    const submitted = await trading('submit', '--data', JSON.stringify(order), '--wait', '--json');
+    expect(submitted.code).toBe(0);
+    const view = JSON.parse(submitted.stdout) as OrderView;
+    expect(view.status).toBe('REJECTED');
+    expect(view.risk?.reasons).toContain('TRADING_HALTED');
+    await settled(view.execution_id);
+
+    expect((await trading('risk', 'state', 'FIRM', 'HALTED', '--reason', 'drill')).code).toBe(0);
+    expect(
+      (await trading('risk', 'state', 'FIRM', 'ACTIVE', '--reason', 'drill over', '--as', 'risk-officer')).code,
+    ).toBe(0);
+    expect((await trading('risk', 'state', 'ACC-003', 'ACTIVE', '--reason', 'algo fixed')).code).toBe(0);
+    expect((await trading('risk', 'state', 'FIRM')).stdout).toMatch(/^FIRM: ACTIVE set by RISK-OFFICER-2 /);
+
+    const audited = await trading('audit', '--event-type', 'trading_state_changed', '--json');
+    const records = (JSON.parse(audited.stdout) as { records: AuditRecord[] }).records;
+    expect(records.map((r) => [r.actor, (r.input as { scope: string }).scope, r.decision, r.reason])).toEqual([
+      ['RISK-OFFICER-1', 'ACC-003', 'HALTED', 'runaway algo'],
+      ['RISK-OFFICER-1', 'FIRM', 'HALTED', 'drill'],
+      ['RISK-OFFICER-2', 'FIRM', 'ACTIVE', 'drill over'],
+      ['RISK-OFFICER-1', 'ACC-003', 'ACTIVE', 'algo fixed'],
+    ]);
+    expect(records[2]?.input).toMatchObject({
+      before: { state: 'HALTED', set_by: 'RISK-OFFICER-1' },
+      after: { state: 'ACTIVE' },
+    });
+  });
+
+  it('manages lists, locates, halts and manual prices through the CLI', async () => {
+    const restricted = await trading(
+      'risk',
+      'restrict',
+      'XOM',
+      '--list',
+      'restricted',
+      '--account',
+      'ACC-002',
+      '--reason',
+      'MNPI',
+      '--json',
+    );
+    expect(restricted.code).toBe(0);
+    const rid = (JSON.parse(restricted.stdout) as { restriction_id: string }).restriction_id;
+    const listed = await trading('risk', 'restrictions', 'XOM');
+    expect(listed.stdout).toMatch(new RegExp(`^${rid} +ACC-002 +RESTRICTED `, 'm'));
+    const lifted = await trading('risk', 'lift', 'XOM', rid, '--reason', 'wall crossed back');
+    expect(lifted.code).toBe(0);
+    expect(lifted.stdout).toMatch(
+      new RegExp(`^${rid}: XOM RESTRICTED for ACC-002 from \\S+ until \\S+ \\(MNPI\\)$`, 'm'),
+    );
+
+    const located = await trading('risk', 'locate', 'ACC-002', 'TSLA', '300', '--source', 'stock loan desk');
+    expect(located.code).toBe(0);
+    const locates = await trading('risk', 'locates', 'ACC-002', 'TSLA');
+    expect(locates.stdout).toMatch(/^LO-\S+ +ACC-002 +TSLA +300 +stock loan desk /m);
+    const badLocate = await trading('risk', 'locate', 'ACC-002', 'TSLA', 'many', '--source', 'desk');
+    expect(badLocate.code).toBe(1);
+    expect(badLocate.stderr).toContain('  quantity: integer — ');
+
+    const paused = await trading('risk', 'halt', 'TSLA', '--luld', '--reason', 'limit down');
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toMatch(/^TSLA: LULD_PAUSE since \S+ until \S+ \(limit down\)$/m);
+    const resumed = await trading('risk', 'resume', 'TSLA', '--reason', 'reopened');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^TSLA: LULD_PAUSE lifted/);
+    const notHalted = await trading('risk', 'resume', 'TSLA', '--reason', 'again');
+    expect(notHalted.code).toBe(1);
+    expect(notHalted.stderr).toContain('409 Conflict NOT_HALTED');
+
+    const priced = await trading('risk', 'price', 'XOM', '116.40');
+    expect(priced.code).toBe(0);
+    expect(priced.stdout).toMatch(/^XOM: reference price 116.40 as of \S+$/m);
+    const badPrice = await trading('risk', 'price', 'XOM', '-1');
+    expect(badPrice.code).toBe(1);
+    expect(badPrice.stderr).toContain('  price: positive — ');
+  });
+
   it('runs as a program: node --import tsx bin/trading.ts --help', async () => {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
