@@ -13,8 +13,8 @@ import {
   firmView,
   type HaltView,
   type LimitsView,
-  limitsView,
   type LocateView,
+  limitsView,
   type OpenView,
   type PriceView,
   priceView,
@@ -131,8 +131,16 @@ function buildWorld(rand: () => number): World {
       recent.push({ order_id: `R-${a}-${r}`, fingerprint: `${id}|X|BUY|${r}|MKT`, at_ms: nowMs - r * 90 });
     }
     const locates = new Map<string, LocateView[]>();
-    for (const p of positions.slice(0, 5)) locates.set(p.symbol, [{ id: `L-${a}`, quantity: 5000, expiresNs: nowNs * 2n }]);
-    accounts.set(id, { limits: limitsView(profile), positions, open, recent, mode: a % 50 === 0 ? 'REDUCING' : 'ACTIVE', locates });
+    for (const p of positions.slice(0, 5))
+      locates.set(p.symbol, [{ id: `L-${a}`, quantity: 5000, expiresNs: nowNs * 2n }]);
+    accounts.set(id, {
+      limits: limitsView(profile),
+      positions,
+      open,
+      recent,
+      mode: a % 50 === 0 ? 'REDUCING' : 'ACTIVE',
+      locates,
+    });
   }
   return {
     nowNs,

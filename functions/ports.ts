@@ -75,6 +75,12 @@ export interface ReferenceStore {
    */
   putRiskProfileIf(profile: RiskProfile, expectedVersion: string | undefined): Promise<boolean>;
   putSecurity(security: SecurityReference): Promise<void>;
+  /**
+   * A market-data feed's republish: set the symbol's `price_as_of` only if its price is still
+   * `price`. False when the price changed meanwhile (someone set a new one) or the symbol is gone,
+   * so a feed never writes back a price it read before the change.
+   */
+  restampPrice(symbol: string, price: string, asOf: string): Promise<boolean>;
 
   getFirmSettings(): Promise<FirmRiskSettings | undefined>;
   putFirmSettings(settings: FirmRiskSettings): Promise<void>;

@@ -221,6 +221,16 @@ export class JournalReferenceStore implements ReferenceStore {
     await this.putItem(securityKey(security.symbol), security);
   }
 
+  async restampPrice(symbol: string, price: string, asOf: string): Promise<boolean> {
+    const key = securityKey(symbol);
+    const stored = this.peek<SecurityReference>(key);
+    return this.putItemIf(
+      key,
+      { ...(stored as SecurityReference), price_as_of: asOf },
+      stored?.reference_price === price,
+    );
+  }
+
   async getFirmSettings(): Promise<FirmRiskSettings | undefined> {
     return this.getItem<FirmRiskSettings>(firmSettingsKey());
   }

@@ -8,7 +8,7 @@ import { formatNs } from '../functions/core/time.js';
 import type { Clock, ReferenceStore } from '../functions/ports.js';
 
 export interface MarketDataLogger {
-  warn(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra: { error: string }): void;
 }
 
 export class SimulatedMarketData {
@@ -19,7 +19,7 @@ export class SimulatedMarketData {
   failures = 0;
 
   constructor(
-    private readonly store: Pick<ReferenceStore, 'getSecurities' | 'putSecurity'>,
+    private readonly store: Pick<ReferenceStore, 'getSecurities' | 'restampPrice'>,
     private readonly clock: Clock,
     private readonly logger: MarketDataLogger,
     private readonly intervalMs = 1000,
@@ -52,8 +52,9 @@ export class SimulatedMarketData {
     try {
       const current = await this.store.getSecurities([...this.symbols]);
       const asOf = formatNs(this.clock.nowNs());
+      // Conditional on the price read: a price set meanwhile is kept (and stamped by the next tick).
       await Promise.all(
-        [...current.values()].map((s: SecurityReference) => this.store.putSecurity({ ...s, price_as_of: asOf })),
+        [...current.values()].map((s: SecurityReference) => this.store.restampPrice(s.symbol, s.reference_price, asOf)),
       );
     } catch (err) {
       this.failures += 1;

@@ -63,7 +63,8 @@ import {
   JournalReferenceStore,
 } from './journal-stores.js';
 import { LocalArchive } from './local-archive.js';
-import { seedReference } from './seed-data.js';
+import { SimulatedMarketData } from './market-data.js';
+import { FIRM_LISTED, REFERENCE_PRICES, seedReference } from './seed-data.js';
 import { LocalStepFunctions } from './step-functions.js';
 
 export const ASL_PATH = resolve(import.meta.dirname, '../statemachines/order-lifecycle.asl.json');
@@ -81,6 +82,11 @@ export interface LocalPlatformOptions {
   clock?: Clock;
   /** The database: the journaled in-process store (default) or dynalite through the AWS SDK. */
   store?: LocalStoreKind;
+  /**
+   * How often the simulated market-data feed republishes the seeded symbols' prices (ms); 0 turns
+   * it off (prices then go stale after the firm's max_price_age_ms, and orders are rejected).
+   */
+  marketDataIntervalMs?: number;
   /** How the journal store's audit records are archived (object size, linger, backlog limit). */
   auditArchiver?: AuditArchiverOptions;
 }
@@ -118,6 +124,8 @@ export interface LocalPlatform {
   auditArchiver: AuditArchiver | undefined;
   /** What the start-up recovery did with executions a previous process left unfinished. */
   recovered: Array<{ order_id: string; outcome: RecoveryOutcome }>;
+  /** The simulated market-data feed (local only). */
+  marketData: SimulatedMarketData;
   stop(): Promise<void>;
 }
 
@@ -231,6 +239,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       logger('compliance'),
     );
 
+    // Prices before recovery: a resumed order's risk step needs a fresh one like any other.
+    const marketData = new SimulatedMarketData(
+      stores.reference,
+      clock,
+      new Logger({ serviceName: 'market-data', logLevel }),
+      options.marketDataIntervalMs ?? 1000,
+    );
+    marketData.track(...Object.keys(REFERENCE_PRICES), ...Object.keys(FIRM_LISTED));
+    if ((options.marketDataIntervalMs ?? 1000) > 0) {
+      await marketData.start();
+      opened.push({ close: () => marketData.stop() });
+    }
+
     // Archive what a previous process committed but did not archive, before anything new (after
     // finishing a batch a writer of the earlier layout left in the head).
     if (auditArchiver) {
@@ -295,8 +316,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       handlers,
       auditArchiver,
       recovered,
+      marketData,
       async stop() {
         await gateway.close();
+        await marketData.stop();
         await workflow.close();
         try {
           // Whatever cannot be archived now stays committed in the store: the next start archives it.

@@ -132,6 +132,22 @@ export class DynamoDbReferenceStore implements ReferenceStore {
     await this.putItem({ ...security, ...securityKey(security.symbol) });
   }
 
+  async restampPrice(symbol: string, price: string, asOf: string): Promise<boolean> {
+    const outcome = await conditionalWrite(`UpdateItem ${this.tableName}`, () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: securityKey(symbol),
+          UpdateExpression: 'SET price_as_of = :asOf',
+          // Fails on a missing item too (the attribute is absent).
+          ConditionExpression: 'reference_price = :price',
+          ExpressionAttributeValues: { ':asOf': asOf, ':price': price },
+        }),
+      ),
+    );
+    return outcome.ok;
+  }
+
   // --- firm settings and trading states -----------------------------------------------------------
 
   async getFirmSettings(): Promise<FirmRiskSettings | undefined> {

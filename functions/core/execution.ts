@@ -1,7 +1,15 @@
 // execution agent use case: execute_trade. Nothing reaches the venue unless the stored risk
 // decision (re-read, consistently) is an approval for this exact order content, unused, and, when
 // a checker was needed, the checker's approval is on record.
-import type { AccountRiskStore, ApprovalStore, AuditSink, Clock, ExecutionOutcome, OrderStore, Venue } from '../ports.js';
+import type {
+  AccountRiskStore,
+  ApprovalStore,
+  AuditSink,
+  Clock,
+  ExecutionOutcome,
+  OrderStore,
+  Venue,
+} from '../ports.js';
 import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
 import type { Fill, Order } from './model.js';

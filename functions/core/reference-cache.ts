@@ -3,7 +3,7 @@
 // made anywhere is seen within ttlMs (the kill switch included). What the risk controls read comes
 // compiled (risk-views.ts), once per fill. Absent items are cached too, for the same bound.
 import type { Clock, ReferenceStore } from '../ports.js';
-import { FIRM_SCOPE, type RiskProfile, type SecurityReference, type TradingMode } from './model.js';
+import type { FIRM_SCOPE, RiskProfile, SecurityReference, TradingMode } from './model.js';
 import { effectiveProfile } from './risk-limits.js';
 import {
   type FirmView,
@@ -11,8 +11,8 @@ import {
   type HaltView,
   haltView,
   type LimitsView,
-  limitsView,
   type LocateView,
+  limitsView,
   locateView,
   type PriceView,
   priceView,
@@ -37,7 +37,10 @@ type Scope = typeof FIRM_SCOPE | string;
 
 export class ReferenceCache {
   private readonly profiles = new Map<string, Entry<LimitsEntry>>();
-  private readonly securities = new Map<string, Entry<{ raw: SecurityReference; view: PriceView | undefined } | undefined>>();
+  private readonly securities = new Map<
+    string,
+    Entry<{ raw: SecurityReference; view: PriceView | undefined } | undefined>
+  >();
   private firm: Entry<FirmView | undefined> | undefined;
   private readonly modes = new Map<Scope, Entry<TradingMode>>();
   private readonly restrictions = new Map<string, Entry<RestrictionView[]>>();

@@ -40,7 +40,9 @@ export function applyLimitValues(profile: RiskProfile, values: LimitValues): Ris
 export function limitValueAt(profile: RiskProfile, path: string): string | number | null {
   const parts = path.split('.');
   if (parts.length === 3 && parts[0] === 'symbol_limits' && parts[1] && parts[2]) {
-    const v = (profile.symbol_limits?.[parts[1]] as Record<string, string | number | undefined> | undefined)?.[parts[2]];
+    const v = (profile.symbol_limits?.[parts[1]] as Record<string, string | number | undefined> | undefined)?.[
+      parts[2]
+    ];
     return v ?? null;
   }
   const v = (profile as unknown as Record<string, unknown>)[path];

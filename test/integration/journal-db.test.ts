@@ -452,7 +452,7 @@ async function populate(db: JournalDb): Promise<AuditRecord[]> {
   const reference = new JournalReferenceStore(db);
   await reference.putRiskProfile(ACC_001);
   await reference.putSecurity(security('AAPL', '150.00'));
-  await reference.putSecurity(security('XYZ', '1.00', true));
+  await reference.putSecurity(security('XYZ', '1.00'));
   const positions = new JournalPositionStore(db);
   await positions.putIfVersion(position('MSFT', 1), 0, { id: 'F1', executedAt: 'a' }, []);
   await positions.putIfVersion(position('AAPL', 1), 0, { id: 'F2', executedAt: 'b' }, []);

@@ -399,6 +399,19 @@ function storeContract(backend: Backend): void {
       expect(await store.getSecurity('ACC-001')).toEqual(security('ACC-001', '1.00'));
     });
 
+    it('restamps a price only while it is still the price read (a feed never writes back an old price)', async () => {
+      const store = await stores.reference();
+      expect(await store.restampPrice('AAPL', '190.00', second(1))).toBe(false);
+      expect(await store.getSecurity('AAPL')).toBeUndefined();
+      await store.putSecurity(security('AAPL', '190.00', second(0)));
+      expect(await store.restampPrice('AAPL', '190.00', second(2))).toBe(true);
+      expect(await store.getSecurity('AAPL')).toEqual(security('AAPL', '190.00', second(2)));
+      // Someone set a new price after the feed read 190.00: the feed's restamp is refused.
+      await store.putSecurity(security('AAPL', '191.50', second(3)));
+      expect(await store.restampPrice('AAPL', '190.00', second(4))).toBe(false);
+      expect(await store.getSecurity('AAPL')).toEqual(security('AAPL', '191.50', second(3)));
+    });
+
     it('stores, replaces and reads securities one at a time and in batches over 100 symbols', async () => {
       const store = await stores.reference();
       expect(await store.getSecurity('AAPL')).toBeUndefined();

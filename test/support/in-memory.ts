@@ -276,6 +276,13 @@ export class InMemoryReferenceStore implements ReferenceStore {
     this.securities.set(security.symbol, clone(security));
   }
 
+  async restampPrice(symbol: string, price: string, asOf: string): Promise<boolean> {
+    const stored = this.securities.get(symbol);
+    if (stored?.reference_price !== price) return false;
+    this.securities.set(symbol, { ...stored, price_as_of: asOf });
+    return true;
+  }
+
   async getFirmSettings(): Promise<FirmRiskSettings | undefined> {
     this.calls.getFirmSettings += 1;
     return this.firmSettings ? clone(this.firmSettings) : undefined;

@@ -22,6 +22,7 @@ import {
 import type { ApprovalRecord, Order } from '../../functions/core/model.js';
 import { addSeconds, formatNs, parseNs } from '../../functions/core/time.js';
 import {
+  InMemoryAccountRiskStore,
   InMemoryApprovalStore,
   InMemoryAuditTrail,
   ManualClock,
@@ -63,13 +64,23 @@ let approvals: InMemoryApprovalStore;
 let audit: InMemoryAuditTrail;
 let workflow: OrderingWorkflow;
 let deps: ApprovalDeps;
+let accountRisk: InMemoryAccountRiskStore;
 
 beforeEach(() => {
   clock = new ManualClock();
   approvals = new InMemoryApprovalStore();
   audit = new InMemoryAuditTrail(clock);
   workflow = new OrderingWorkflow(audit);
-  deps = { approvals, workflow, audit, clock, identity: 'approval-agent', timeoutSeconds: 300 };
+  // ORD-1's value is reserved (the risk gate accepted it): rejection and expiry must release it.
+  accountRisk = new InMemoryAccountRiskStore([
+    {
+      account_id: 'ACC-001',
+      revision: 1,
+      open: { 'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY', quantity: 100, value: '19000' } },
+      recent: [],
+    },
+  ]);
+  deps = { approvals, workflow, accountRisk, audit, clock, identity: 'approval-agent', timeoutSeconds: 300 };
 });
 
 const request = () => requestApproval(deps, ORDER, RISK, TOKEN);
@@ -515,6 +526,7 @@ describe('recordRejection, expireApproval, listPending', () => {
   it('expireApproval expires a PENDING approval, audited with the reason', async () => {
     await expireApproval(deps, ORDER, 'no checker decided within 300 s');
     expect(stored()).toMatchObject({ status: 'EXPIRED', reason: 'no checker decided within 300 s' });
+    expect((await accountRisk.get('ACC-001')).open).toEqual({});
     const [rec] = audit.ofType('approval_expired');
     expect(rec).toMatchObject({
       order_id: 'ORD-1',

@@ -5,6 +5,7 @@ import type { ApprovalRecord, Order, OrderRecord, RiskDecision } from '../../fun
 import { orderHash } from '../../functions/core/order.js';
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
 import {
+  InMemoryAccountRiskStore,
   InMemoryApprovalStore,
   InMemoryAuditTrail,
   InMemoryOrderStore,
@@ -33,6 +34,7 @@ let reference: InMemoryReferenceStore;
 let venue: SpyVenue;
 let audit: InMemoryAuditTrail;
 let deps: ExecutionDeps;
+let accountRisk: InMemoryAccountRiskStore;
 
 beforeEach(() => {
   clock = new ManualClock();
@@ -41,7 +43,15 @@ beforeEach(() => {
   reference = new InMemoryReferenceStore({ securities: [security('AAPL', '190.00')] });
   venue = new SpyVenue();
   audit = new InMemoryAuditTrail(clock);
-  deps = { orders, approvals, reference, venue, audit, clock, identity: 'execution-agent' };
+  accountRisk = new InMemoryAccountRiskStore([
+    {
+      account_id: 'ACC-001',
+      revision: 1,
+      open: { 'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY', quantity: 100, value: '19000' } },
+      recent: [],
+    },
+  ]);
+  deps = { orders, approvals, reference, accountRisk, venue, audit, clock, identity: 'execution-agent' };
 });
 
 /** Puts the order on record with a risk decision, as order intake and the risk agent would. */
@@ -161,6 +171,8 @@ describe('executeTrade: verified approvals execute', () => {
       expect(result.fill).toBeNull();
       expect(result.venue_reason).toMatch(/^LIMIT_NOT_MARKETABLE/);
       expect(orders.records.get('ORD-1')?.execution?.status).toBe('REJECTED');
+      // The venue ended the order: its reserved value is released.
+      expect((await accountRisk.get('ACC-001')).open).toEqual({});
       const [rec] = audit.ofType('trade_failed');
       expect(rec).toMatchObject({ decision: 'rejected' });
       expect(rec?.reason).toMatch(/^venue rejected: LIMIT_NOT_MARKETABLE/);

@@ -13,6 +13,7 @@ import {
 import { applyFill, emptyPosition, viewPosition } from '../../functions/core/positions.js';
 import { formatNs, parseNs } from '../../functions/core/time.js';
 import {
+  InMemoryAccountRiskStore,
   InMemoryAuditTrail,
   InMemoryPositionStore,
   InMemoryReferenceStore,
@@ -232,6 +233,7 @@ describe('applyFillOnce (position keeping)', () => {
     deps = {
       positions: store,
       reference: new InMemoryReferenceStore({ securities: [security('AAPL', '160')] }),
+      accountRisk: new InMemoryAccountRiskStore(),
       audit,
       clock,
       identity: 'position-tracker',
@@ -252,6 +254,24 @@ describe('applyFillOnce (position keeping)', () => {
       reason: 'ACC-001 AAPL 0 -> 100',
     });
     expect(rec?.input).toMatchObject({ fill: f, before: { quantity: 0 }, after: { quantity: 100 } });
+  });
+
+  it("releases the filled order's reserved value once the position holds the fill", async () => {
+    const f = fill('BUY', 100, '150');
+    const open = { order_id: f.order_id, symbol: 'AAPL', side: 'BUY' as const, quantity: 100, value: '15000' };
+    const accountRisk = new InMemoryAccountRiskStore([
+      {
+        account_id: 'ACC-001',
+        revision: 3,
+        open: { [f.order_id]: open, 'ORD-OTHER': { ...open, order_id: 'ORD-OTHER' } },
+        recent: [],
+      },
+    ]);
+    await applyFillOnce({ ...deps, accountRisk }, f);
+    expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-OTHER']);
+    // A replay releases nothing more.
+    await applyFillOnce({ ...deps, accountRisk }, f);
+    expect((await accountRisk.get('ACC-001')).revision).toBe(4);
   });
 
   it('a replayed fill (same fill id) is not counted twice', async () => {

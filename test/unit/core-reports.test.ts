@@ -10,7 +10,7 @@ import {
 import { ValidationError } from '../../functions/core/errors.js';
 import type { AuditEvent, AuditEventType, AuditRecord, Fill, Order, Side } from '../../functions/core/model.js';
 import { buildReport, type Report, reportToCsv } from '../../functions/core/reports.js';
-import { InMemoryAuditTrail, ManualClock } from '../support/in-memory.js';
+import { InMemoryAccountRiskStore, InMemoryAuditTrail, ManualClock } from '../support/in-memory.js';
 
 let seq = 0;
 function rec(event_type: AuditEventType, patch: Partial<AuditRecord> = {}): AuditRecord {
@@ -227,6 +227,7 @@ describe('compliance use cases', () => {
   let clock: ManualClock;
   let audit: InMemoryAuditTrail;
   let deps: ComplianceDeps;
+  let accountRisk: InMemoryAccountRiskStore;
   const ORDER: Order = {
     order_id: 'ORD-1',
     symbol: 'AAPL',
@@ -250,7 +251,15 @@ describe('compliance use cases', () => {
   beforeEach(() => {
     clock = new ManualClock('2026-01-02T14:30:00.000000000Z');
     audit = new InMemoryAuditTrail(clock);
-    deps = { audit, index: audit.index, clock, identity: 'compliance-agent' };
+    accountRisk = new InMemoryAccountRiskStore([
+      {
+        account_id: 'ACC-001',
+        revision: 1,
+        open: { 'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY', quantity: 100, value: '19000' } },
+        recent: [],
+      },
+    ]);
+    deps = { audit, index: audit.index, accountRisk, clock, identity: 'compliance-agent' };
   });
 
   it('logEvent appends to the chain', async () => {
@@ -271,6 +280,17 @@ describe('compliance use cases', () => {
     expect((r.input as { cause: string }).cause).toHaveLength(2000);
     expect(r.input).toMatchObject({ execution_id: 'exec-1', error: 'States.TaskFailed' });
     expect(r.reason).toBe(`States.TaskFailed: ${'x'.repeat(300)}`);
+    // The failed order no longer holds capital.
+    expect((await accountRisk.get('ACC-001')).open).toEqual({});
+  });
+
+  it('recordFailure still records the failure when the release fails, and says so', async () => {
+    accountRisk.putIfRevision = async () => {
+      throw new Error('store down');
+    };
+    const r = await recordFailure(deps, ORDER, { Error: 'States.TaskFailed', Cause: 'boom' }, 'exec-2');
+    expect(r.event_type).toBe('order_failed');
+    expect(r.input).toMatchObject({ release_error: 'Error: store down' });
   });
 
   it.each([null, 'boom', 42, {}])('recordFailure copes with an error of any shape (%j)', async (error) => {
