@@ -1,18 +1,53 @@
-import { beforeEach, describe, expect, it } from 'vitest';
-import type { Order, OrderRecord } from '../../functions/core/model.js';
+// The risk agent's use case: snapshot (fail closed on a store error), evaluate, reserve an accepted
+// order in the account's risk state by a conditional write (re-deciding on a conflict), record the
+// decision once, reconcile on a replay, audit every control.
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { releaseOrder } from '../../functions/core/account-risk.js';
+import { TransientError } from '../../functions/core/errors.js';
+import type {
+  AccountRiskState,
+  ControlResult,
+  FirmRiskSettings,
+  Order,
+  OrderRecord,
+  RiskProfile,
+  TradingState,
+} from '../../functions/core/model.js';
 import { orderHash } from '../../functions/core/order.js';
+import { ReferenceCache } from '../../functions/core/reference-cache.js';
+import { CONTROLS } from '../../functions/core/risk.js';
 import { checkRisk, type RiskCheckDeps } from '../../functions/core/risk-check.js';
+import { parseNs } from '../../functions/core/time.js';
+import type { AccountRiskStore } from '../../functions/ports.js';
 import {
-  ACC_001,
+  InMemoryAccountRiskStore,
   InMemoryAuditTrail,
   InMemoryOrderStore,
   InMemoryPositionStore,
   InMemoryReferenceStore,
   ManualClock,
+  namedError,
   position,
   security,
   T0,
 } from '../support/in-memory.js';
+
+const T0_MS = Number((parseNs(T0) as bigint) / 1_000_000n);
+
+const PROFILE: RiskProfile = {
+  account_id: 'ACC-001',
+  available_capital: '1000000',
+  max_order_value: '500000',
+  max_order_quantity: 100_000,
+  max_position_value: '1000000',
+  max_total_position_value: '1000000',
+  max_concentration: '1',
+  approval_threshold: '200000',
+  max_orders_per_second: 100,
+  duplicate_window_ms: 5000,
+  version: 'ACC-001/v1',
+};
+const FIRM: FirmRiskSettings = { price_collar: '0.1', max_price_age_ms: 60_000, version: 'firm/v1' };
 
 const ORDER: Order = {
   order_id: 'ORD-1',
@@ -25,40 +60,70 @@ const ORDER: Order = {
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+let clock: ManualClock;
 let orders: InMemoryOrderStore;
-let reference: InMemoryReferenceStore;
+let refStore: InMemoryReferenceStore;
 let positions: InMemoryPositionStore;
+let accountRisk: InMemoryAccountRiskStore;
 let audit: InMemoryAuditTrail;
 let deps: RiskCheckDeps;
 
-function put(order: Order): void {
+/** Stores the order as the order router does: recordRisk needs the record. */
+function put(order: Order): Order {
   const rec: OrderRecord = {
     order_id: order.order_id,
     order,
     order_hash: orderHash(order),
     submitted_at: T0,
     submitted_by: order.trader_id,
-    execution_id: 'exec',
+    execution_id: `exec-${order.order_id}`,
     answer: { statusCode: 202, body: {} },
   };
   orders.records.set(order.order_id, rec);
+  return order;
+}
+
+function order(id: string, patch: Partial<Order> = {}): Order {
+  return put({ ...ORDER, order_id: id, ...patch });
+}
+
+function state(): AccountRiskState | undefined {
+  return accountRisk.states.get('ACC-001');
+}
+
+function controlsOf(input: unknown): ControlResult[] {
+  return (input as { controls: ControlResult[] }).controls;
+}
+
+function firmState(mode: TradingState['state'], revision: number): TradingState {
+  return { scope: 'FIRM', state: mode, reason: 'test', set_by: 'RISK-OFFICER-1', set_at: T0, revision };
 }
 
 beforeEach(() => {
-  const clock = new ManualClock();
+  clock = new ManualClock();
   orders = new InMemoryOrderStore();
-  reference = new InMemoryReferenceStore({
-    profiles: [ACC_001],
+  refStore = new InMemoryReferenceStore({
+    profiles: [PROFILE],
     securities: [security('AAPL', '190.00'), security('MSFT', '420')],
+    firmSettings: FIRM,
   });
   positions = new InMemoryPositionStore();
+  accountRisk = new InMemoryAccountRiskStore();
   audit = new InMemoryAuditTrail(clock);
-  deps = { orders, positions, reference, audit, clock, identity: 'risk-agent' };
+  deps = {
+    orders,
+    positions,
+    reference: new ReferenceCache(refStore, clock, 1000),
+    accountRisk,
+    audit,
+    clock,
+    identity: 'risk-agent',
+  };
   put(ORDER);
 });
 
-describe('checkRisk', () => {
-  it('approves the seed example, audits every control, and stores the decision bound to the order hash', async () => {
+describe('checkRisk: an accepted order', () => {
+  it('is approved, reserved in the account’s state, counted among the recent orders, and audited with every control', async () => {
     const result = await checkRisk(deps, ORDER);
     expect(result).toEqual({
       check_id: expect.stringMatching(UUID),
@@ -66,14 +131,22 @@ describe('checkRisk', () => {
       order_value: '190000',
       reasons: [],
     });
-    const stored = orders.records.get('ORD-1')?.risk;
-    expect(stored).toMatchObject({
+    expect(orders.records.get('ORD-1')?.risk).toMatchObject({
       check_id: result.check_id,
       order_hash: orderHash(ORDER),
       decision: 'approved',
       limits_version: 'ACC-001/v1',
+      reference_price: '190.00',
     });
-    const [rec] = audit.ofType('risk_check');
+    expect(state()).toEqual({
+      account_id: 'ACC-001',
+      revision: 1,
+      open: { 'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY', quantity: 1000, value: '190000' } },
+      recent: [{ order_id: 'ORD-1', fingerprint: 'ACC-001|AAPL|BUY|1000|MKT', at_ms: T0_MS }],
+    });
+
+    const [rec, ...more] = audit.ofType('risk_check');
+    expect(more).toEqual([]);
     expect(rec).toMatchObject({
       order_id: 'ORD-1',
       trader_id: 'trader-1',
@@ -81,52 +154,309 @@ describe('checkRisk', () => {
       decision: 'approved',
       reason: 'all pre-trade controls passed',
     });
-    const input = rec?.input as { check_id: string; controls: Array<{ control: string }>; reference_price: string };
-    expect(input.check_id).toBe(result.check_id);
-    expect(input.reference_price).toBe('190');
-    expect(input.controls).toHaveLength(8);
+    expect(rec?.input).toMatchObject({
+      order: ORDER,
+      check_id: result.check_id,
+      limits_version: 'ACC-001/v1',
+      order_value: '190000',
+      reference_price: '190.00',
+    });
+    const controls = controlsOf(rec?.input);
+    expect(controls.map((c) => c.control)).toEqual([...CONTROLS]);
+    expect(controls.every((c) => c.passed && typeof c.values === 'object')).toBe(true);
+    expect(controls.find((c) => c.control === 'capital')?.values).toMatchObject({
+      required_capital: '190000',
+      account_capital: '1000000',
+    });
     expect(audit.ofType('order_rejected_risk')).toEqual([]);
   });
 
-  it('a rejection is audited twice: the full check, and the failed controls alone', async () => {
-    const big = { ...ORDER, order_id: 'ORD-2', quantity: 7895 };
-    put(big);
+  it('needs approval above the threshold, and is reserved too (a pending approval holds its capital)', async () => {
+    const big = order('ORD-2', { quantity: 1100 }); // 209,000 > 200,000
+    const result = await checkRisk(deps, big);
+    expect(result).toMatchObject({ decision: 'needs_approval', order_value: '209000', reasons: [] });
+    expect(state()?.open['ORD-2']?.value).toBe('209000');
+  });
+
+  it('the reservation counts against the next order: its capital sees the open notional', async () => {
+    await refStore.putRiskProfile({ ...PROFILE, available_capital: '300000' });
+    await checkRisk(deps, ORDER); // 190,000 reserved
+    const second = await checkRisk(deps, order('ORD-2', { quantity: 600 })); // 114,000 > 110,000 left
+    expect(second).toMatchObject({ decision: 'rejected', reasons: ['INSUFFICIENT_CAPITAL'] });
+    const rec = audit.forOrder('ORD-2').find((r) => r.event_type === 'risk_check');
+    expect(controlsOf(rec?.input).find((c) => c.control === 'capital')?.values).toMatchObject({
+      open_notional: '190000',
+      available_capital: '110000',
+    });
+    expect(Object.keys(state()?.open ?? {})).toEqual(['ORD-1']);
+  });
+
+  it('the recent order makes the same order again a duplicate inside the window, unless intended', async () => {
+    await checkRisk(deps, ORDER);
+    expect(await checkRisk(deps, order('ORD-2'))).toMatchObject({ decision: 'rejected', reasons: ['DUPLICATE_ORDER'] });
+    expect(await checkRisk(deps, order('ORD-3', { duplicate_intended: true }))).toMatchObject({ decision: 'approved' });
+  });
+
+  it('recent orders older than the window are forgotten on the next acceptance', async () => {
+    await checkRisk(deps, ORDER);
+    clock.advanceSeconds(5);
+    const again = await checkRisk(deps, order('ORD-2'));
+    expect(again.decision).toBe('approved');
+    expect(state()?.recent.map((r) => r.order_id)).toEqual(['ORD-2']);
+  });
+});
+
+describe('checkRisk: a rejected order', () => {
+  it('is not reserved; it is audited twice: the whole check, and the failed controls alone', async () => {
+    const big = order('ORD-2', { quantity: 3000 }); // 570,000 > 500,000
     const result = await checkRisk(deps, big);
     expect(result).toMatchObject({ decision: 'rejected', reasons: ['MAX_ORDER_VALUE_EXCEEDED'] });
+    expect(state()).toBeUndefined();
+    const [check] = audit.ofType('risk_check');
+    expect(check).toMatchObject({ decision: 'rejected', reason: 'MAX_ORDER_VALUE_EXCEEDED' });
+    expect(controlsOf(check?.input).map((c) => c.control)).toEqual([...CONTROLS]);
     const [rej] = audit.ofType('order_rejected_risk');
     expect(rej).toMatchObject({ order_id: 'ORD-2', decision: 'rejected', reason: 'MAX_ORDER_VALUE_EXCEEDED' });
-    expect(rej?.input).toMatchObject({ controls: [{ control: 'max_order_value', passed: false }] });
-    expect((rej?.input as { controls?: unknown[] } | undefined)?.controls).toHaveLength(1);
+    expect(controlsOf(rej?.input)).toEqual([
+      {
+        control: 'max_order_value',
+        passed: false,
+        reason_code: 'MAX_ORDER_VALUE_EXCEEDED',
+        values: { order_value: '570000', max_order_value: '500000' },
+      },
+    ]);
   });
 
   it('values the account’s other holdings at their reference prices', async () => {
-    positions.seed(position('MSFT', 100_000)); // 42,000,000 of 50,000,000 capital
-    const result = await checkRisk(deps, { ...ORDER, quantity: 50_000 }); // 9,500,000 more
-    expect(result.reasons).toContain('INSUFFICIENT_CAPITAL');
+    await refStore.putRiskProfile({ ...PROFILE, max_total_position_value: '10000000' });
+    positions.seed(position('MSFT', 2000)); // 840,000 of 1,000,000
+    const result = await checkRisk(deps, ORDER); // 190,000 more
+    expect(result.reasons).toEqual(['INSUFFICIENT_CAPITAL']);
   });
 
   it('fails closed when a held symbol has no price', async () => {
     positions.seed(position('GONE', 10));
     expect((await checkRisk(deps, ORDER)).reasons).toEqual(['MISSING_POSITION_PRICE']);
   });
+});
 
-  it('a retried step gets the decision already on record, never a second opinion', async () => {
+describe('checkRisk: two orders of one account racing for the same capital', () => {
+  // Capital 300,000: 190,000 and 152,000 each fit, together they do not.
+  beforeEach(async () => {
+    await refStore.putRiskProfile({ ...PROFILE, available_capital: '300000' });
+  });
+
+  it('both decide on the same state, both commit: exactly one is accepted, the other re-decides and is rejected', async () => {
+    // Hold every commit until both orders have decided on revision 0.
+    let arrived = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const racing: Pick<AccountRiskStore, 'get' | 'putIfRevision'> = {
+      get: (id) => accountRisk.get(id),
+      putIfRevision: async (next, expected) => {
+        arrived += 1;
+        if (arrived === 2) release();
+        if (arrived <= 2) await gate;
+        return accountRisk.putIfRevision(next, expected);
+      },
+    };
+    const a = ORDER;
+    const b = order('ORD-2', { quantity: 800 });
+    const results = await Promise.all([
+      checkRisk({ ...deps, accountRisk: racing }, a),
+      checkRisk({ ...deps, accountRisk: racing }, b),
+    ]);
+    expect(arrived).toBeGreaterThanOrEqual(2);
+    expect(accountRisk.calls.conflicts).toBe(1);
+    const accepted = results.filter((r) => r.decision !== 'rejected');
+    const rejected = results.filter((r) => r.decision === 'rejected');
+    expect(accepted).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]?.reasons).toEqual(['INSUFFICIENT_CAPITAL']);
+    const winner = results[0]?.decision === 'rejected' ? b : a;
+    expect(Object.keys(state()?.open ?? {})).toEqual([winner.order_id]);
+    expect(state()?.revision).toBe(1);
+  });
+
+  it('an order committing between another’s read and write makes that one re-decide on the new state', async () => {
+    const b = order('ORD-2', { quantity: 800 });
+    let bResult: Awaited<ReturnType<typeof checkRisk>> | undefined;
+    accountRisk.beforePut.push(async () => {
+      bResult = await checkRisk(deps, b);
+    });
+    const aResult = await checkRisk(deps, ORDER);
+    expect(bResult).toMatchObject({ decision: 'approved', order_value: '152000' });
+    expect(aResult).toMatchObject({ decision: 'rejected', reasons: ['INSUFFICIENT_CAPITAL'] });
+    expect(Object.keys(state()?.open ?? {})).toEqual(['ORD-2']);
+    const rec = audit.forOrder('ORD-1').find((r) => r.event_type === 'risk_check');
+    expect(controlsOf(rec?.input).find((c) => c.control === 'capital')?.values.open_notional).toBe('152000');
+  });
+
+  it('an account whose state keeps changing gets no decision (a transient error), and nothing is recorded', async () => {
+    vi.spyOn(accountRisk, 'putIfRevision').mockResolvedValue('conflict');
+    await expect(checkRisk(deps, ORDER)).rejects.toThrow(TransientError);
+    expect(orders.records.get('ORD-1')?.risk).toBeUndefined();
+    expect(audit.records()).toEqual([]);
+  });
+});
+
+describe('checkRisk: a retried step', () => {
+  it('gets the decision on record (same check_id) and does not reserve twice', async () => {
     const first = await checkRisk(deps, ORDER);
-    await reference.putSecurity(security('AAPL', '2000')); // now the order would be rejected
     const again = await checkRisk(deps, ORDER);
     expect(again).toEqual(first);
     expect(orders.records.get('ORD-1')?.risk?.check_id).toBe(first.check_id);
+    expect(state()?.open).toEqual({
+      'ORD-1': { order_id: 'ORD-1', symbol: 'AAPL', side: 'BUY', quantity: 1000, value: '190000' },
+    });
+    expect(state()?.recent.map((r) => r.order_id)).toEqual(['ORD-1']);
+    // The replay is audited as one, with the decision on record.
+    const checks = audit.ofType('risk_check');
+    expect(checks).toHaveLength(2);
+    expect(checks[1]?.input).toMatchObject({ check_id: first.check_id, replayed: true });
+    expect(checks[1]?.reason).toBe('replayed (step retried), the decision on record: all pre-trade controls passed');
+    // The next order sees one reservation, not two.
+    await refStore.putRiskProfile({ ...PROFILE, available_capital: '380000' });
+    deps.reference = new ReferenceCache(refStore, clock, 1000);
+    const next = await checkRisk(deps, order('ORD-2', { quantity: 1000, duplicate_intended: true }));
+    expect(next.decision).toBe('approved'); // 190,000 + 190,000 = 380,000 exactly
   });
 
-  // BUG (risk-check.ts:27-75): a retried step re-evaluates and audits its new decision before
-  // recordRisk hands back the stored one. The trail then holds a risk_check (and here an
-  // order_rejected_risk) for a decision that was never in force, so deriveStatus and the
-  // risk_violations / rejected_orders reports show a rejection for an order that was approved.
-  it('a retried step does not audit a decision that contradicts the one on record', async () => {
+  it('a replay whose re-evaluation rejects keeps the approval on record and its reservation (reconciled)', async () => {
     const first = await checkRisk(deps, ORDER);
-    await reference.putSecurity(security('AAPL', '2000'));
-    await checkRisk(deps, ORDER);
+    await refStore.putTradingState(firmState('HALTED', 1), 0); // now every order would be rejected
+    clock.advanceSeconds(2); // past the cache's TTL
+    const again = await checkRisk(deps, ORDER);
+    expect(again).toEqual(first);
+    expect(state()?.open['ORD-1']).toEqual({
+      order_id: 'ORD-1',
+      symbol: 'AAPL',
+      side: 'BUY',
+      quantity: 1000,
+      value: '190000',
+    });
+    for (const r of audit.ofType('risk_check')) expect(r.decision).toBe('approved');
     expect(audit.ofType('order_rejected_risk')).toEqual([]);
-    for (const r of audit.ofType('risk_check')) expect(r.decision).toBe(first.decision);
+  });
+
+  it('a replay whose re-evaluation approves keeps the rejection on record and releases what it reserved', async () => {
+    await refStore.putTradingState(firmState('HALTED', 1), 0);
+    const first = await checkRisk(deps, ORDER);
+    expect(first).toMatchObject({ decision: 'rejected', reasons: ['TRADING_HALTED'] });
+    await refStore.putTradingState(firmState('ACTIVE', 2), 1);
+    clock.advanceSeconds(2);
+    const again = await checkRisk(deps, ORDER);
+    expect(again).toEqual(first);
+    expect(state()?.open).toEqual({});
+    for (const r of audit.ofType('risk_check')) expect(r.decision).toBe('rejected');
+  });
+
+  it('a step that reserved and stopped before recording decides again without a second reservation', async () => {
+    vi.spyOn(orders, 'recordRisk').mockRejectedValueOnce(namedError('InternalServerError', 'order store down'));
+    await expect(checkRisk(deps, ORDER)).rejects.toThrow('order store down');
+    expect(Object.keys(state()?.open ?? {})).toEqual(['ORD-1']);
+    const again = await checkRisk(deps, ORDER);
+    expect(again.decision).toBe('approved');
+    expect(Object.keys(state()?.open ?? {})).toEqual(['ORD-1']);
+    expect(state()?.recent.map((r) => r.order_id)).toEqual(['ORD-1']);
+  });
+
+  it('a step that reserved and stopped, then is rejected on the retry, releases its reservation', async () => {
+    vi.spyOn(orders, 'recordRisk').mockRejectedValueOnce(namedError('InternalServerError', 'order store down'));
+    await expect(checkRisk(deps, ORDER)).rejects.toThrow('order store down');
+    await refStore.putTradingState(firmState('HALTED', 1), 0);
+    clock.advanceSeconds(2);
+    expect(await checkRisk(deps, ORDER)).toMatchObject({ decision: 'rejected', reasons: ['TRADING_HALTED'] });
+    expect(state()?.open).toEqual({});
+  });
+});
+
+describe('checkRisk: store errors', () => {
+  it.each([
+    {
+      store: 'reference (risk profile)',
+      fail: () =>
+        vi.spyOn(refStore, 'getRiskProfile').mockRejectedValue(namedError('ThrottlingException', 'slow down')),
+      error: 'ThrottlingException: slow down',
+    },
+    {
+      store: 'reference (prices of held symbols)',
+      fail: () => {
+        positions.seed(position('MSFT', 10));
+        return vi.spyOn(refStore, 'getSecurities').mockRejectedValue(namedError('ServiceUnavailable', 'down'));
+      },
+      error: 'ServiceUnavailable: down',
+    },
+    {
+      store: 'positions',
+      fail: () => vi.spyOn(positions, 'list').mockRejectedValue(namedError('InternalServerError', 'boom')),
+      error: 'InternalServerError: boom',
+    },
+    {
+      store: 'account risk state',
+      fail: () => vi.spyOn(accountRisk, 'get').mockRejectedValue(namedError('InternalServerError', 'gone')),
+      error: 'InternalServerError: gone',
+    },
+  ])('a read error in the $store store rejects with RISK_DATA_UNAVAILABLE, audited', async ({ fail, error }) => {
+    fail();
+    const result = await checkRisk(deps, ORDER);
+    expect(result.decision).toBe('rejected');
+    expect(result.reasons[0]).toBe('RISK_DATA_UNAVAILABLE');
+    const stored = orders.records.get('ORD-1')?.risk;
+    expect(stored?.controls.find((c) => c.control === 'risk_data')).toEqual({
+      control: 'risk_data',
+      passed: false,
+      reason_code: 'RISK_DATA_UNAVAILABLE',
+      values: { error },
+    });
+    const [check] = audit.ofType('risk_check');
+    expect(check).toMatchObject({ decision: 'rejected' });
+    expect(check?.reason).toContain('RISK_DATA_UNAVAILABLE');
+    expect(controlsOf(check?.input).map((c) => c.control)).toEqual([...CONTROLS]);
+    expect(audit.ofType('order_rejected_risk')).toHaveLength(1);
+    expect(state()).toBeUndefined();
+  });
+
+  it('a commit that fails outright throws (whether it landed is unknown): no decision, no audit', async () => {
+    vi.spyOn(accountRisk, 'putIfRevision').mockRejectedValue(namedError('InternalServerError', 'write failed'));
+    await expect(checkRisk(deps, ORDER)).rejects.toThrow('write failed');
+    expect(orders.records.get('ORD-1')?.risk).toBeUndefined();
+    expect(audit.records()).toEqual([]);
+  });
+});
+
+describe('releaseOrder', () => {
+  it('releases a reservation once: idempotent', async () => {
+    await checkRisk(deps, ORDER);
+    const revision = state()?.revision ?? -1;
+    expect(await releaseOrder(accountRisk, 'ACC-001', 'ORD-1')).toBe(true);
+    expect(state()?.open).toEqual({});
+    expect(state()?.revision).toBe(revision + 1);
+    expect(await releaseOrder(accountRisk, 'ACC-001', 'ORD-1')).toBe(false);
+    expect(state()?.revision).toBe(revision + 1);
+    // Recent orders stay: the throttle and the duplicate check still count the order.
+    expect(state()?.recent.map((r) => r.order_id)).toEqual(['ORD-1']);
+  });
+
+  it('an order never reserved (or another account’s) releases nothing', async () => {
+    expect(await releaseOrder(accountRisk, 'ACC-001', 'ORD-404')).toBe(false);
+    expect(state()).toBeUndefined();
+  });
+
+  it('retries on a conflict and keeps what the other writer committed', async () => {
+    await checkRisk(deps, ORDER);
+    accountRisk.beforePut.push(async () => {
+      await checkRisk(deps, order('ORD-2', { quantity: 10 }));
+    });
+    expect(await releaseOrder(accountRisk, 'ACC-001', 'ORD-1')).toBe(true);
+    expect(Object.keys(state()?.open ?? {})).toEqual(['ORD-2']);
+  });
+
+  it('gives up with a transient error when the state keeps changing', async () => {
+    await checkRisk(deps, ORDER);
+    vi.spyOn(accountRisk, 'putIfRevision').mockResolvedValue('conflict');
+    await expect(releaseOrder(accountRisk, 'ACC-001', 'ORD-1')).rejects.toThrow(TransientError);
   });
 });
