@@ -446,8 +446,21 @@ export class JournalAccountRiskStore implements AccountRiskStore {
     this.db.count('GetItem');
     const s = this.db.get<AccountRiskState>(JournalAccountRiskStore.T, accountId);
     const out = s ? copy(s) : emptyAccountRiskState(accountId);
-    await this.db.settled(this.db.seqOf(JournalAccountRiskStore.T, accountId));
+    await this.readSettled(accountId);
     return out;
+  }
+
+  /**
+   * With durability 'caller' a read does not wait for what it read to be durable. Every caller of
+   * this store (the risk step, the steps that release) writes what it derives from the read to this
+   * same ordered journal and answers only after an audit record appended later is durable: that
+   * sync covers the state it read too (the journal survives a crash as a prefix). Waiting here would
+   * put an fdatasync between the read and the conditional write of every order of an account, and
+   * every other order of that account would lose the race meanwhile.
+   */
+  private async readSettled(accountId: string): Promise<void> {
+    if (this.options.durability === 'caller') return;
+    await this.db.settled(this.db.seqOf(JournalAccountRiskStore.T, accountId));
   }
 
   async putIfRevision(next: AccountRiskState, expectedRevision: number): Promise<'written' | 'conflict'> {
@@ -456,7 +469,7 @@ export class JournalAccountRiskStore implements AccountRiskStore {
     const current = this.db.get<AccountRiskState>(JournalAccountRiskStore.T, next.account_id);
     const holds = expectedRevision === 0 ? current === undefined : current?.revision === expectedRevision;
     if (!holds) {
-      await this.db.settled(this.db.seqOf(JournalAccountRiskStore.T, next.account_id));
+      await this.readSettled(next.account_id);
       return 'conflict';
     }
     const { durable } = this.db.put(JournalAccountRiskStore.T, next.account_id, '', next);

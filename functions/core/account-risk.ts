@@ -8,12 +8,8 @@ import { TransientError } from './errors.js';
 import type { AccountRiskState, OpenOrder, RecentOrder } from './model.js';
 import { THROTTLE_WINDOW_MS } from './risk.js';
 
-const MAX_ATTEMPTS = 10;
-
-/** Recent orders older than this are forgotten on the next write (the throttle or the duplicate window). */
-export function recentHorizonMs(duplicateWindowMs: number | undefined): number {
-  return Math.max(THROTTLE_WINDOW_MS, duplicateWindowMs ?? 0);
-}
+/** An account busy with many orders at once: every lost race is followed by a fresh read. */
+const MAX_ATTEMPTS = 32;
 
 /** The state as the controls see it for `orderId`: that order's own entries left out (a retried step). */
 export function othersOf(state: AccountRiskState, orderId: string): { open: OpenOrder[]; recent: RecentOrder[] } {
@@ -25,19 +21,44 @@ export function othersOf(state: AccountRiskState, orderId: string): { open: Open
   return { open, recent: state.recent.filter((r) => r.order_id !== orderId) };
 }
 
-/** The state with `order` accepted at `atMs`: open, and counted among the recent orders. */
+/** What the account's recent orders must keep: the throttle's limit and the duplicate window. */
+export interface RecentPolicy {
+  maxOrdersPerSecond: number;
+  duplicateWindowMs: number;
+}
+
+/**
+ * The state with `order` accepted: open, and counted among the recent orders. Recent orders are
+ * kept only while a control can still use them, which bounds the item: the last
+ * `maxOrdersPerSecond` within the throttle's second, and those with a fingerprint within the
+ * duplicate window.
+ */
 export function withAccepted(
   state: AccountRiskState,
   order: OpenOrder,
   recent: RecentOrder,
-  horizonMs: number,
+  policy: RecentPolicy,
 ): AccountRiskState {
-  const cutoff = recent.at_ms - horizonMs;
+  const throttleFrom = recent.at_ms - THROTTLE_WINDOW_MS;
+  const duplicateFrom = recent.at_ms - policy.duplicateWindowMs;
+  const kept: RecentOrder[] = [];
+  // Newest first, so the throttle keeps the most recent entries when it has to drop some.
+  let throttleSlots = Math.max(0, policy.maxOrdersPerSecond - 1);
+  for (let i = state.recent.length - 1; i >= 0; i--) {
+    const r = state.recent[i];
+    if (!r || r.order_id === order.order_id) continue;
+    const forThrottle = r.at_ms > throttleFrom && throttleSlots > 0;
+    const forDuplicates = r.fingerprint !== undefined && r.at_ms > duplicateFrom;
+    if (forThrottle) throttleSlots--;
+    if (forThrottle || forDuplicates) kept.push(r);
+  }
+  kept.reverse();
+  kept.push(recent);
   return {
     account_id: state.account_id,
     revision: state.revision + 1,
     open: { ...state.open, [order.order_id]: order },
-    recent: [...state.recent.filter((r) => r.at_ms > cutoff && r.order_id !== order.order_id), recent],
+    recent: kept,
   };
 }
 

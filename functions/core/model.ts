@@ -240,8 +240,8 @@ export interface OpenOrder {
 /** An order the gate accepted recently: for the throttle and the duplicate check. */
 export interface RecentOrder {
   order_id: string;
-  /** account|symbol|side|quantity|price */
-  fingerprint: string;
+  /** account|symbol|side|quantity|price; absent for an order marked duplicate_intended. */
+  fingerprint?: string;
   at_ms: number;
 }
 

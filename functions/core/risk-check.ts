@@ -6,12 +6,18 @@
 // never a second opinion. A store that cannot be read rejects the order (fail closed).
 import { randomUUID } from 'node:crypto';
 import type { AccountRiskStore, AuditSink, Clock, OrderStore, PositionStore } from '../ports.js';
-import { othersOf, recentHorizonMs, releaseOrder, withAccepted } from './account-risk.js';
+import { othersOf, releaseOrder, withAccepted } from './account-risk.js';
 import { TransientError } from './errors.js';
 import { type AccountRiskState, FIRM_SCOPE, type Order, type Position, type RiskCheck } from './model.js';
 import { orderHash } from './order.js';
 import type { ReferenceCache } from './reference-cache.js';
-import { evaluateRisk, orderFingerprint, type RiskEvaluation, type RiskSnapshot } from './risk.js';
+import {
+  DEFAULT_MAX_ORDERS_PER_SECOND,
+  evaluateRisk,
+  orderFingerprint,
+  type RiskEvaluation,
+  type RiskSnapshot,
+} from './risk.js';
 import { openView, type PriceView } from './risk-views.js';
 import { formatNs } from './time.js';
 
@@ -43,7 +49,7 @@ export interface RiskCheckResult {
 }
 
 /** Another order of the account committing at the same moment: re-read and decide again. */
-const MAX_COMMIT_ATTEMPTS = 8;
+const MAX_COMMIT_ATTEMPTS = 32;
 
 type Snapshot = Omit<RiskSnapshot, 'open' | 'recent'>;
 
@@ -54,21 +60,22 @@ async function loadSnapshot(
   nowNs: bigint,
 ): Promise<{ snapshot: Snapshot; state: AccountRiskState | undefined }> {
   try {
-    const [limits, firm, price, positions, state, firmMode, accountMode, restrictions, locates, halt] =
-      await Promise.all([
-        deps.reference.getLimits(order.account_id),
-        deps.reference.getFirmSettings(),
-        deps.reference.getPrice(order.symbol),
-        deps.positions.list(order.account_id),
-        deps.accountRisk.get(order.account_id),
-        deps.reference.getTradingMode(FIRM_SCOPE),
-        deps.reference.getTradingMode(order.account_id),
-        deps.reference.getRestrictions(order.symbol),
-        deps.reference.getLocates(order.account_id, order.symbol),
-        deps.reference.getHalt(order.symbol),
-      ]);
+    const [limits, firm, price, positions, firmMode, accountMode, restrictions, locates, halt] = await Promise.all([
+      deps.reference.getLimits(order.account_id),
+      deps.reference.getFirmSettings(),
+      deps.reference.getPrice(order.symbol),
+      deps.positions.list(order.account_id),
+      deps.reference.getTradingMode(FIRM_SCOPE),
+      deps.reference.getTradingMode(order.account_id),
+      deps.reference.getRestrictions(order.symbol),
+      deps.reference.getLocates(order.account_id, order.symbol),
+      deps.reference.getHalt(order.symbol),
+    ]);
     const held = positions.filter((p) => p.quantity !== 0 && p.symbol !== order.symbol).map((p) => p.symbol);
     const prices = held.length > 0 ? await deps.reference.getPrices(held) : new Map<string, PriceView>();
+    // The account's live state last: the shorter the time between reading it and the conditional
+    // write that commits the decision, the fewer of the account's concurrent orders lose the race.
+    const state = await deps.accountRisk.get(order.account_id);
     return {
       snapshot: {
         order,
@@ -137,8 +144,16 @@ async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskE
         quantity: order.quantity,
         value: evaluation.order_value,
       },
-      { order_id: order.order_id, fingerprint: orderFingerprint(order), at_ms: Number(nowNs / 1_000_000n) },
-      recentHorizonMs(loaded.snapshot.limits?.duplicateWindowMs),
+      {
+        order_id: order.order_id,
+        // An intended repeat is not itself a reference for the duplicate check.
+        ...(order.duplicate_intended ? {} : { fingerprint: orderFingerprint(order) }),
+        at_ms: Number(nowNs / 1_000_000n),
+      },
+      {
+        maxOrdersPerSecond: loaded.snapshot.limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND,
+        duplicateWindowMs: loaded.snapshot.limits?.duplicateWindowMs ?? 0,
+      },
     );
     // A write that fails outright is not a rejection: whether it landed is unknown, and a rejected
     // order ends without a step that would release it. The step is retried (and fails the order
