@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { Locate, Restriction, TradingHalt, TradingState } from '../../functions/core/model.js';
 import { ReferenceCache } from '../../functions/core/reference-cache.js';
-import { ACC_001, InMemoryReferenceStore, ManualClock, security } from '../support/in-memory.js';
+import { ACC_001, InMemoryReferenceStore, ManualClock, security, T0 } from '../support/in-memory.js';
 
 const MS = 1_000_000n;
 let clock: ManualClock;
@@ -64,5 +65,130 @@ describe('ReferenceCache', () => {
     await cache.getSecurities(['AAPL']);
     await cache.getSecurities([]);
     expect(store.calls.getSecurities).toBe(1);
+  });
+});
+
+function tradingState(scope: string, state: TradingState['state'], revision: number): TradingState {
+  return { scope, state, reason: 'test', set_by: 'RISK-OFFICER-1', set_at: T0, revision };
+}
+
+const RESTRICTION: Restriction = {
+  restriction_id: 'R-1',
+  symbol: 'AAPL',
+  scope: 'FIRM',
+  list: 'PROHIBITED',
+  reason: 'sanctioned issuer',
+  effective_from: T0,
+  added_by: 'RISK-OFFICER-1',
+  added_at: T0,
+};
+const LOCATE: Locate = {
+  locate_id: 'L-1',
+  account_id: 'ACC-001',
+  symbol: 'AAPL',
+  quantity: 100,
+  source: 'stock-loan',
+  obtained_at: T0,
+  expires_at: '2026-01-03T00:00:00.000000000Z',
+  recorded_by: 'RISK-OFFICER-1',
+};
+const HALT: TradingHalt = { symbol: 'AAPL', kind: 'TRADING_HALT', reason: 'news pending', since: T0, set_by: 'md' };
+
+describe('ReferenceCache: what the risk controls read, compiled, with bounded staleness', () => {
+  it('getPrice serves the compiled price within the TTL; a damaged price is no price (the raw item is still served)', async () => {
+    const p = await cache.getPrice('AAPL');
+    expect([p?.text, p?.price.toString(), p?.asOf]).toEqual(['190', '190', T0]);
+    await store.putSecurity(security('AAPL', 'garbage'));
+    expect((await cache.getPrice('AAPL'))?.text).toBe('190');
+    clock.advanceNs(1000n * MS);
+    expect(await cache.getPrice('AAPL')).toBeUndefined();
+    expect((await cache.getSecurity('AAPL'))?.reference_price).toBe('garbage');
+    expect(await cache.getPrice('NOPE')).toBeUndefined();
+  });
+
+  it('getPrices fetches what is not fresh in one round trip and leaves out unknown and damaged prices', async () => {
+    await store.putSecurity(security('BAD', '-1'));
+    await cache.getPrice('AAPL');
+    const got = await cache.getPrices(['AAPL', 'MSFT', 'BAD', 'NOPE']);
+    expect([...got.keys()].sort()).toEqual(['AAPL', 'MSFT']);
+    expect(got.get('MSFT')?.price.toString()).toBe('420');
+    expect(store.calls.getSecurities).toBe(1);
+    await cache.getPrices(['AAPL', 'MSFT', 'BAD', 'NOPE']);
+    expect(store.calls.getSecurities).toBe(1);
+  });
+
+  it('getFirmSettings compiles and caches the settings (absent ones too) for the TTL', async () => {
+    expect(await cache.getFirmSettings()).toBeUndefined();
+    await store.putFirmSettings({ price_collar: '0.1', max_price_age_ms: 5000, version: 'firm/v1' });
+    expect(await cache.getFirmSettings()).toBeUndefined();
+    clock.advanceNs(1000n * MS);
+    const f = await cache.getFirmSettings();
+    expect([f?.version, f?.priceCollar?.toString(), f?.maxPriceAgeMs]).toEqual(['firm/v1', '0.1', 5000]);
+    expect(store.calls.getFirmSettings).toBe(2);
+  });
+
+  it('the kill switch: ACTIVE when never set; a change is seen within the TTL, at the latest', async () => {
+    expect(await cache.getTradingMode('FIRM')).toBe('ACTIVE');
+    expect(await cache.getTradingMode('ACC-001')).toBe('ACTIVE');
+    await store.putTradingState(tradingState('FIRM', 'HALTED', 1), 0);
+    await store.putTradingState(tradingState('ACC-001', 'REDUCING', 1), 0);
+    clock.advanceNs(999n * MS);
+    expect(await cache.getTradingMode('FIRM')).toBe('ACTIVE');
+    clock.advanceNs(1n * MS);
+    expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
+    expect(await cache.getTradingMode('ACC-001')).toBe('REDUCING');
+    expect(await cache.getTradingMode('ACC-002')).toBe('ACTIVE');
+    expect(store.calls.getTradingState).toBe(5);
+  });
+
+  it('restrictions, locates and halts are compiled and cached per key for the TTL', async () => {
+    expect(await cache.getRestrictions('AAPL')).toEqual([]);
+    expect(await cache.getLocates('ACC-001', 'AAPL')).toEqual([]);
+    expect(await cache.getHalt('AAPL')).toBeUndefined();
+    await store.putRestriction(RESTRICTION);
+    await store.putLocate(LOCATE);
+    await store.putHalt(HALT);
+    expect(await cache.getRestrictions('AAPL')).toEqual([]);
+    expect(await cache.getLocates('ACC-001', 'AAPL')).toEqual([]);
+    expect(await cache.getHalt('AAPL')).toBeUndefined();
+    clock.advanceNs(1000n * MS);
+    expect(await cache.getRestrictions('AAPL')).toMatchObject([{ id: 'R-1', scope: 'FIRM', list: 'PROHIBITED' }]);
+    expect(await cache.getLocates('ACC-001', 'AAPL')).toMatchObject([{ id: 'L-1', quantity: 100 }]);
+    expect(await cache.getLocates('ACC-002', 'AAPL')).toEqual([]);
+    expect(await cache.getHalt('AAPL')).toEqual({ kind: 'TRADING_HALT', reason: 'news pending' });
+    expect([store.calls.listRestrictions, store.calls.listLocates, store.calls.getHalt]).toEqual([2, 3, 2]);
+    // A lifted halt is seen after the TTL too.
+    await store.deleteHalt('AAPL');
+    clock.advanceNs(1000n * MS);
+    expect(await cache.getHalt('AAPL')).toBeUndefined();
+  });
+
+  it('invalidate forgets everything: the next read of each item goes to the store', async () => {
+    await cache.getLimits('ACC-001');
+    await cache.getPrice('AAPL');
+    await cache.getFirmSettings();
+    await cache.getTradingMode('FIRM');
+    await cache.getRestrictions('AAPL');
+    await cache.getLocates('ACC-001', 'AAPL');
+    await cache.getHalt('AAPL');
+    await store.putTradingState(tradingState('FIRM', 'HALTED', 1), 0);
+    await store.putRiskProfile({ ...ACC_001, version: 'ACC-001/v2' });
+    cache.invalidate();
+    expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
+    expect((await cache.getLimits('ACC-001'))?.version).toBe('ACC-001/v2');
+    await cache.getPrice('AAPL');
+    await cache.getFirmSettings();
+    await cache.getRestrictions('AAPL');
+    await cache.getLocates('ACC-001', 'AAPL');
+    await cache.getHalt('AAPL');
+    expect(store.calls).toMatchObject({
+      getRiskProfile: 2,
+      getSecurity: 2,
+      getFirmSettings: 2,
+      getTradingState: 2,
+      listRestrictions: 2,
+      listLocates: 2,
+      getHalt: 2,
+    });
   });
 });
