@@ -127,7 +127,19 @@ async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskE
   const loaded = await loadSnapshot(deps, order, nowNs);
   let state = loaded.state;
   for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-    if (!state) return evaluateRisk({ ...loaded.snapshot, open: [], recent: [] });
+    if (!state) {
+      // Rejected for want of data. An earlier attempt of this step may have reserved before it
+      // stopped, and a rejected order has no later step that would release it: release now, or,
+      // if that fails too, fail the step (its retries end in the failure record, which releases).
+      try {
+        await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+      } catch (err) {
+        throw new TransientError(
+          `risk data unavailable (${loaded.snapshot.dataError}) and a possible earlier reservation could not be released: ${(err as Error).message}`,
+        );
+      }
+      return evaluateRisk({ ...loaded.snapshot, open: [], recent: [] });
+    }
     const others = othersOf(state, order.order_id);
     const evaluation = evaluateRisk({ ...loaded.snapshot, open: others.open.map(openView), recent: others.recent });
     if (evaluation.decision === 'rejected') {

@@ -33,6 +33,8 @@ export interface LimitsView {
   maxConcentration?: Decimal;
   approvalThreshold?: Decimal;
   maxOrdersPerSecond?: number;
+  /** The profile sets max_orders_per_second to something that is not a positive integer: fail closed. */
+  maxOrdersPerSecondInvalid?: true;
   duplicateWindowMs?: number;
   symbols: ReadonlyMap<string, SymbolLimitsView>;
 }
@@ -135,6 +137,8 @@ export function limitsView(profile: RiskProfile): LimitsView {
   if (conc) out.maxConcentration = conc;
   if (thr && !thr.isNegative()) out.approvalThreshold = thr;
   if (rate !== undefined && rate > 0) out.maxOrdersPerSecond = rate;
+  // Absent, the throttle has a default; present and unusable, it must not quietly become that default.
+  else if (profile.max_orders_per_second !== undefined) out.maxOrdersPerSecondInvalid = true;
   if (dup !== undefined) out.duplicateWindowMs = dup;
   return out;
 }

@@ -163,14 +163,18 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
     reference_price: price?.text ?? 'missing',
   });
   if (!price) r.add('price_freshness', REASON.MISSING_REFERENCE_PRICE, { symbol: order.symbol });
-  else if (firm?.maxPriceAgeMs === undefined) r.missing('price_freshness', 'max_price_age_ms');
+  else if (!firm) r.add('price_freshness', REASON.MISSING_FIRM_SETTINGS, {});
+  else if (firm.maxPriceAgeMs === undefined) r.missing('price_freshness', 'max_price_age_ms');
   else {
-    const ageMs = (s.nowNs - price.asOfNs) / MS;
-    // A price from the future (clock skew) is as untrustworthy as an old one.
-    const fresh = ageMs <= BigInt(firm.maxPriceAgeMs) && ageMs >= -BigInt(firm.maxPriceAgeMs);
+    // Compared in nanoseconds: one nanosecond past the limit is stale. A price from the future
+    // (clock skew) is as untrustworthy as an old one.
+    const ageNs = s.nowNs - price.asOfNs;
+    const maxNs = BigInt(firm.maxPriceAgeMs) * MS;
+    const fresh = ageNs <= maxNs && ageNs >= -maxNs;
     r.add('price_freshness', fresh ? undefined : REASON.STALE_REFERENCE_PRICE, {
       price_as_of: price.asOf,
-      age_ms: ageMs.toString(),
+      // Exact milliseconds (a Decimal unit is 10^-8, a nanosecond 10^-6 ms).
+      age_ms: Decimal.fromUnits(ageNs * 100n).toString(),
       max_price_age_ms: String(firm.maxPriceAgeMs),
     });
   }
@@ -208,6 +212,7 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   grossUnits += BigInt(grossSafe);
   const gross = Decimal.fromUnits(grossUnits);
   let openUnits = 0n;
+  let openElsewhereUnits = 0n;
   let openBuys = 0;
   let openSells = 0;
   for (const o of s.open) {
@@ -215,9 +220,10 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
     if (o.symbol === order.symbol) {
       if (o.side === 'BUY') openBuys += o.quantity;
       else openSells += o.quantity;
-    }
+    } else openElsewhereUnits += o.value.units;
   }
   const openNotional = Decimal.fromUnits(openUnits);
+  const openElsewhere = Decimal.fromUnits(openElsewhereUnits);
   r.add(
     'position_prices',
     missingPrice === undefined ? undefined : REASON.MISSING_POSITION_PRICE,
@@ -249,7 +255,9 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
       available_capital: available.toString(),
       account_capital: limits.capital.toString(),
     });
-  } else r.add('capital', REASON.MISSING_REFERENCE_PRICE, { symbol: order.symbol });
+  } else {
+    r.add('capital', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, { symbol: order.symbol });
+  }
 
   // --- 2. Erroneous orders: value, quantity, collar. ---------------------------------------------
   if (limits && limits.maxOrderValue === undefined) r.missing('max_order_value', 'max_order_value');
@@ -273,14 +281,16 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
     r.add('price_collar', undefined, { applies: 'no', order_type: order.order_type });
   } else if (firm && firm.priceCollar === undefined) r.missing('price_collar', 'price_collar');
   else if (firm?.priceCollar && ref) {
+    // |limit - reference| <= reference * collar, exactly (cross-multiplied); the band edges in the
+    // record are rounded for reading only.
+    const within = limitPrice.sub(ref).abs().lteProduct(ref, firm.priceCollar);
     const band = ref.mul(firm.priceCollar);
-    const low = ref.sub(band);
-    const high = ref.add(band);
-    r.add('price_collar', limitPrice.gte(low) && limitPrice.lte(high) ? undefined : REASON.PRICE_OUTSIDE_COLLAR, {
+    r.add('price_collar', within ? undefined : REASON.PRICE_OUTSIDE_COLLAR, {
       limit_price: limitPrice.toString(),
       reference_price: ref.toString(),
-      collar_low: low.toString(),
-      collar_high: high.toString(),
+      collar: firm.priceCollar.toString(),
+      collar_low: ref.sub(band).toString(),
+      collar_high: ref.add(band).toString(),
     });
   } else r.add('price_collar', firm ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_FIRM_SETTINGS, {});
 
@@ -300,16 +310,22 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
     );
   } else r.add('max_position_value', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
 
-  // Gross after the order: the symbol's exposure replaced by its projected one.
+  // Gross after the order: the symbol's exposure replaced by its projected one (its open orders are
+  // in the projection). For the total limit, open orders in other symbols count too, at their value,
+  // as if they filled; the concentration base leaves them out (counting them would loosen it).
   const grossAfter = ref && projectedValue ? gross.sub(ref.mulInt(Math.abs(current))).add(projectedValue) : undefined;
+  const grossAfterWorst = grossAfter?.add(openElsewhere);
   if (limits && limits.maxTotalPositionValue === undefined) {
     r.missing('max_total_position_value', 'max_total_position_value');
-  } else if (limits?.maxTotalPositionValue && grossAfter) {
+  } else if (limits?.maxTotalPositionValue && grossAfterWorst) {
     r.add(
       'max_total_position_value',
-      !increases || grossAfter.lte(limits.maxTotalPositionValue) ? undefined : REASON.MAX_TOTAL_POSITION_VALUE_EXCEEDED,
+      !increases || grossAfterWorst.lte(limits.maxTotalPositionValue)
+        ? undefined
+        : REASON.MAX_TOTAL_POSITION_VALUE_EXCEEDED,
       {
-        projected_gross_value: grossAfter.toString(),
+        projected_gross_value: grossAfterWorst.toString(),
+        open_in_other_symbols: openElsewhere.toString(),
         max_total_position_value: limits.maxTotalPositionValue.toString(),
       },
     );
@@ -321,6 +337,7 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   // of the account's capital and its projected gross exposure (so a first position in a new account
   // is measured against what the account can hold, not against itself). Exact: cross-multiplied.
   if (limits && limits.maxConcentration === undefined) r.missing('concentration', 'max_concentration');
+  else if (limits && limits.capital === undefined) r.missing('concentration', 'available_capital');
   else if (limits?.maxConcentration && limits.capital && projectedValue && grossAfter) {
     const base = grossAfter.gt(limits.capital) ? grossAfter : limits.capital;
     const within = base.isZero() ? projectedValue.isZero() : projectedValue.lteProduct(limits.maxConcentration, base);
@@ -399,11 +416,15 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
         : { window_ms: String(window ?? 0) },
     );
   }
-  const maxRate = limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND;
-  r.add('throttle', lastSeconds + 1 <= maxRate ? undefined : REASON.THROTTLE_EXCEEDED, {
-    orders_last_second: String(lastSeconds + 1),
-    max_orders_per_second: String(maxRate),
-  });
+  if (limits?.maxOrdersPerSecondInvalid) r.missing('throttle', 'max_orders_per_second');
+  else {
+    // Absent means the default (the 100 a second); a stored value that does not parse fails above.
+    const maxRate = limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND;
+    r.add('throttle', lastSeconds + 1 <= maxRate ? undefined : REASON.THROTTLE_EXCEEDED, {
+      orders_last_second: String(lastSeconds + 1),
+      max_orders_per_second: String(maxRate),
+    });
+  }
 
   // --- 10. Kill switch: the stricter of the firm's and the account's trading state. REDUCING lets
   // through only an order that brings the position (open orders counted) towards zero, not past it.

@@ -394,11 +394,6 @@ describe('checkRisk: store errors', () => {
       fail: () => vi.spyOn(positions, 'list').mockRejectedValue(namedError('InternalServerError', 'boom')),
       error: 'InternalServerError: boom',
     },
-    {
-      store: 'account risk state',
-      fail: () => vi.spyOn(accountRisk, 'get').mockRejectedValue(namedError('InternalServerError', 'gone')),
-      error: 'InternalServerError: gone',
-    },
   ])('a read error in the $store store rejects with RISK_DATA_UNAVAILABLE, audited', async ({ fail, error }) => {
     fail();
     const result = await checkRisk(deps, ORDER);
@@ -417,6 +412,27 @@ describe('checkRisk: store errors', () => {
     expect(controlsOf(check?.input).map((c) => c.control)).toEqual([...CONTROLS]);
     expect(audit.ofType('order_rejected_risk')).toHaveLength(1);
     expect(state()).toBeUndefined();
+  });
+
+  it('a read error in the account risk store itself fails the step: an earlier reservation could not be released', async () => {
+    // Whether an earlier attempt of this step reserved is unknowable without the store, and a
+    // rejected order has no later step that releases: the step fails (retried, then the failure
+    // record, which releases), rather than rejecting and leaving a reservation behind.
+    vi.spyOn(accountRisk, 'get').mockRejectedValue(namedError('InternalServerError', 'gone'));
+    await expect(checkRisk(deps, ORDER)).rejects.toMatchObject({ name: 'TransientError' });
+    expect(orders.records.get('ORD-1')?.risk).toBeUndefined();
+  });
+
+  it('after an earlier attempt reserved, a data error releases the reservation before rejecting', async () => {
+    const first = await checkRisk(deps, ORDER);
+    expect(first.decision).toBe('approved');
+    expect(state()?.open['ORD-1']).toBeDefined();
+    // The attempt's decision was lost (as if recordRisk had failed): the retry cannot read positions.
+    orders.records.set('ORD-1', { ...(orders.records.get('ORD-1') as OrderRecord), risk: undefined });
+    vi.spyOn(positions, 'list').mockRejectedValue(namedError('InternalServerError', 'boom'));
+    const retry = await checkRisk(deps, ORDER);
+    expect(retry.decision).toBe('rejected');
+    expect(state()?.open['ORD-1']).toBeUndefined();
   });
 
   it('a commit that fails outright throws (whether it landed is unknown): no decision, no audit', async () => {
