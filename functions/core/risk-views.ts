@@ -48,8 +48,12 @@ export interface FirmView {
 export interface PriceView {
   symbol: string;
   price: Decimal;
-  /** `price.units` as a number when it is a safe integer (exact): the fast path of portfolio sums. */
-  unitsSafe: number | undefined;
+  /**
+   * The price in units of 10^-4 when that is exact and a small integer (at most 4 decimals and
+   * below 214,748.3647): V8 keeps such a number inside the object, where a larger one is a separate
+   * heap object, so the hot loop of portfolio sums reads one object a position instead of two.
+   */
+  e4: number | undefined;
   /** The price as stored (for the record). */
   text: string;
   asOf: string;
@@ -157,11 +161,12 @@ export function priceView(s: SecurityReference): PriceView | undefined {
   const price = positive(s.reference_price);
   const asOfNs = parseNs(s.price_as_of);
   if (!price || asOfNs === undefined) return undefined;
-  const units = Number(price.units);
+  const e4 =
+    price.units % 10_000n === 0n && price.units / 10_000n < 2n ** 31n ? Number(price.units / 10_000n) : undefined;
   return {
     symbol: s.symbol,
     price,
-    unitsSafe: Number.isSafeInteger(units) ? units : undefined,
+    e4,
     text: s.reference_price,
     asOf: s.price_as_of,
     asOfNs,

@@ -77,8 +77,8 @@ export interface RiskSnapshot {
   price: PriceView | undefined;
   /** The account's positions (any symbol). */
   positions: readonly Position[];
-  /** Reference prices of the other symbols the account holds. */
-  priceOf: (symbol: string) => PriceView | undefined;
+  /** Reference prices of the other symbols the account holds (a map, not a callback: this is the hot loop). */
+  prices: ReadonlyMap<string, PriceView>;
   /** The account's other open orders (accepted, not finished). */
   open: readonly OpenView[];
   /** The account's recently accepted orders (throttle and duplicates), this order excluded. */
@@ -197,19 +197,20 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
       current = q;
       pv = price;
     } else {
-      pv = s.priceOf(p.symbol);
+      pv = s.prices.get(p.symbol);
       if (!pv) {
         missingPrice ??= p.symbol;
         continue;
       }
     }
     if (!pv) continue;
-    const u = pv.unitsSafe;
-    const product = u === undefined ? Number.POSITIVE_INFINITY : u * shares;
+    const e4 = pv.e4;
+    const product = e4 === undefined ? Number.POSITIVE_INFINITY : e4 * shares;
     if (product <= Number.MAX_SAFE_INTEGER && grossSafe + product <= Number.MAX_SAFE_INTEGER) grossSafe += product;
     else grossUnits += pv.price.units * BigInt(shares);
   }
-  grossUnits += BigInt(grossSafe);
+  // grossSafe counts units of 10^-4; Decimal units are 10^-8.
+  grossUnits += BigInt(grossSafe) * 10_000n;
   const gross = Decimal.fromUnits(grossUnits);
   let openUnits = 0n;
   let openElsewhereUnits = 0n;

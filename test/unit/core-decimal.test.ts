@@ -66,6 +66,21 @@ describe('Decimal.parse / toString', () => {
     );
   });
 
+  it('formats the same on both sides of 2^53 units (the number fast path and the bigint path)', () => {
+    const edge = BigInt(Number.MAX_SAFE_INTEGER); // 90071992.54740991
+    for (const units of [edge - 1n, edge, edge + 1n, edge + 9n, -edge, -(edge + 1n), 100_000_000n * 90_071_992n]) {
+      const x = d('0.00000001').mulInt(units);
+      const whole = (units < 0n ? -units : units) / 100_000_000n;
+      const frac = ((units < 0n ? -units : units) % 100_000_000n).toString().padStart(8, '0').replace(/0+$/, '');
+      expect(x.toString()).toBe(`${units < 0n ? '-' : ''}${whole}${frac ? `.${frac}` : ''}`);
+    }
+    fc.assert(
+      fc.property(fc.bigInt({ min: edge - 10n ** 9n, max: edge + 10n ** 9n }), (units) => {
+        expect(d(d('0.00000001').mulInt(units).toString()).units).toBe(units);
+      }),
+    );
+  });
+
   it('serialises to JSON as its canonical string', () => {
     expect(JSON.stringify({ price: d('150.50') })).toBe('{"price":"150.5"}');
   });

@@ -8,7 +8,7 @@ import { orderHash } from '../../functions/core/order.js';
 import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import { evaluateRisk, type RiskEvaluation, type RiskSnapshot } from '../../functions/core/risk.js';
 import { checkRisk } from '../../functions/core/risk-check.js';
-import { firmView, limitsView, openView, priceView } from '../../functions/core/risk-views.js';
+import { firmView, limitsView, openView, type PriceView, priceView } from '../../functions/core/risk-views.js';
 import { parseNs } from '../../functions/core/time.js';
 import {
   InMemoryAccountRiskStore,
@@ -57,7 +57,7 @@ function evaluate(patch: Partial<RiskSnapshot> = {}): RiskEvaluation {
     firm: firmView(FIRM),
     price: priceView(security('AAPL', '100')),
     positions: [],
-    priceOf: () => undefined,
+    prices: new Map(),
     open: [],
     recent: [],
     firmMode: 'ACTIVE',
@@ -143,7 +143,7 @@ describe('risk.ts: open orders in other symbols count in the projected gross', (
       order: { ...ORDER, quantity: 1 },
       limits: limitsView({ ...PROFILE, max_total_position_value: '10000' }),
       open: [openView({ order_id: 'O-1', symbol: 'MSFT', side: 'BUY', quantity: 100, value: '10000' })],
-      priceOf: (s) => (s === 'MSFT' ? priceView(security('MSFT', '100')) : undefined),
+      prices: new Map([['MSFT', priceView(security('MSFT', '100')) as PriceView]]),
     });
     expect(control(ev, 'max_total_position_value')?.reason_code).toBe('MAX_TOTAL_POSITION_VALUE_EXCEEDED');
   });

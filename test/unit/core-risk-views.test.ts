@@ -58,7 +58,7 @@ function evaluate(patch: Partial<RiskSnapshot> = {}): RiskEvaluation {
     firm: firmView(FIRM),
     price: priceView(security('AAPL', '100')),
     positions: [],
-    priceOf: () => undefined,
+    prices: new Map(),
     open: [],
     recent: [],
     firmMode: 'ACTIVE',
@@ -220,19 +220,23 @@ describe('firmView', () => {
 });
 
 describe('priceView', () => {
-  it('keeps the stored text, the parsed price, its time in ns, and its units while safe', () => {
+  it('keeps the stored text, the parsed price, its time in ns, and its 10^-4 units while small and exact', () => {
     const p = priceView(security('AAPL', '190.50', at(5)));
     expect(p).toMatchObject({
       symbol: 'AAPL',
       text: '190.50',
       asOf: at(5),
       asOfNs: T0_NS + 5n * MS,
-      unitsSafe: 19_050_000_000,
+      e4: 1_905_000,
     });
     expect(p?.price.toString()).toBe('190.5');
     const huge = priceView(security('BIG', '99999999999999999999'));
-    expect(huge?.unitsSafe).toBeUndefined();
+    expect(huge?.e4).toBeUndefined();
     expect(huge?.price.toString()).toBe('99999999999999999999');
+    // More than 4 decimals, or 2^31 units of 10^-4 and above: the bigint path.
+    expect(priceView(security('FINE', '12.12345'))?.e4).toBeUndefined();
+    expect(priceView(security('EDGE', '214748.3647'))?.e4).toBe(2_147_483_647);
+    expect(priceView(security('OVER', '214748.3648'))?.e4).toBeUndefined();
   });
 
   it.each(['0', '-1', 'abc', '', '1e3', '1.123456789'])('a price of %j is no price (fail closed)', (bad) => {

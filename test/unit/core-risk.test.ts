@@ -42,6 +42,13 @@ import {
 import { formatNs, parseNs } from '../../functions/core/time.js';
 import { position, security, T0 } from '../support/in-memory.js';
 
+/** The entries that have a value: a symbol whose price does not compile has none in the map. */
+function defined<V>(m: ReadonlyMap<string, V | undefined>): Map<string, V> {
+  const out = new Map<string, V>();
+  for (const [k, v] of m) if (v !== undefined) out.set(k, v);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The base snapshot: AAPL at 100, BUY 100 MARKET, limits so loose that nothing fails.
 
@@ -134,7 +141,7 @@ function snapshot(c: Case = {}): RiskSnapshot {
     firm: c.noFirm ? undefined : firmView(firm as unknown as FirmRiskSettings),
     price: priceText === null ? undefined : priceView(security(order.symbol, priceText, c.priceAsOf ?? T0)),
     positions: Object.entries(c.positions ?? {}).map(([s, q]) => position(s, q)),
-    priceOf: (s) => others.get(s),
+    prices: defined(others),
     open: (c.open ?? []).map((o, i) => openView({ order_id: `OPEN-${i}`, ...o })),
     recent: c.recent ?? [],
     firmMode: c.firmMode ?? 'ACTIVE',
@@ -283,6 +290,16 @@ describe('1. credit / capital (cumulative: positions + open orders + this order)
       available_capital: available,
       account_capital: capital,
     });
+  });
+
+  it('values a portfolio exactly whichever path each price takes (small 10^-4 integers or bigint)', () => {
+    // MSFT at the largest small-integer price, GOOG past it, TSLA with 5 decimals, AAPL (the order's).
+    const ev = run({
+      positions: { AAPL: 4, MSFT: 7, GOOG: 2, TSLA: -3 },
+      prices: { MSFT: '214748.3647', GOOG: '300000', TSLA: '12.12345' },
+    });
+    // 4 x 100 + 7 x 214748.3647 + 2 x 300000 + 3 x 12.12345
+    expect(ctl(ev, 'capital').values.gross_exposure).toBe('2103674.92325');
   });
 
   // AAPL 50 held + open BUY 30: a BUY of 20 adds 20 shares (2,000); committed 5,000 + 3,000.
@@ -1581,7 +1598,7 @@ function genSnapshot(g: Gen): RiskSnapshot {
     firm: firm ? firmView(firm as FirmRiskSettings) : undefined,
     price: views.get(g.symbol),
     positions: SYMS.filter((s) => g.positions[s] !== undefined).map((s) => position(s, g.positions[s] as number)),
-    priceOf: (s) => views.get(s),
+    prices: defined(views),
     open: g.open.map((o, i) =>
       openView({
         order_id: `OPEN-${i}`,
