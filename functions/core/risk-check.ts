@@ -51,15 +51,24 @@ export interface RiskCheckResult {
 /** Another order of the account committing at the same moment: re-read and decide again. */
 const MAX_COMMIT_ATTEMPTS = 32;
 
-type Snapshot = Omit<RiskSnapshot, 'open' | 'recent'>;
+/** What a risk snapshot is read from (the risk step, and the execution step's re-check). */
+export type RiskSnapshotDeps = Pick<RiskCheckDeps, 'positions' | 'reference' | 'accountRisk'>;
 
-/** Everything the controls read except the account's live state; a store error becomes `dataError`. */
-async function loadSnapshot(
-  deps: RiskCheckDeps,
+/**
+ * Everything the controls read, at `nowNs`. The account's live state is read FIRST and positions
+ * after: the steps that end an order release its reservation only after the position holds its
+ * fill, so an order missing from this state is already in the positions read next (counted twice
+ * in between, never zero times); a release or an acceptance after this read changes the state's
+ * revision, which the commit's conditional write catches. A store error becomes `dataError`, and
+ * `state` is then undefined.
+ */
+export async function loadRiskSnapshot(
+  deps: RiskSnapshotDeps,
   order: Order,
   nowNs: bigint,
-): Promise<{ snapshot: Snapshot; state: AccountRiskState | undefined }> {
+): Promise<{ snapshot: RiskSnapshot; state: AccountRiskState | undefined }> {
   try {
+    const state = await deps.accountRisk.get(order.account_id);
     const [limits, firm, price, positions, firmMode, accountMode, restrictions, locates, halt] = await Promise.all([
       deps.reference.getLimits(order.account_id),
       deps.reference.getFirmSettings(),
@@ -73,9 +82,7 @@ async function loadSnapshot(
     ]);
     const held = positions.filter((p) => p.quantity !== 0 && p.symbol !== order.symbol).map((p) => p.symbol);
     const prices = held.length > 0 ? await deps.reference.getPrices(held) : new Map<string, PriceView>();
-    // The account's live state last: the shorter the time between reading it and the conditional
-    // write that commits the decision, the fewer of the account's concurrent orders lose the race.
-    const state = await deps.accountRisk.get(order.account_id);
+    const others = othersOf(state, order.order_id);
     return {
       snapshot: {
         order,
@@ -85,6 +92,8 @@ async function loadSnapshot(
         price,
         positions,
         prices,
+        open: others.open.map(openView),
+        recent: others.recent,
         firmMode,
         accountMode,
         restrictions,
@@ -106,6 +115,8 @@ async function loadSnapshot(
         price: undefined,
         positions: [] as Position[],
         prices: new Map(),
+        open: [],
+        recent: [],
         firmMode: 'HALTED',
         accountMode: 'HALTED',
         restrictions: [],
@@ -118,35 +129,23 @@ async function loadSnapshot(
 }
 
 /**
- * Decide, and commit an acceptance to the account's state. Returns the evaluation in force for this
- * attempt. A commit that loses a race re-reads the state and decides again: the second order of
- * two sees the first one's reservation.
+ * Decide, and commit an acceptance to the account's state. A commit that loses a race reads
+ * everything again (the state, then positions) and decides again: the second order of two sees
+ * the first one's reservation or its fill. Nothing is released here: a rejection releases only once
+ * the decision on record is known to be a rejection (a retried step's decision on record may be an
+ * approval, whose reservation must hold meanwhile). `mayHoldOwn`: this order may have a reservation
+ * from an earlier attempt (its own entry was in the state read, or the state could not be read).
  */
-async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskEvaluation> {
-  const nowNs = deps.clock.nowNs();
-  const loaded = await loadSnapshot(deps, order, nowNs);
-  let state = loaded.state;
+async function decideAndCommit(
+  deps: RiskCheckDeps,
+  order: Order,
+): Promise<{ evaluation: RiskEvaluation; mayHoldOwn: boolean }> {
   for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-    if (!state) {
-      // Rejected for want of data. An earlier attempt of this step may have reserved before it
-      // stopped, and a rejected order has no later step that would release it: release now, or,
-      // if that fails too, fail the step (its retries end in the failure record, which releases).
-      try {
-        await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-      } catch (err) {
-        throw new TransientError(
-          `risk data unavailable (${loaded.snapshot.dataError}) and a possible earlier reservation could not be released: ${(err as Error).message}`,
-        );
-      }
-      return evaluateRisk({ ...loaded.snapshot, open: [], recent: [] });
-    }
-    const others = othersOf(state, order.order_id);
-    const evaluation = evaluateRisk({ ...loaded.snapshot, open: others.open.map(openView), recent: others.recent });
-    if (evaluation.decision === 'rejected') {
-      // An earlier attempt of this step may have accepted and reserved before it stopped.
-      if (state.open[order.order_id]) await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-      return evaluation;
-    }
+    const nowNs = deps.clock.nowNs();
+    const { snapshot, state } = await loadRiskSnapshot(deps, order, nowNs);
+    const evaluation = evaluateRisk(snapshot);
+    if (!state) return { evaluation, mayHoldOwn: true };
+    if (evaluation.decision === 'rejected') return { evaluation, mayHoldOwn: state.open[order.order_id] !== undefined };
     const next = withAccepted(
       state,
       {
@@ -163,15 +162,16 @@ async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskE
         at_ms: Number(nowNs / 1_000_000n),
       },
       {
-        maxOrdersPerSecond: loaded.snapshot.limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND,
-        duplicateWindowMs: loaded.snapshot.limits?.duplicateWindowMs ?? 0,
+        maxOrdersPerSecond: snapshot.limits?.maxOrdersPerSecond ?? DEFAULT_MAX_ORDERS_PER_SECOND,
+        duplicateWindowMs: snapshot.limits?.duplicateWindowMs ?? 0,
       },
     );
     // A write that fails outright is not a rejection: whether it landed is unknown, and a rejected
     // order ends without a step that would release it. The step is retried (and fails the order
     // through RecordFailure, which releases, if it keeps failing).
-    if ((await deps.accountRisk.putIfRevision(next, state.revision)) === 'written') return evaluation;
-    state = await deps.accountRisk.get(order.account_id);
+    if ((await deps.accountRisk.putIfRevision(next, state.revision)) === 'written') {
+      return { evaluation, mayHoldOwn: true };
+    }
   }
   throw new TransientError(
     `account ${order.account_id}: the risk state kept changing; no decision after ${MAX_COMMIT_ATTEMPTS} attempts`,
@@ -179,15 +179,10 @@ async function decideAndCommit(deps: RiskCheckDeps, order: Order): Promise<RiskE
 }
 
 /**
- * The decision on record is the one in force: make the account's state agree with it when this
- * attempt decided otherwise (a retried step): an accepted order's value stays reserved, a rejected
- * one's is released.
+ * The decision on record is an acceptance that this attempt did not make (a retried step decided
+ * otherwise): its value must stay reserved, whatever this attempt found.
  */
-async function reconcile(deps: RiskCheckDeps, order: Order, stored: RiskCheck): Promise<void> {
-  if (stored.decision === 'rejected') {
-    await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-    return;
-  }
+async function restoreReservation(deps: RiskCheckDeps, order: Order, stored: RiskCheck): Promise<void> {
   for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
     const state = await deps.accountRisk.get(order.account_id);
     if (state.open[order.order_id]) return;
@@ -211,7 +206,7 @@ async function reconcile(deps: RiskCheckDeps, order: Order, stored: RiskCheck): 
 }
 
 export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<RiskCheckResult> {
-  const evaluation = await decideAndCommit(deps, order);
+  const { evaluation, mayHoldOwn } = await decideAndCommit(deps, order);
   const check: RiskCheck = {
     check_id: randomUUID(),
     order_id: order.order_id,
@@ -224,8 +219,20 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
   // that one again (marked as a replay), never a second opinion that was not in force.
   const stored = await deps.orders.recordRisk(order.order_id, check);
   const replay = stored.check_id !== check.check_id;
-  if (replay && (stored.decision === 'rejected') !== (check.decision === 'rejected')) {
-    await reconcile(deps, order, stored);
+  if (stored.decision === 'rejected') {
+    // Released only now that the rejection is the decision on record. If the release fails, the
+    // step fails and its retry (a replay of this rejection) releases.
+    if (replay || mayHoldOwn) {
+      try {
+        await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+      } catch (err) {
+        throw new TransientError(
+          `order ${order.order_id} rejected; its reservation could not be released yet: ${(err as Error).message}`,
+        );
+      }
+    }
+  } else if (replay && check.decision === 'rejected') {
+    await restoreReservation(deps, order, stored);
   }
   const base = { order_id: order.order_id, trader_id: order.trader_id, actor: deps.identity };
   const note = replay ? 'replayed (step retried), the decision on record: ' : '';

@@ -122,6 +122,35 @@ beforeEach(() => {
   put(ORDER);
 });
 
+describe('checkRisk: an order that fills while another is checked', () => {
+  it('is counted (twice, for a moment) rather than not at all: the state is read before the positions', async () => {
+    // A: 2600 AAPL at 190 = 494,000 reserved. B is checked while A fills: A's fill lands in the
+    // position and A is released between B's two reads.
+    const a = order('ORD-A', { quantity: 2600 });
+    expect((await checkRisk(deps, a)).decision).toBe('needs_approval');
+    const list = positions.list.bind(positions);
+    let filled = false;
+    positions.list = async (accountId: string) => {
+      const read = await list(accountId);
+      if (!filled) {
+        // Just after B's positions read: A's fill reaches the position, then A is released.
+        filled = true;
+        positions.seed(position('AAPL', 2600));
+        const s = state() as AccountRiskState;
+        const { 'ORD-A': _done, ...open } = s.open;
+        accountRisk.states.set('ACC-001', { ...s, revision: s.revision + 1, open });
+      }
+      return read;
+    };
+    // 2600 x 190 = 494,000 held (or reserved) + 2600 x 190 more = 988,000 <= 1,000,000: fits once...
+    const b = order('ORD-B', { quantity: 2700 });
+    // ...but 494,000 + 513,000 = 1,007,000 does not: B must see A, in positions or in the state.
+    const result = await checkRisk(deps, b);
+    expect(result.decision).toBe('rejected');
+    expect(result.reasons).toContain('INSUFFICIENT_CAPITAL');
+  });
+});
+
 describe('checkRisk: an accepted order', () => {
   it('is approved, reserved in the account’s state, counted among the recent orders, and audited with every control', async () => {
     const result = await checkRisk(deps, ORDER);
@@ -414,13 +443,46 @@ describe('checkRisk: store errors', () => {
     expect(state()).toBeUndefined();
   });
 
-  it('a read error in the account risk store itself fails the step: an earlier reservation could not be released', async () => {
+  it('a read error in the account risk store itself: the rejection is recorded, then the step fails until it can release', async () => {
     // Whether an earlier attempt of this step reserved is unknowable without the store, and a
-    // rejected order has no later step that releases: the step fails (retried, then the failure
-    // record, which releases), rather than rejecting and leaving a reservation behind.
-    vi.spyOn(accountRisk, 'get').mockRejectedValue(namedError('InternalServerError', 'gone'));
+    // rejected order has no later step that releases: the rejection goes on record, and the step
+    // fails (its retry replays the rejection and releases; if the store stays down, the failure
+    // record releases) rather than leaving a reservation behind.
+    const get = vi.spyOn(accountRisk, 'get').mockRejectedValue(namedError('InternalServerError', 'gone'));
     await expect(checkRisk(deps, ORDER)).rejects.toMatchObject({ name: 'TransientError' });
-    expect(orders.records.get('ORD-1')?.risk).toBeUndefined();
+    expect(orders.records.get('ORD-1')?.risk?.reasons[0]).toBe('RISK_DATA_UNAVAILABLE');
+    get.mockRestore();
+    const retry = await checkRisk(deps, ORDER);
+    expect(retry.decision).toBe('rejected');
+    expect(retry.reasons[0]).toBe('RISK_DATA_UNAVAILABLE');
+  });
+
+  it('a retried step whose decision on record is an approval keeps the reservation throughout, even if it would now reject', async () => {
+    // The reviewer's scenario: approved and recorded, the audit write failed, the step is retried
+    // after the symbol was halted. The re-evaluation rejects, but nothing is released before the
+    // decision on record (the approval) is known, so a concurrent order never sees the capital free.
+    const first = await checkRisk(deps, ORDER);
+    expect(first.decision).toBe('approved');
+    refStore.halts.set(ORDER.symbol, {
+      symbol: ORDER.symbol,
+      kind: 'TRADING_HALT',
+      reason: 'news',
+      since: '2026-01-01T00:00:00.000000000Z',
+      set_by: 'x',
+    });
+    clock.advanceNs(1_000_000_000n); // past the cache's 1 s: the halt is seen
+    const puts: Array<Record<string, unknown>> = [];
+    const put = accountRisk.putIfRevision.bind(accountRisk);
+    accountRisk.putIfRevision = async (next, expected) => {
+      puts.push(structuredClone(next.open));
+      return put(next, expected);
+    };
+    const retry = await checkRisk(deps, ORDER);
+    expect(retry.check_id).toBe(first.check_id);
+    expect(retry.decision).toBe('approved');
+    // No write ever took the order out of the open orders.
+    for (const open of puts) expect(open).toHaveProperty('ORD-1');
+    expect(state()?.open['ORD-1']).toBeDefined();
   });
 
   it('after an earlier attempt reserved, a data error releases the reservation before rejecting', async () => {
