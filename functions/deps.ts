@@ -84,6 +84,7 @@ export const executionDeps = (s: PlatformServices, identity: string): ExecutionD
   orders: s.orders,
   approvals: s.approvals,
   reference: s.reference,
+  positions: s.positions,
   accountRisk: s.accountRisk,
   venue: s.venue,
   audit: s.audit,
@@ -104,6 +105,7 @@ export const complianceDeps = (s: PlatformServices, identity: string): Complianc
   audit: s.audit,
   index: s.auditIndex,
   accountRisk: s.accountRisk,
+  orders: s.orders,
   clock: s.clock,
   identity,
 });

@@ -322,18 +322,21 @@ export async function recordRejection(deps: ApprovalDeps, order: Order, cause: s
     decided_at: formatNs(deps.clock.nowNs()),
     reason: cause || 'rejected with SendTaskFailure',
   });
-  if (rejected) await auditDecision(deps, rejected, 'console', 'console');
+  // Released before the record: the record's sync then covers the release too (the local store).
   await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  if (rejected) await auditDecision(deps, rejected, 'console', 'console');
 }
 
 export async function expireApproval(deps: ApprovalDeps, order: Order, why: string): Promise<void> {
   const approvalId = approvalIdFor(order.order_id);
   const current = await deps.approvals.get(approvalId);
-  if (current && current.status !== 'EXPIRED' && current.status !== 'REJECTED') {
-    const expired = await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why });
-    if (expired) await auditExpiry(deps, expired, why);
-  }
+  const expired =
+    current && current.status !== 'EXPIRED' && current.status !== 'REJECTED'
+      ? await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why })
+      : undefined;
+  // Released before the record: the record's sync then covers the release too (the local store).
   await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  if (expired) await auditExpiry(deps, expired, why);
 }
 
 export function listPending(

@@ -1,5 +1,5 @@
 // compliance agent use cases: log_event, record_failure, query_audit_log, generate_report.
-import type { AccountRiskStore, AuditIndex, AuditSink, Clock, Page } from '../ports.js';
+import type { AccountRiskStore, AuditIndex, AuditSink, Clock, OrderStore, Page } from '../ports.js';
 import { releaseOrder } from './account-risk.js';
 import { type FieldError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
@@ -9,8 +9,10 @@ import { formatNs, parseNs } from './time.js';
 export interface ComplianceDeps {
   audit: AuditSink;
   index: Pick<AuditIndex, 'queryByOrder' | 'queryByType'>;
-  /** A failed order is finished: its reserved value is released. */
+  /** A failed order is finished: its reserved value is released (unless it filled). */
   accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
+  /** Whether a failed order had filled (its position may then lack the fill). */
+  orders: Pick<OrderStore, 'get'>;
   clock: Clock;
   identity: string;
 }
@@ -32,10 +34,14 @@ export async function recordFailure(
   const name = typeof e.Error === 'string' ? e.Error : 'Unknown';
   const cause = typeof e.Cause === 'string' ? e.Cause.slice(0, 2000) : '';
   // The failure record must land whatever else fails; a reservation that could not be released
-  // stays (it only holds capital back) and the record says so, for the risk desk to clear.
+  // stays (it only holds capital back) and the record says so, for the risk desk to clear. An order
+  // that filled keeps its reservation: its shares were bought or sold, and if the position update
+  // is what failed, the reservation is the only place the risk gate still sees them.
   let releaseError: string | undefined;
+  let filled = false;
   try {
-    await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+    filled = (await deps.orders.get(order.order_id))?.execution?.status === 'FILLED';
+    if (!filled) await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   } catch (err) {
     releaseError = `${(err as Error).name}: ${(err as Error).message}`;
   }
@@ -44,7 +50,13 @@ export async function recordFailure(
     order_id: order.order_id,
     trader_id: order.trader_id,
     actor: deps.identity,
-    input: { execution_id: executionId, error: name, cause, ...(releaseError ? { release_error: releaseError } : {}) },
+    input: {
+      execution_id: executionId,
+      error: name,
+      cause,
+      ...(filled ? { reservation_kept: 'the order filled; its position may lack the fill until reconciled' } : {}),
+      ...(releaseError ? { release_error: releaseError } : {}),
+    },
     decision: 'failed',
     reason: `${name}${cause ? `: ${cause.slice(0, 300)}` : ''}`,
   });

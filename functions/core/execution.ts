@@ -1,6 +1,8 @@
 // execution agent use case: execute_trade. Nothing reaches the venue unless the stored risk
 // decision (re-read, consistently) is an approval for this exact order content, unused, and, when
-// a checker was needed, the checker's approval is on record.
+// a checker was needed, the checker's approval is on record. An order that waited (for a checker,
+// or for more than a second) has the controls that can change meanwhile checked again first: the
+// kill switch, halts, the restricted lists, the price's age and the collar.
 import type {
   AccountRiskStore,
   ApprovalStore,
@@ -12,10 +14,12 @@ import type {
 } from '../ports.js';
 import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
-import type { Fill, Order } from './model.js';
+import type { ControlResult, Fill, Order } from './model.js';
 import { orderHash } from './order.js';
 import type { ReferenceCache } from './reference-cache.js';
-import { formatNs } from './time.js';
+import { type ControlName, evaluateRisk } from './risk.js';
+import { loadRiskSnapshot, type RiskSnapshotDeps } from './risk-check.js';
+import { formatNs, parseNs } from './time.js';
 
 export class RiskApprovalNotVerified extends Error {
   override readonly name = 'RiskApprovalNotVerified';
@@ -24,7 +28,9 @@ export class RiskApprovalNotVerified extends Error {
 export interface ExecutionDeps {
   orders: Pick<OrderStore, 'get' | 'recordExecution'>;
   approvals: Pick<ApprovalStore, 'get'>;
-  reference: Pick<ReferenceCache, 'getSecurity'>;
+  reference: Pick<ReferenceCache, 'getSecurity'> & RiskSnapshotDeps['reference'];
+  /** For the re-check of an order that waited. */
+  positions: RiskSnapshotDeps['positions'];
   /** A venue rejection ends the order: its reserved value is released. */
   accountRisk: Pick<AccountRiskStore, 'get' | 'putIfRevision'>;
   venue: Venue;
@@ -51,6 +57,8 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
 
   const problem = await verify(deps, order, hash, riskCheckId, rec);
   if (problem) return blocked(deps, order, riskCheckId, problem);
+  const stale = await recheck(deps, order, rec);
+  if (stale) return refuseAtExecution(deps, order, riskCheckId, hash, stale);
 
   const security = await deps.reference.getSecurity(order.symbol);
   if (!security) return blocked(deps, order, riskCheckId, `no reference price for ${order.symbol}`);
@@ -97,6 +105,76 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
     recorded.execution,
     recorded.result === 'duplicate' ? 'replayed' : 'new',
   );
+  return toResult(recorded.execution);
+}
+
+/** The controls whose inputs can change while an order waits, checked again before the venue. */
+export const RECHECKED_CONTROLS: ReadonlySet<ControlName> = new Set([
+  'price_freshness',
+  'price_collar',
+  'restricted_list',
+  'halt',
+  'trading_state',
+]);
+/** A risk decision older than this is re-checked before the venue (every order a checker approved is). */
+export const RECHECK_AFTER_MS = 1000;
+
+/** The re-checked controls that now fail, or undefined when none does (or no re-check is due). */
+async function recheck(
+  deps: ExecutionDeps,
+  order: Order,
+  rec: Awaited<ReturnType<OrderStore['get']>>,
+): Promise<ControlResult[] | undefined> {
+  const risk = rec?.risk;
+  if (!risk) return undefined;
+  const nowNs = deps.clock.nowNs();
+  const checkedNs = parseNs(risk.checked_at) ?? 0n;
+  const waited = risk.decision === 'needs_approval' || nowNs - checkedNs > BigInt(RECHECK_AFTER_MS) * 1_000_000n;
+  if (!waited) return undefined;
+  // The same snapshot and the same controls as the risk step (the order's own reservation left
+  // out); only the market-state controls are taken: the limits were decided by the risk step and,
+  // for a large order, approved by a checker. A store error fails them too (fail closed).
+  const { snapshot } = await loadRiskSnapshot(deps, order, nowNs);
+  const failed = evaluateRisk(snapshot).controls.filter(
+    (c) => !c.passed && RECHECKED_CONTROLS.has(c.control as ControlName),
+  );
+  return failed.length > 0 ? failed : undefined;
+}
+
+/**
+ * The order ends REJECTED without reaching the venue: recorded as the execution (the approval is
+ * consumed), released, audited with the controls that failed.
+ */
+async function refuseAtExecution(
+  deps: ExecutionDeps,
+  order: Order,
+  riskCheckId: string,
+  hash: string,
+  failed: ControlResult[],
+): Promise<ExecutionResult> {
+  const codes = failed.map((c) => c.reason_code ?? c.control);
+  const outcome: ExecutionOutcome = {
+    status: 'REJECTED',
+    fill: null,
+    venue_reason: `PRE_EXECUTION_CHECK: ${codes.join(', ')}`,
+    executed_at: formatNs(deps.clock.nowNs()),
+  };
+  const recorded = await deps.orders.recordExecution(
+    order.order_id,
+    { checkId: riskCheckId, orderHash: hash },
+    outcome,
+  );
+  if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
+  await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  await deps.audit.append({
+    event_type: 'trade_failed',
+    order_id: order.order_id,
+    trader_id: order.trader_id,
+    actor: deps.identity,
+    input: { order, risk_check_id: riskCheckId, controls: failed },
+    decision: 'rejected',
+    reason: `pre-execution re-check failed: ${codes.join(', ')}`,
+  });
   return toResult(recorded.execution);
 }
 

@@ -3,7 +3,7 @@
 // made anywhere is seen within ttlMs (the kill switch included). What the risk controls read comes
 // compiled (risk-views.ts), once per fill. Absent items are cached too, for the same bound.
 import type { Clock, ReferenceStore } from '../ports.js';
-import type { FIRM_SCOPE, RiskProfile, SecurityReference, TradingMode } from './model.js';
+import { type FIRM_SCOPE, type RiskProfile, type SecurityReference, TRADING_MODES, type TradingMode } from './model.js';
 import { effectiveProfile } from './risk-limits.js';
 import {
   type FirmView,
@@ -113,7 +113,13 @@ export class ReferenceCache {
 
   /** The trading state of FIRM or an account; ACTIVE when none was ever set. */
   async getTradingMode(scope: Scope): Promise<TradingMode> {
-    return this.through(this.modes, scope, async () => (await this.store.getTradingState(scope))?.state ?? 'ACTIVE');
+    return this.through(this.modes, scope, async () => {
+      const state = (await this.store.getTradingState(scope))?.state;
+      if (state === undefined) return 'ACTIVE';
+      // A state that is not one of the three (a damaged item, a typo in a direct write) halts:
+      // the kill switch fails closed.
+      return TRADING_MODES.includes(state) ? state : 'HALTED';
+    });
   }
 
   async getRestrictions(symbol: string): Promise<RestrictionView[]> {

@@ -1012,9 +1012,31 @@ async function validateLimitValues(store: ReferenceStore, raw: unknown, errors: 
   return out;
 }
 
+/**
+ * Upper bounds of the fields that size an account's live risk state (one DynamoDB item, 400 KB at
+ * most): the recent orders kept are those of the last second (at most the throttle's limit) and
+ * those within the duplicate window.
+ */
+const INTEGER_MAXIMUMS: ReadonlyMap<string, number> = new Map([
+  ['max_orders_per_second', 1000],
+  ['duplicate_window_ms', 60_000],
+]);
+
 function limitValue(name: string, value: unknown, field: string, errors: FieldError[]): string | number | undefined {
   const least = INTEGER_FIELDS.get(name);
-  if (least !== undefined) return wholeNumber(value, field, least, errors);
+  if (least !== undefined) {
+    const n = wholeNumber(value, field, least, errors);
+    const most = INTEGER_MAXIMUMS.get(name);
+    if (n !== undefined && most !== undefined && n > most) {
+      errors.push({
+        field,
+        rule: 'max',
+        message: `must be at most ${most} (it bounds the account's risk state), not ${n}`,
+      });
+      return undefined;
+    }
+    return n;
+  }
   if (FRACTION_FIELDS.has(name)) {
     const d = decimalOf(value, field, errors);
     if (d === undefined) return undefined;

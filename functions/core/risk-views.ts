@@ -20,6 +20,8 @@ export interface SymbolLimitsView {
   maxOrderValue?: Decimal;
   maxOrderQuantity?: number;
   maxPositionValue?: Decimal;
+  /** Fields the profile sets for this symbol that do not parse: their controls fail closed. */
+  invalid?: ReadonlySet<'max_order_value' | 'max_order_quantity' | 'max_position_value'>;
 }
 
 /** An account's limits in force (temporary changes applied), parsed. */
@@ -113,12 +115,19 @@ export function limitsView(profile: RiskProfile): LimitsView {
     const m = new Map<string, SymbolLimitsView>();
     for (const [symbol, l] of Object.entries(profile.symbol_limits)) {
       const v: SymbolLimitsView = {};
+      const invalid = new Set<'max_order_value' | 'max_order_quantity' | 'max_position_value'>();
       const mov = positive(l.max_order_value);
       const moq = int(l.max_order_quantity);
       const mpv = positive(l.max_position_value);
+      // A symbol limit is meant to be the tighter one: a damaged one must not fall back to the
+      // account's (looser) limit, so it is remembered as invalid and its control fails closed.
       if (mov) v.maxOrderValue = mov;
+      else if (l.max_order_value !== undefined) invalid.add('max_order_value');
       if (moq !== undefined) v.maxOrderQuantity = moq;
+      else if (l.max_order_quantity !== undefined) invalid.add('max_order_quantity');
       if (mpv) v.maxPositionValue = mpv;
+      else if (l.max_position_value !== undefined) invalid.add('max_position_value');
+      if (invalid.size > 0) v.invalid = invalid;
       m.set(symbol, v);
     }
     symbols = m;

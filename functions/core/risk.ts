@@ -18,6 +18,7 @@ export const REASON = {
   MISSING_REFERENCE_PRICE: 'MISSING_REFERENCE_PRICE',
   STALE_REFERENCE_PRICE: 'STALE_REFERENCE_PRICE',
   MISSING_POSITION_PRICE: 'MISSING_POSITION_PRICE',
+  STALE_POSITION_PRICE: 'STALE_POSITION_PRICE',
   INSUFFICIENT_CAPITAL: 'INSUFFICIENT_CAPITAL',
   MAX_ORDER_VALUE_EXCEEDED: 'MAX_ORDER_VALUE_EXCEEDED',
   MAX_ORDER_QUANTITY_EXCEEDED: 'MAX_ORDER_QUANTITY_EXCEEDED',
@@ -188,6 +189,11 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   let grossSafe = 0;
   let missingPrice: string | undefined;
   let current = 0;
+  // A held symbol's price is as good as the order's own only while it is as fresh: the same age limit.
+  const maxAgeNs = firm?.maxPriceAgeMs === undefined ? undefined : BigInt(firm.maxPriceAgeMs) * MS;
+  const oldestNs = maxAgeNs === undefined ? undefined : s.nowNs - maxAgeNs;
+  const newestNs = maxAgeNs === undefined ? undefined : s.nowNs + maxAgeNs;
+  let stalePrice: string | undefined;
   for (const p of s.positions) {
     const q = p.quantity;
     if (q === 0) continue;
@@ -201,6 +207,9 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
       if (!pv) {
         missingPrice ??= p.symbol;
         continue;
+      }
+      if (oldestNs !== undefined && newestNs !== undefined && (pv.asOfNs < oldestNs || pv.asOfNs > newestNs)) {
+        stalePrice ??= p.symbol;
       }
     }
     if (!pv) continue;
@@ -225,11 +234,14 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   }
   const openNotional = Decimal.fromUnits(openUnits);
   const openElsewhere = Decimal.fromUnits(openElsewhereUnits);
-  r.add(
-    'position_prices',
-    missingPrice === undefined ? undefined : REASON.MISSING_POSITION_PRICE,
-    missingPrice === undefined ? { held_symbols: String(s.positions.length) } : { symbol: missingPrice },
-  );
+  if (missingPrice !== undefined) r.add('position_prices', REASON.MISSING_POSITION_PRICE, { symbol: missingPrice });
+  else if (stalePrice !== undefined) {
+    r.add('position_prices', REASON.STALE_POSITION_PRICE, {
+      symbol: stalePrice,
+      price_as_of: s.prices.get(stalePrice)?.asOf ?? 'unknown',
+      max_price_age_ms: String(firm?.maxPriceAgeMs),
+    });
+  } else r.add('position_prices', undefined, { held_symbols: String(s.positions.length) });
 
   const buy = order.side === 'BUY';
   // The worst position the order can leave, and the worst one before it (open orders filled).
@@ -261,7 +273,10 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   }
 
   // --- 2. Erroneous orders: value, quantity, collar. ---------------------------------------------
+  const damaged = symbolLimits?.invalid;
   if (limits && limits.maxOrderValue === undefined) r.missing('max_order_value', 'max_order_value');
+  else if (damaged?.has('max_order_value'))
+    r.missing('max_order_value', `symbol_limits.${order.symbol}.max_order_value`);
   else if (limits?.maxOrderValue && value) {
     const bound = tighter(limits.maxOrderValue, symbolLimits?.maxOrderValue);
     const values: Record<string, string> = { order_value: value.toString(), max_order_value: bound.toString() };
@@ -270,7 +285,9 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   } else r.add('max_order_value', limits ? REASON.MISSING_REFERENCE_PRICE : REASON.MISSING_RISK_PROFILE, {});
 
   if (limits && limits.maxOrderQuantity === undefined) r.missing('max_order_quantity', 'max_order_quantity');
-  else if (limits?.maxOrderQuantity !== undefined) {
+  else if (damaged?.has('max_order_quantity')) {
+    r.missing('max_order_quantity', `symbol_limits.${order.symbol}.max_order_quantity`);
+  } else if (limits?.maxOrderQuantity !== undefined) {
     const bound = Math.min(limits.maxOrderQuantity, symbolLimits?.maxOrderQuantity ?? Number.MAX_SAFE_INTEGER);
     r.add('max_order_quantity', order.quantity <= bound ? undefined : REASON.MAX_ORDER_QUANTITY_EXCEEDED, {
       quantity: String(order.quantity),
@@ -298,7 +315,9 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   // --- 3. Position: per symbol and in total, after the order. -----------------------------------
   const projectedValue = ref?.mulInt(Math.abs(projected));
   if (limits && limits.maxPositionValue === undefined) r.missing('max_position_value', 'max_position_value');
-  else if (limits?.maxPositionValue && projectedValue) {
+  else if (damaged?.has('max_position_value')) {
+    r.missing('max_position_value', `symbol_limits.${order.symbol}.max_position_value`);
+  } else if (limits?.maxPositionValue && projectedValue) {
     const bound = tighter(limits.maxPositionValue, symbolLimits?.maxPositionValue);
     r.add(
       'max_position_value',

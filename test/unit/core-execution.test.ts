@@ -3,12 +3,14 @@ import { approvalIdFor } from '../../functions/core/approvals.js';
 import { type ExecutionDeps, executeTrade, RiskApprovalNotVerified } from '../../functions/core/execution.js';
 import type { ApprovalRecord, Order, OrderRecord, RiskDecision } from '../../functions/core/model.js';
 import { orderHash } from '../../functions/core/order.js';
+import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
 import {
   InMemoryAccountRiskStore,
   InMemoryApprovalStore,
   InMemoryAuditTrail,
   InMemoryOrderStore,
+  InMemoryPositionStore,
   InMemoryReferenceStore,
   ManualClock,
   SpyVenue,
@@ -30,7 +32,7 @@ const CHECK = 'CHK-1';
 let clock: ManualClock;
 let orders: InMemoryOrderStore;
 let approvals: InMemoryApprovalStore;
-let reference: InMemoryReferenceStore;
+let refStore: InMemoryReferenceStore;
 let venue: SpyVenue;
 let audit: InMemoryAuditTrail;
 let deps: ExecutionDeps;
@@ -40,7 +42,10 @@ beforeEach(() => {
   clock = new ManualClock();
   orders = new InMemoryOrderStore();
   approvals = new InMemoryApprovalStore();
-  reference = new InMemoryReferenceStore({ securities: [security('AAPL', '190.00')] });
+  refStore = new InMemoryReferenceStore({
+    securities: [security('AAPL', '190.00')],
+    firmSettings: { price_collar: '0.1', max_price_age_ms: 10_000, version: 'firm/v1' },
+  });
   venue = new SpyVenue();
   audit = new InMemoryAuditTrail(clock);
   accountRisk = new InMemoryAccountRiskStore([
@@ -51,7 +56,17 @@ beforeEach(() => {
       recent: [],
     },
   ]);
-  deps = { orders, approvals, reference, accountRisk, venue, audit, clock, identity: 'execution-agent' };
+  deps = {
+    orders,
+    approvals,
+    reference: new ReferenceCache(refStore, clock),
+    positions: new InMemoryPositionStore(),
+    accountRisk,
+    venue,
+    audit,
+    clock,
+    identity: 'execution-agent',
+  };
 });
 
 /** Puts the order on record with a risk decision, as order intake and the risk agent would. */
@@ -294,7 +309,7 @@ describe('executeTrade: anything unverified is blocked before the venue', () => 
       'there is no reference price',
       () => {
         place(ORDER, 'approved');
-        reference.securities.clear();
+        refStore.securities.clear();
         return { order: ORDER, checkId: CHECK };
       },
       /no reference price for AAPL/,
@@ -417,5 +432,62 @@ describe('SimulatedVenue', () => {
       status: 'REJECTED',
       reason: 'LIMIT_PRICE_MISSING',
     });
+  });
+});
+
+describe('executeTrade: an order that waited is checked again before the venue', () => {
+  const halted = (kind: 'TRADING_HALT' | 'LULD_PAUSE') =>
+    refStore.halts.set('AAPL', { symbol: 'AAPL', kind, reason: 'news', since: T0, set_by: 'RISK-OFFICER-1' });
+
+  it('a checker-approved order is refused when the firm was halted meanwhile: REJECTED, released, audited, no venue', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    refStore.tradingStates.set('FIRM', {
+      scope: 'FIRM',
+      state: 'HALTED',
+      reason: 'kill switch',
+      set_by: 'RISK-OFFICER-1',
+      set_at: T0,
+      revision: 1,
+    });
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result).toEqual({ status: 'REJECTED', fill: null, venue_reason: 'PRE_EXECUTION_CHECK: TRADING_HALTED' });
+    expect(venue.submissions).toHaveLength(0);
+    expect(orders.records.get('ORD-1')?.execution?.status).toBe('REJECTED');
+    expect((await accountRisk.get('ACC-001')).open).toEqual({});
+    const [rec] = audit.ofType('trade_failed');
+    expect(rec).toMatchObject({ decision: 'rejected', reason: 'pre-execution re-check failed: TRADING_HALTED' });
+  });
+
+  it('an approved order whose check is more than a second old is refused during an LULD pause', async () => {
+    place(ORDER, 'approved');
+    halted('LULD_PAUSE');
+    clock.advanceNs(1_000_000_001n);
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: LULD_PAUSE');
+    expect(venue.submissions).toHaveLength(0);
+  });
+
+  it('a checker-approved order whose price went stale meanwhile is refused', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    clock.advanceNs(10_000_000_001n);
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: STALE_REFERENCE_PRICE');
+  });
+
+  it('a fresh approved order goes straight to the venue (its check is current)', async () => {
+    place(ORDER, 'approved');
+    halted('TRADING_HALT'); // set after the check, within the second: the order was already decided
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.status).toBe('FILLED');
+    expect(venue.submissions).toHaveLength(1);
+  });
+
+  it('a checker-approved order with nothing changed is filled', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.status).toBe('FILLED');
   });
 });

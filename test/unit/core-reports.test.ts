@@ -10,7 +10,7 @@ import {
 import { ValidationError } from '../../functions/core/errors.js';
 import type { AuditEvent, AuditEventType, AuditRecord, Fill, Order, Side } from '../../functions/core/model.js';
 import { buildReport, type Report, reportToCsv } from '../../functions/core/reports.js';
-import { InMemoryAccountRiskStore, InMemoryAuditTrail, ManualClock } from '../support/in-memory.js';
+import { InMemoryAccountRiskStore, InMemoryAuditTrail, InMemoryOrderStore, ManualClock } from '../support/in-memory.js';
 
 let seq = 0;
 function rec(event_type: AuditEventType, patch: Partial<AuditRecord> = {}): AuditRecord {
@@ -228,6 +228,7 @@ describe('compliance use cases', () => {
   let audit: InMemoryAuditTrail;
   let deps: ComplianceDeps;
   let accountRisk: InMemoryAccountRiskStore;
+  let orders: InMemoryOrderStore;
   const ORDER: Order = {
     order_id: 'ORD-1',
     symbol: 'AAPL',
@@ -259,7 +260,8 @@ describe('compliance use cases', () => {
         recent: [],
       },
     ]);
-    deps = { audit, index: audit.index, accountRisk, clock, identity: 'compliance-agent' };
+    orders = new InMemoryOrderStore();
+    deps = { audit, index: audit.index, accountRisk, orders, clock, identity: 'compliance-agent' };
   });
 
   it('logEvent appends to the chain', async () => {
@@ -282,6 +284,22 @@ describe('compliance use cases', () => {
     expect(r.reason).toBe(`States.TaskFailed: ${'x'.repeat(300)}`);
     // The failed order no longer holds capital.
     expect((await accountRisk.get('ACC-001')).open).toEqual({});
+  });
+
+  it('recordFailure keeps the reservation of an order that filled (its position may lack the fill)', async () => {
+    orders.records.set('ORD-1', {
+      order_id: 'ORD-1',
+      order: ORDER,
+      order_hash: 'h',
+      submitted_at: '2026-01-02T14:30:00.000000000Z',
+      submitted_by: 'trader-1',
+      execution_id: 'exec-3',
+      answer: { statusCode: 202, body: {} },
+      execution: { status: 'FILLED', fill: null, executed_at: '2026-01-02T14:30:00.000000000Z' },
+    });
+    const r = await recordFailure(deps, ORDER, { Error: 'FillTooOldError', Cause: 'old' }, 'exec-3');
+    expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-1']);
+    expect(r.input).toHaveProperty('reservation_kept');
   });
 
   it('recordFailure still records the failure when the release fails, and says so', async () => {

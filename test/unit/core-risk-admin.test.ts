@@ -266,6 +266,29 @@ describe('limit changes: maker-checker', () => {
     expect((record.input as { errors: unknown[] }).errors).toHaveLength(14);
   });
 
+  it('bounds the throttle and the duplicate window (they size the account risk state item)', async () => {
+    const { err } = await refused(
+      () =>
+        requestLimitChange(deps, MAKER, {
+          account_id: 'ACC-001',
+          values: { max_orders_per_second: 1001, duplicate_window_ms: 60_001 },
+          reason: 'too much',
+        }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(err).sort()).toEqual([
+      ['values.duplicate_window_ms', 'max'],
+      ['values.max_orders_per_second', 'max'],
+    ]);
+    const ok = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_orders_per_second: 1000, duplicate_window_ms: 60_000 },
+      reason: 'at the bounds',
+    });
+    expect(ok.status).toBe('PENDING');
+  });
+
   it('refuses an unknown account, an empty change, a malformed until; takes 0 as "off" for the duplicate window', async () => {
     const unknown = await refused(
       () => requestLimitChange(deps, MAKER, { account_id: 'ACC-404', values: { max_order_value: '1' }, reason: 'r' }),

@@ -9,7 +9,7 @@ import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import { evaluateRisk, type RiskEvaluation, type RiskSnapshot } from '../../functions/core/risk.js';
 import { checkRisk } from '../../functions/core/risk-check.js';
 import { firmView, limitsView, openView, type PriceView, priceView } from '../../functions/core/risk-views.js';
-import { parseNs } from '../../functions/core/time.js';
+import { formatNs, parseNs } from '../../functions/core/time.js';
 import {
   InMemoryAccountRiskStore,
   InMemoryAuditTrail,
@@ -18,6 +18,7 @@ import {
   InMemoryReferenceStore,
   ManualClock,
   namedError,
+  position,
   security,
   T0,
 } from '../support/in-memory.js';
@@ -195,5 +196,48 @@ describe('risk-check.ts: a retry that cannot read its data leaves no reservation
     expect(retry.decision).toBe('rejected');
     expect(retry.reasons).toContain('RISK_DATA_UNAVAILABLE');
     expect(accountRisk.states.get('ACC-001')?.open['ORD-1']).toBeUndefined();
+  });
+});
+
+// From the review of the whole change: held symbols' prices had no age check, and a damaged
+// per-symbol limit or trading state fell back to something looser.
+describe('review: stale held prices, damaged symbol limits and trading states fail closed', () => {
+  const held = (asOfMs: number) => ({
+    positions: [position('MSFT', 10)],
+    prices: new Map([['MSFT', priceView(security('MSFT', '200', formatNs(T0_NS + BigInt(asOfMs) * MS))) as PriceView]]),
+  });
+
+  it.each([
+    { age: 60_000, ok: true },
+    { age: 60_001, ok: false },
+    { age: -60_001, ok: false },
+  ])('a held price $age ms old -> passed=$ok', ({ age, ok }) => {
+    const ev = evaluate(held(-age));
+    expect(control(ev, 'position_prices')?.passed).toBe(ok);
+    if (!ok) expect(ev.reasons).toEqual(['STALE_POSITION_PRICE']);
+  });
+
+  it('a per-symbol limit that does not parse fails its control with MISSING_LIMIT, not the looser account limit', () => {
+    const damaged = { ...PROFILE, symbol_limits: { AAPL: { max_order_value: 'lots', max_order_quantity: -1 } } };
+    const ev = evaluate({ limits: limitsView(damaged as unknown as RiskProfile) });
+    expect(control(ev, 'max_order_value')).toMatchObject({
+      reason_code: 'MISSING_LIMIT',
+      values: { missing_limit: 'symbol_limits.AAPL.max_order_value' },
+    });
+    expect(control(ev, 'max_order_quantity')).toMatchObject({
+      reason_code: 'MISSING_LIMIT',
+      values: { missing_limit: 'symbol_limits.AAPL.max_order_quantity' },
+    });
+  });
+
+  it('a trading state the cache does not know reads as HALTED', async () => {
+    const store = new InMemoryReferenceStore({
+      tradingStates: [
+        { scope: 'FIRM', state: 'halted' as never, reason: 'typo', set_by: 'x', set_at: T0, revision: 1 },
+      ],
+    });
+    const cache = new ReferenceCache(store, new ManualClock());
+    expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
+    expect(await cache.getTradingMode('ACC-001')).toBe('ACTIVE');
   });
 });

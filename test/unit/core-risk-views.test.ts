@@ -176,7 +176,7 @@ describe('limitsView', () => {
       expect(limitsView(withRaw('max_orders_per_second', bad)).maxOrdersPerSecond).toBeUndefined();
   });
 
-  it('a bad symbol limit compiles to absent (the account’s applies); a symbol quantity of 0 is kept', () => {
+  it('a bad symbol limit is remembered as invalid (its control fails closed, never the looser account limit); a symbol quantity of 0 is kept', () => {
     const v = limitsView({
       ...PROFILE,
       symbol_limits: {
@@ -184,9 +184,15 @@ describe('limitsView', () => {
         MSFT: { max_order_quantity: 0 },
       },
     });
-    expect(v.symbols.get('AAPL')).toEqual({});
+    expect(v.symbols.get('AAPL')).toEqual({
+      invalid: new Set(['max_order_value', 'max_order_quantity', 'max_position_value']),
+    });
     expect(v.symbols.get('MSFT')).toEqual({ maxOrderQuantity: 0 });
-    expect(evaluate({ limits: v }).decision).toBe('approved');
+    expect(failures(evaluate({ limits: v }))).toEqual({
+      max_order_value: 'MISSING_LIMIT',
+      max_order_quantity: 'MISSING_LIMIT',
+      max_position_value: 'MISSING_LIMIT',
+    });
     expect(
       failures(evaluate({ limits: v, order: { ...ORDER, symbol: 'MSFT' }, price: priceView(security('MSFT', '100')) })),
     ).toEqual({

@@ -1676,6 +1676,7 @@ function oracle(g: Gen): Expected {
   // Exposure: positions at their prices, open orders, the order's effect.
   let gross = 0n;
   let missingHeld = false;
+  let staleHeld = false;
   for (const s of SYMS) {
     const q = g.positions[s] ?? 0;
     if (q === 0) continue;
@@ -1684,9 +1685,11 @@ function oracle(g: Gen): Expected {
       if (s !== g.symbol) missingHeld = true;
       continue;
     }
+    if (s !== g.symbol && firm?.ageMs !== undefined && Math.abs(pr.offsetMs) > firm.ageMs) staleHeld = true;
     gross += big(Math.abs(q)) * big(pr.cents);
   }
   if (missingHeld) fail('position_prices', 'MISSING_POSITION_PRICE');
+  else if (staleHeld) fail('position_prices', 'STALE_POSITION_PRICE');
   let openNotional = 0n;
   let openElsewhere = 0n;
   let openBuys = 0n;
