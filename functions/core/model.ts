@@ -101,6 +101,8 @@ export interface RiskProfile {
   temporary?: TemporaryLimits[];
   /** Changes on every applied change: the decision records which limits it used. */
   version: string;
+  /** The limit change that produced this version (how a retried approval recognises its own write). */
+  last_change_id?: string;
 }
 
 export interface SymbolLimits {

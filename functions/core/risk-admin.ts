@@ -289,14 +289,16 @@ async function approveChange(
       );
     }
     const kept = unexpired(profile.temporary, nowNs);
-    const candidate: RiskProfile =
-      c.until === undefined
+    const candidate: RiskProfile = {
+      ...(c.until === undefined
         ? withTemporary(applyLimitValues(stripTemporary(profile), c.values), kept, next)
         : withTemporary(
             stripTemporary(profile),
             [...kept, { change_id: c.change_id, values: c.values, until: c.until }],
             next,
-          );
+          )),
+      last_change_id: c.change_id,
+    };
     // The same version can be rewritten by expiry housekeeping (same limits): then try again.
     if (await deps.store.putRiskProfileIf(candidate, profile.version)) {
       applied = candidate;
@@ -762,6 +764,21 @@ export async function setHalt(deps: RiskAdminDeps, caller: RiskCaller, request: 
   if (errors.length > 0) await refuse(deps, caller, 'risk_admin_refused', input, new ValidationError(errors));
 
   const before = await deps.store.getHalt(symbol);
+  const beforeEnds = before?.until === undefined ? undefined : parseNs(before.until);
+  const beforeInForce = before !== undefined && (beforeEnds === undefined || beforeEnds > nowNs);
+  if (beforeInForce && before.until === undefined && until !== undefined) {
+    // A halt until lifted is not shortened by a pause that ends by itself: lift it first, on purpose.
+    await refuse(
+      deps,
+      caller,
+      'risk_admin_refused',
+      input,
+      new ConflictError(
+        `${symbol} is halted until lifted (${before.kind}, since ${before.since}: ${before.reason}); lift it before setting a halt that ends by itself`,
+        'HALT_IN_FORCE',
+      ),
+    );
+  }
   const halt: TradingHalt = {
     symbol,
     kind: kind as HaltKind,
@@ -1166,9 +1183,12 @@ export function nextVersion(accountId: string, version: string): string {
   return `${accountId}/v${n === undefined ? 1 : BigInt(n) + 1n}`;
 }
 
+/**
+ * This change wrote the profile (a retried approval): by the change id the write carries, not by
+ * its values, which another change against the same version may have set identically.
+ */
 function alreadyApplied(profile: RiskProfile, c: LimitChange): boolean {
-  if (c.until !== undefined) return (profile.temporary ?? []).some((t) => t.change_id === c.change_id);
-  return Object.entries(c.values).every(([path, v]) => limitValueAt(profile, path) === v);
+  return profile.last_change_id === c.change_id;
 }
 
 function unexpired(temporary: readonly TemporaryLimits[] | undefined, nowNs: bigint): TemporaryLimits[] {

@@ -50,7 +50,20 @@ export function createRiskHandler(deps: RiskAgentDeps, logger: AgentLogger): Age
         allowed: Record<string, 'string' | 'object' | 'number|string'>,
         path: Record<string, string> = {},
       ): Promise<Record<string, unknown>> => {
-        const b = objectBody(event);
+        let b: Record<string, unknown>;
+        try {
+          b = objectBody(event);
+        } catch (err) {
+          // Malformed JSON or not an object: refused like any other bad input, and audited.
+          if (!(err instanceof ValidationError)) throw err;
+          return refuseRequest(
+            admin,
+            caller,
+            kind,
+            { action, ...path, body: event.body?.slice(0, 2000) ?? null },
+            err.errors,
+          );
+        }
         const errors: FieldError[] = [];
         for (const [k, v] of Object.entries(b)) {
           const type = allowed[k];

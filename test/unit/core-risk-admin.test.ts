@@ -343,6 +343,26 @@ describe('limit changes: maker-checker', () => {
     expect(added[0]?.reason).toMatch(/^STALE_CHANGE: /);
   });
 
+  it('refuses a stale change even when it sets the same values as the one applied since', async () => {
+    // The review's case: X and Y, both against v1, both max_order_value 2,000,000. Y is approved;
+    // X must not be taken for "already applied" (a retried approval) because its values match.
+    const x = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'x',
+    });
+    const y = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'y',
+    });
+    await decideLimitChange(deps, CHECKER, y.change_id, 'approve');
+    const err = await decideLimitChange(deps, CHECKER, x.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('STALE_CHANGE');
+    expect(store.limitChanges.get(x.change_id)?.status).toBe('REJECTED');
+    expect(store.profiles.get('ACC-001')?.last_change_id).toBe(y.change_id);
+  });
+
   it('refuses to decide a change twice, or an unknown change (audited)', async () => {
     const change = await requestLimitChange(deps, MAKER, {
       account_id: 'ACC-001',
@@ -798,6 +818,25 @@ describe('the risk API (functions/risk/app.ts)', () => {
     expect(limits.body).toMatchObject({ effective: { max_order_value: '1500000', version: 'ACC-001/v2' } });
     // The gate's cache sees the new limits at once.
     expect((await cache.getRiskProfile('ACC-001'))?.max_order_value).toBe('1500000');
+  });
+
+  it('does not let a pause that ends by itself replace a halt until lifted (audited)', async () => {
+    await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'TRADING_HALT', reason: 'regulatory halt' });
+    const err = await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'LULD_PAUSE', reason: 'limit down' }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as ConflictError).code).toBe('HALT_IN_FORCE');
+    expect(store.halts.get('AAPL')).toMatchObject({ kind: 'TRADING_HALT', reason: 'regulatory halt' });
+    expect(audit.records().at(-1)).toMatchObject({ event_type: 'risk_admin_refused' });
+  });
+
+  it('refuses a body that is not a JSON object, audited, nothing changed', async () => {
+    const before = stored();
+    const res = await call(MAKER, 'POST', '/risk/limit-changes', {}, 'max_order_value=2000000');
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ field: 'body', rule: 'type', message: 'the body must be a JSON object' }]);
+    expect(stored()).toEqual(before);
+    expect(audit.records().map((r) => [r.event_type, r.actor])).toEqual([['limit_change_refused', 'RISK-OFFICER-1']]);
   });
 
   it('refuses unknown or mistyped body fields, naming them, audited, nothing changed', async () => {
