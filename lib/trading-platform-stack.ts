@@ -103,6 +103,8 @@ export class TradingPlatformStack extends Stack {
         ORDERS_TABLE: t.orders.tableName,
         REFERENCE_TABLE: t.reference.tableName,
         APPROVALS_TABLE: t.approvals.tableName,
+        // The re-check of an order that waited reads the account's positions.
+        POSITIONS_TABLE: t.positions.tableName,
         RISK_STATE_TABLE: t.riskState.tableName,
       }),
       positionTracker: agent('PositionTracker', 'position-tracker', {
@@ -192,7 +194,7 @@ export class TradingPlatformStack extends Stack {
 
     // Execution consumes the risk approval on the order and verifies the approval record.
     t.grantReadWrite(execution.role, 'orders');
-    t.grantRead(execution.role, 'reference', 'approvals');
+    t.grantRead(execution.role, 'reference', 'approvals', 'positions');
 
     t.grantReadWrite(positionTracker.role, 'positions');
     t.grantRead(positionTracker.role, 'reference');

@@ -48,7 +48,7 @@ const AGENT_ENV: Record<AgentName, string[]> = {
   'order-router': ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'REFERENCE_TABLE'],
   risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
   approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
-  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'RISK_STATE_TABLE'],
+  execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
   'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE'],
   compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
 };
@@ -70,7 +70,14 @@ const TABLE_ACCESS: Record<AgentName, Partial<Record<TableKey, Access>>> = {
   'order-router': { orders: 'write', reference: 'read', audit: 'write' },
   risk: { orders: 'write', reference: 'write', positions: 'read', audit: 'write', riskState: 'write' },
   approval: { approvals: 'write', orders: 'read', audit: 'write', riskState: 'write' },
-  execution: { orders: 'write', reference: 'read', approvals: 'read', audit: 'write', riskState: 'write' },
+  execution: {
+    orders: 'write',
+    reference: 'read',
+    approvals: 'read',
+    positions: 'read',
+    audit: 'write',
+    riskState: 'write',
+  },
   'position-tracker': { positions: 'write', reference: 'read', audit: 'write', riskState: 'write' },
   compliance: { orders: 'read', audit: 'write', riskState: 'write' },
 };
