@@ -60,6 +60,12 @@ export interface PriceView {
   text: string;
   asOf: string;
   asOfNs: bigint;
+  /**
+   * `asOfNs` in whole seconds (rounded down): a small integer V8 keeps inside the object (until
+   * 2038), which lets the age check of every held position skip reading the bigint when the price
+   * is clearly fresh. Only a shortcut: a price near the limit is compared exactly.
+   */
+  asOfS: number;
 }
 
 export interface RestrictionView {
@@ -179,6 +185,7 @@ export function priceView(s: SecurityReference): PriceView | undefined {
     text: s.reference_price,
     asOf: s.price_as_of,
     asOfNs,
+    asOfS: Number(asOfNs / 1_000_000_000n),
   };
 }
 

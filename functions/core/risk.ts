@@ -193,6 +193,9 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   const maxAgeNs = firm?.maxPriceAgeMs === undefined ? undefined : BigInt(firm.maxPriceAgeMs) * MS;
   const oldestNs = maxAgeNs === undefined ? undefined : s.nowNs - maxAgeNs;
   const newestNs = maxAgeNs === undefined ? undefined : s.nowNs + maxAgeNs;
+  // In whole seconds: a price strictly between them is fresh without an exact comparison.
+  const oldestS = oldestNs === undefined ? 0 : Number(oldestNs / 1_000_000_000n);
+  const newestS = newestNs === undefined ? 0 : Number(newestNs / 1_000_000_000n);
   let stalePrice: string | undefined;
   for (const p of s.positions) {
     const q = p.quantity;
@@ -208,7 +211,12 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
         missingPrice ??= p.symbol;
         continue;
       }
-      if (oldestNs !== undefined && newestNs !== undefined && (pv.asOfNs < oldestNs || pv.asOfNs > newestNs)) {
+      if (
+        oldestNs !== undefined &&
+        newestNs !== undefined &&
+        !(pv.asOfS > oldestS && pv.asOfS < newestS) &&
+        (pv.asOfNs < oldestNs || pv.asOfNs > newestNs)
+      ) {
         stalePrice ??= p.symbol;
       }
     }
