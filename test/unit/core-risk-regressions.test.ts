@@ -122,10 +122,9 @@ describe('risk.ts: exact boundaries', () => {
 });
 
 describe('risk.ts / risk-views.ts: a damaged throttle limit fails closed', () => {
-  // risk-views.ts:137 drops a stored max_orders_per_second of 0 (or one that does not parse), and
-  // risk.ts:402 then applies the default of 100 a second: the opposite of the views' contract ("a
-  // stored value that does not parse becomes absent, so its control fails closed (MISSING_LIMIT)").
-  // risk-admin refuses 0 on a change, but a loader or a damaged item is not refused.
+  // A stored max_orders_per_second of 0, or one that does not parse, used to be dropped, and the
+  // default of 100 a second applied. risk-admin refuses such a value on a change; a loader or a
+  // damaged item is not refused, so the read side must fail closed too.
   it.each([0, -1, '5', 1.5])('a stored max_orders_per_second of %j does not let 100 orders a second through', (bad) => {
     const limits = limitsView({ ...PROFILE, max_orders_per_second: bad } as unknown as RiskProfile);
     const ev = evaluate({ limits });

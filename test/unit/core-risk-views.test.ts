@@ -171,9 +171,12 @@ describe('limitsView', () => {
     expect(limitsView(withRaw('duplicate_window_ms', 0)).duplicateWindowMs).toBe(0);
   });
 
-  it('a bad throttle compiles to absent (the default then applies: see core-risk-bugs.test.ts)', () => {
-    for (const bad of [0, ...BAD_INT])
-      expect(limitsView(withRaw('max_orders_per_second', bad)).maxOrdersPerSecond).toBeUndefined();
+  it('a bad throttle compiles to invalid, not to the default (the throttle fails closed)', () => {
+    for (const bad of [0, ...BAD_INT]) {
+      const v = limitsView(withRaw('max_orders_per_second', bad));
+      expect(v.maxOrdersPerSecond).toBeUndefined();
+      expect(v.maxOrdersPerSecondInvalid).toBe(true);
+    }
   });
 
   it('a bad symbol limit is remembered as invalid (its control fails closed, never the looser account limit); a symbol quantity of 0 is kept', () => {

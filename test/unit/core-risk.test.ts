@@ -1134,8 +1134,7 @@ describe('11. fail closed', () => {
       reason_code: 'MISSING_LIMIT',
       values: { missing_limit: 'available_capital' },
     });
-    // The concentration's reason code is in core-risk-bugs.test.ts.
-    expect(Object.keys(failures(ev))).toEqual(['capital', 'concentration']);
+    expect(failures(ev)).toEqual({ capital: 'MISSING_LIMIT', concentration: 'MISSING_LIMIT' });
   });
 
   it.each([
@@ -1173,7 +1172,7 @@ describe('11. fail closed', () => {
       'max_total_position_value',
       'concentration',
     ]);
-    // capital's reason code: see core-risk-bugs.test.ts
+    expect(f.capital).toBe('MISSING_RISK_PROFILE');
     expect({ ...f, capital: undefined }).toEqual({
       risk_profile: 'MISSING_RISK_PROFILE',
       capital: undefined,
