@@ -221,10 +221,21 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       routerDeps(services, localIdentity('order-router')),
       logger('order-router'),
     );
-    handlers.risk = createRiskHandler(
-      { check: riskDeps(services, localIdentity('risk')), admin: riskAdminDeps(services, localIdentity('risk')) },
-      logger('risk'),
+    const marketData = new SimulatedMarketData(
+      stores.reference,
+      clock,
+      new Logger({ serviceName: 'market-data', logLevel }),
+      options.marketDataIntervalMs ?? 1000,
     );
+    marketData.track(...Object.keys(REFERENCE_PRICES), ...Object.keys(FIRM_LISTED));
+    const admin = riskAdminDeps(services, localIdentity('risk'));
+    const told = admin.onChange;
+    // A symbol a risk officer prices is published by the feed from then on, like the seeded ones.
+    admin.onChange = (what) => {
+      told?.(what);
+      if (what.kind === 'security') marketData.track(what.key);
+    };
+    handlers.risk = createRiskHandler({ check: riskDeps(services, localIdentity('risk')), admin }, logger('risk'));
     handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
     handlers.execution = createExecutionHandler(
       executionDeps(services, localIdentity('execution')),
@@ -240,13 +251,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     );
 
     // Prices before recovery: a resumed order's risk step needs a fresh one like any other.
-    const marketData = new SimulatedMarketData(
-      stores.reference,
-      clock,
-      new Logger({ serviceName: 'market-data', logLevel }),
-      options.marketDataIntervalMs ?? 1000,
-    );
-    marketData.track(...Object.keys(REFERENCE_PRICES), ...Object.keys(FIRM_LISTED));
     if ((options.marketDataIntervalMs ?? 1000) > 0) {
       await marketData.start();
       opened.push({ close: () => marketData.stop() });
