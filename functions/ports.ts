@@ -8,6 +8,7 @@ import type {
   Fill,
   FirmRiskSettings,
   LimitChange,
+  LimitChangeStatus,
   Locate,
   OrderRecord,
   Position,
@@ -105,11 +106,15 @@ export interface ReferenceStore {
 
   createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>>;
   getLimitChange(changeId: string): Promise<LimitChange | undefined>;
-  /** Conditional transition out of PENDING; undefined when the change was no longer pending. */
+  /**
+   * Conditional transition out of `from` (PENDING by default; APPROVED when an approval claimed
+   * first could not be applied); undefined when the change was no longer in `from`.
+   */
   decideLimitChange(
     changeId: string,
     patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
       Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+    from?: LimitChangeStatus,
   ): Promise<LimitChange | undefined>;
   /** Limit changes by status, oldest first. */
   listLimitChanges(status: LimitChange['status'], limit: number, nextToken?: string): Promise<Page<LimitChange>>;

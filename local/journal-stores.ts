@@ -312,11 +312,12 @@ export class JournalReferenceStore implements ReferenceStore {
     changeId: string,
     patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
       Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+    from: LimitChangeStatus = 'PENDING',
   ): Promise<LimitChange | undefined> {
     this.db.count('UpdateItem');
     const { pk, sk } = limitChangeKey(changeId);
     const c = this.db.get<StoredLimitChange>(JournalReferenceStore.T, pk, sk);
-    if (c?.status !== 'PENDING') {
+    if (c?.status !== from) {
       await this.db.settled(this.db.seqOf(JournalReferenceStore.T, pk, sk));
       return undefined;
     }

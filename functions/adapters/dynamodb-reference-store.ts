@@ -247,6 +247,7 @@ export class DynamoDbReferenceStore implements ReferenceStore {
     changeId: string,
     patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
       Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+    from: LimitChangeStatus = 'PENDING',
   ): Promise<LimitChange | undefined> {
     // Only the decision's fields: never the key, the values or who asked.
     const set = setClause(
@@ -267,9 +268,9 @@ export class DynamoDbReferenceStore implements ReferenceStore {
           Key: limitChangeKey(changeId),
           UpdateExpression: `SET ${set.clause}`,
           // Fails on a missing item too: no attribute_exists needed.
-          ConditionExpression: '#status = :pending',
+          ConditionExpression: '#status = :from',
           ExpressionAttributeNames: { ...set.names, '#status': 'status' },
-          ExpressionAttributeValues: { ...set.values, ':pending': 'PENDING' satisfies LimitChangeStatus },
+          ExpressionAttributeValues: { ...set.values, ':from': from },
           ReturnValues: 'ALL_NEW',
         }),
       ),

@@ -185,6 +185,18 @@ export async function decideLimitChange(
       new ValidationError([{ field: 'reason', rule: 'required', message: 'a rejection needs a reason' }]),
     );
   }
+  if (c.status === 'APPROVED' && verdict === 'approve') {
+    // An approval claimed and then interrupted before its limits were written: an officer's
+    // approval finishes it (or closes it as stale if another change came first).
+    const profile = await deps.store.getRiskProfile(c.account_id);
+    if (profile && !alreadyApplied(profile, c)) {
+      const nowNs = deps.clock.nowNs();
+      const applied = await applyApproved(deps, c, nowNs);
+      if (!applied) return closeUnapplied(deps, caller, c, reason);
+      await auditApproval(deps, caller, c, applied, reason, true);
+      return c;
+    }
+  }
   if (c.status !== 'PENDING') {
     await refuse(
       deps,
@@ -269,71 +281,35 @@ async function approveChange(
       `limit change ${c.change_id} was to last until ${c.until}, which has passed: request it again`,
     );
   }
-  let applied: RiskProfile | undefined;
-  let prior: RiskProfile | undefined;
-  for (let attempt = 0; attempt < WRITE_ATTEMPTS && !applied; attempt++) {
-    const profile = await deps.store.getRiskProfile(c.account_id);
-    if (!profile) {
-      return refuseAndClose('STALE_CHANGE', `account ${c.account_id} no longer has a risk profile`);
-    }
-    const next = nextVersion(c.account_id, c.base_version);
-    if (profile.version === next && alreadyApplied(profile, c)) {
-      // This approval was applied before it could be recorded (a retried call): record it now.
-      applied = profile;
-      break;
-    }
-    if (profile.version !== c.base_version) {
-      return refuseAndClose(
-        'STALE_CHANGE',
-        `limit change ${c.change_id} was requested against ${c.account_id} limits version ${c.base_version}; version ${profile.version} is in force now: request the change again`,
-      );
-    }
-    const kept = unexpired(profile.temporary, nowNs);
-    const candidate: RiskProfile = {
-      ...(c.until === undefined
-        ? withTemporary(applyLimitValues(stripTemporary(profile), c.values), kept, next)
-        : withTemporary(
-            stripTemporary(profile),
-            [...kept, { change_id: c.change_id, values: c.values, until: c.until }],
-            next,
-          )),
-      last_change_id: c.change_id,
-    };
-    // The same version can be rewritten by expiry housekeeping (same limits): then try again.
-    if (await deps.store.putRiskProfileIf(candidate, profile.version)) {
-      applied = candidate;
-      prior = profile;
-    }
-  }
-  if (!applied) {
-    return refuseAndClose(
-      'STALE_CHANGE',
-      `limits of ${c.account_id} kept changing while limit change ${c.change_id} was being applied`,
-    );
-  }
-  deps.onChange?.({ kind: 'limits', key: c.account_id });
+  // Stale before anything is claimed: another change applied since this one was requested.
+  const profile = await deps.store.getRiskProfile(c.account_id);
+  if (!profile) return refuseAndClose('STALE_CHANGE', `account ${c.account_id} no longer has a risk profile`);
+  if (profile.version !== c.base_version) return refuseAndClose('STALE_CHANGE', staleMessage(c, profile.version));
 
+  // Claim first, apply second: once claimed, no other officer can reject it, so limits are never in
+  // force under a change the record calls rejected. A claim lost to another decision applies nothing.
   const decided = await deps.store.decideLimitChange(c.change_id, {
     status: 'APPROVED',
     decided_by: caller.id,
     decided_at: now,
-    applied_version: applied.version,
+    applied_version: nextVersion(c.account_id, c.base_version),
     ...(reason ? { decision_reason: reason } : {}),
   });
-  if (!decided) {
-    // Another checker decided the same change at the same moment (a rejection, say): take back
-    // what this approval wrote, if nothing came after it, and say so.
-    if (prior) {
-      const restored = withTemporary(
-        stripTemporary(prior),
-        unexpired(prior.temporary, nowNs),
-        nextVersion(c.account_id, applied.version),
-      );
-      if (await deps.store.putRiskProfileIf(restored, applied.version))
-        deps.onChange?.({ kind: 'limits', key: c.account_id });
-    }
-    return decidedConcurrently(deps, caller, c, 'approve');
-  }
+  if (!decided) return decidedConcurrently(deps, caller, c, 'approve');
+  const applied = await applyApproved(deps, decided, nowNs);
+  if (!applied) return closeUnapplied(deps, caller, decided, reason);
+  await auditApproval(deps, caller, c, applied, reason, false);
+  return decided;
+}
+
+async function auditApproval(
+  deps: RiskAdminDeps,
+  caller: RiskCaller,
+  c: LimitChange,
+  applied: RiskProfile,
+  reason: string | undefined,
+  resumed: boolean,
+): Promise<void> {
   await deps.audit.append({
     event_type: 'limit_change_approved',
     actor: caller.id,
@@ -352,11 +328,75 @@ async function approveChange(
       role: caller.role ?? null,
       base_version: c.base_version,
       applied_version: applied.version,
+      ...(resumed ? { completed_after_interruption: true, claimed_by: c.decided_by ?? null } : {}),
     },
     decision: 'approved',
     reason: reason ?? `approved by ${caller.id}`,
   });
-  return decided;
+}
+
+function staleMessage(c: LimitChange, inForce: string): string {
+  return `limit change ${c.change_id} was requested against ${c.account_id} limits version ${c.base_version}; version ${inForce} is in force now: request the change again`;
+}
+
+/**
+ * Writes a claimed approval into the profile, conditional on the version it was requested against.
+ * The profile or undefined when another change was applied first (the approval cannot apply). A
+ * retried call finds its own write by change id.
+ */
+async function applyApproved(deps: RiskAdminDeps, c: LimitChange, nowNs: bigint): Promise<RiskProfile | undefined> {
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    const profile = await deps.store.getRiskProfile(c.account_id);
+    if (!profile) return undefined;
+    if (alreadyApplied(profile, c)) return profile;
+    if (profile.version !== c.base_version) return undefined;
+    const kept = unexpired(profile.temporary, nowNs);
+    const next = nextVersion(c.account_id, c.base_version);
+    const candidate: RiskProfile = {
+      ...(c.until === undefined
+        ? withTemporary(applyLimitValues(stripTemporary(profile), c.values), kept, next)
+        : withTemporary(
+            stripTemporary(profile),
+            [...kept, { change_id: c.change_id, values: c.values, until: c.until }],
+            next,
+          )),
+      last_change_id: c.change_id,
+    };
+    // The same version can be rewritten by expiry housekeeping (same limits): then try again.
+    if (await deps.store.putRiskProfileIf(candidate, profile.version)) {
+      deps.onChange?.({ kind: 'limits', key: c.account_id });
+      return candidate;
+    }
+  }
+  return undefined;
+}
+
+/** A claimed approval that could not apply (another change came first): closed as stale, refused. */
+async function closeUnapplied(
+  deps: RiskAdminDeps,
+  caller: RiskCaller,
+  c: LimitChange,
+  reason: string | undefined,
+): Promise<never> {
+  const inForce = (await deps.store.getRiskProfile(c.account_id))?.version ?? 'none';
+  const message = staleMessage(c, inForce);
+  await deps.store.decideLimitChange(
+    c.change_id,
+    {
+      status: 'REJECTED',
+      decided_by: caller.id,
+      decided_at: formatNs(deps.clock.nowNs()),
+      decision_reason: `STALE_CHANGE: ${message}`,
+    },
+    'APPROVED',
+  );
+  return refuse(
+    deps,
+    caller,
+    'limit_change_refused',
+    { action: 'approve', change_id: c.change_id, account_id: c.account_id, reason: reason ?? null },
+    new ConflictError(message, 'STALE_CHANGE'),
+  );
 }
 
 async function decidedConcurrently(

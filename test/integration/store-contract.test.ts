@@ -1351,6 +1351,28 @@ function riskDataContract(backend: BackendName | 'memory', stores: () => RiskSto
       });
     });
 
+    it('moves a change out of a given status only (an approval that could not be applied is closed)', async () => {
+      const store = await stores().reference();
+      await store.createLimitChange(limitChange('LC-1', second(1)));
+      // Still PENDING: a transition from APPROVED is refused.
+      expect(
+        await store.decideLimitChange(
+          'LC-1',
+          { status: 'REJECTED', decided_by: 'CN=a', decided_at: second(2) },
+          'APPROVED',
+        ),
+      ).toBeUndefined();
+      await store.decideLimitChange('LC-1', { status: 'APPROVED', decided_by: 'CN=a', decided_at: second(2) });
+      const closed = await store.decideLimitChange(
+        'LC-1',
+        { status: 'REJECTED', decided_by: 'CN=a', decided_at: second(3), decision_reason: 'STALE_CHANGE: x' },
+        'APPROVED',
+      );
+      expect(closed).toMatchObject({ status: 'REJECTED', decided_at: second(3), decision_reason: 'STALE_CHANGE: x' });
+      expect((await store.listLimitChanges('REJECTED', 10)).items.map((c) => c.change_id)).toEqual(['LC-1']);
+      expect((await store.listLimitChanges('APPROVED', 10)).items).toEqual([]);
+    });
+
     it('lets exactly one of two concurrent deciders win', async () => {
       const store = await stores().reference();
       await store.createLimitChange(limitChange('LC-1', second(1)));

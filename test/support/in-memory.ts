@@ -367,11 +367,12 @@ export class InMemoryReferenceStore implements ReferenceStore {
     changeId: string,
     patch: Pick<LimitChange, 'status' | 'decided_by' | 'decided_at'> &
       Partial<Pick<LimitChange, 'decision_reason' | 'applied_version'>>,
+    from: LimitChange['status'] = 'PENDING',
   ): Promise<LimitChange | undefined> {
     this.calls.decideLimitChange += 1;
     await this.beforeConditionalWrite.shift()?.();
     const c = this.limitChanges.get(changeId);
-    if (c?.status !== 'PENDING') return undefined;
+    if (c?.status !== from) return undefined;
     // As the adapter's SET clause: an undefined field changes nothing.
     const next: LimitChange = { ...c };
     for (const [k, v] of Object.entries(patch))

@@ -505,28 +505,79 @@ describe('limit changes: maker-checker', () => {
     expect(audit.ofType('limit_change_approved')).toHaveLength(0);
   });
 
-  it('takes back an applied approval when another checker rejected the change at the same moment', async () => {
+  it('a rejection that wins the claim leaves the limits untouched (the approval applies nothing)', async () => {
     const mine = await requestLimitChange(deps, MAKER, {
       account_id: 'ACC-001',
       values: { max_order_value: '2000000' },
       reason: 'a',
     });
-    // The profile write goes through; before the change is marked approved, another checker rejects it.
-    store.beforeConditionalWrite.push(
-      async () => undefined,
-      async () => {
-        const c = store.limitChanges.get(mine.change_id);
-        if (c) store.limitChanges.set(mine.change_id, { ...c, status: 'REJECTED', decided_by: 'RISK-OFFICER-3' });
-      },
-    );
+    // Just before this approval's claim, another checker rejects the change.
+    store.beforeConditionalWrite.push(async () => {
+      const c = store.limitChanges.get(mine.change_id);
+      if (c) store.limitChanges.set(mine.change_id, { ...c, status: 'REJECTED', decided_by: 'RISK-OFFICER-3' });
+    });
     const err = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect((err as ConflictError).code).toBe('LIMIT_CHANGE_REJECTED');
     expect((err as ConflictError).message).toContain('RISK-OFFICER-3');
-    // The limits are the ones before the approval again, under a new version.
-    expect(store.profiles.get('ACC-001')).toEqual({ ...ACC_001, version: 'ACC-001/v3' });
+    // Never written: the limits in force are the ones the record says.
+    expect(store.profiles.get('ACC-001')).toEqual(ACC_001);
     expect(audit.ofType('limit_change_approved')).toHaveLength(0);
     expect(audit.ofType('limit_change_refused')).toHaveLength(1);
+  });
+
+  it('a claimed approval that another change overtakes before its write is closed as stale, not applied', async () => {
+    const mine = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    // After the claim, before the profile write: another change lands (a new version).
+    store.beforeConditionalWrite.push(
+      async () => undefined,
+      async () => {
+        const p = store.profiles.get('ACC-001');
+        if (p) store.profiles.set('ACC-001', { ...p, approval_threshold: '1', version: 'ACC-001/v2' });
+      },
+    );
+    const err = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('STALE_CHANGE');
+    expect(store.profiles.get('ACC-001')).toMatchObject({
+      max_order_value: ACC_001.max_order_value,
+      version: 'ACC-001/v2',
+    });
+    expect(store.limitChanges.get(mine.change_id)).toMatchObject({
+      status: 'REJECTED',
+      decision_reason: expect.stringMatching(/^STALE_CHANGE: /),
+    });
+    expect(audit.ofType('limit_change_approved')).toHaveLength(0);
+  });
+
+  it('an approval claimed but interrupted before its write is finished by an officer approving it again', async () => {
+    const mine = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    // As if the process stopped right after the claim.
+    await store.decideLimitChange(mine.change_id, {
+      status: 'APPROVED',
+      decided_by: 'RISK-OFFICER-2',
+      decided_at: T0,
+      applied_version: 'ACC-001/v2',
+    });
+    expect(store.profiles.get('ACC-001')?.max_order_value).toBe(ACC_001.max_order_value);
+    const done = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve');
+    expect(done.status).toBe('APPROVED');
+    expect(store.profiles.get('ACC-001')).toMatchObject({ max_order_value: '2000000', version: 'ACC-001/v2' });
+    const [rec] = audit.ofType('limit_change_approved');
+    expect(rec?.input).toMatchObject({ completed_after_interruption: true, applied_version: 'ACC-001/v2' });
+    // Once applied, approving again is refused as already decided.
+    const again = await decideLimitChange(deps, CHECKER, mine.change_id, 'approve').catch((e: unknown) => e);
+    expect((again as ConflictError).code).toBe('LIMIT_CHANGE_APPROVED');
+    // The requester still cannot finish their own change.
+    const self = await decideLimitChange(deps, MAKER, mine.change_id, 'approve').catch((e: unknown) => e);
+    expect((self as ForbiddenError).code).toBe('SELF_APPROVAL');
   });
 
   it('numbers versions from the stored one, whatever its prefix', () => {
