@@ -9,6 +9,7 @@ import { DataTables } from './constructs/data-tables.js';
 import { OrderApi, type OrderApiMtls } from './constructs/order-api.js';
 import { approvalTimeoutSeconds, OrderLifecycle } from './constructs/order-lifecycle.js';
 import { PlatformKey } from './constructs/platform-key.js';
+import { RiskSchedule } from './constructs/risk-schedule.js';
 import { ORDER_LIFECYCLE_ASL } from './project-paths.js';
 
 export interface TradingPlatformStackProps extends StackProps {
@@ -43,6 +44,7 @@ export class TradingPlatformStack extends Stack {
   public readonly lifecycle: OrderLifecycle;
   public readonly orderApi: OrderApi;
   public readonly firewall: ApiFirewall;
+  public readonly riskSchedule: RiskSchedule;
 
   constructor(scope: Construct, id: string, props: TradingPlatformStackProps) {
     super(scope, id, props);
@@ -134,6 +136,7 @@ export class TradingPlatformStack extends Stack {
     });
 
     this.grantAccess();
+    this.riskSchedule = new RiskSchedule(this, 'RiskSchedule', { riskFunction: this.agents.risk.function });
 
     this.orderApi = new OrderApi(this, 'OrderApi', {
       handlers: {

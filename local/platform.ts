@@ -87,6 +87,8 @@ export interface LocalPlatformOptions {
    * it off (prices then go stale after the firm's max_price_age_ms, and orders are rejected).
    */
   marketDataIntervalMs?: number;
+  /** How often ended temporary limit changes are swept and recorded (ms; the stack's rule: 1 min). */
+  limitSweepIntervalMs?: number;
   /** How the journal store's audit records are archived (object size, linger, backlog limit). */
   auditArchiver?: AuditArchiverOptions;
 }
@@ -310,6 +312,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       ],
     });
 
+    // The schedule of the AWS stack (an EventBridge rule): temporary limit changes whose time has
+    // come are recorded as ended (they stop applying at their end whatever this does).
+    const sweepLog = new Logger({ serviceName: 'risk-schedule', logLevel });
+    const sweep = setInterval(() => {
+      handlers
+        .risk({ action: 'expire_temporary_limits' })
+        .catch((err: unknown) =>
+          sweepLog.warn('temporary limits sweep failed; the next one tries again', { error: String(err) }),
+        );
+    }, options.limitSweepIntervalMs ?? 15_000);
+    sweep.unref();
+    opened.push({ close: async () => clearInterval(sweep) });
+
     return {
       url: gateway.url,
       database,
@@ -322,6 +337,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       recovered,
       marketData,
       async stop() {
+        clearInterval(sweep);
         await gateway.close();
         await marketData.stop();
         await workflow.close();

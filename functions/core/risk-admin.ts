@@ -458,6 +458,28 @@ export async function expireTemporaryLimits(deps: RiskAdminDeps, accountId: stri
   return [];
 }
 
+/**
+ * Records the end of every temporary change whose time has come, on a schedule (an EventBridge rule
+ * on AWS, a timer locally). The limits stop applying at `until` whatever this does (the risk gate
+ * lays only unexpired changes over the base limits); this removes them from the profile and writes
+ * `limit_change_expired`. Reads every approved change, a page at a time: limit changes are few.
+ */
+export async function sweepExpiredLimits(deps: RiskAdminDeps): Promise<{ accounts: string[]; expired: number }> {
+  const nowNs = deps.clock.nowNs();
+  const accounts = new Set<string>();
+  let token: string | undefined;
+  do {
+    const page = await deps.store.listLimitChanges('APPROVED', 100, token);
+    for (const c of page.items) {
+      if (c.until !== undefined && (parseNs(c.until) ?? 0n) <= nowNs) accounts.add(c.account_id);
+    }
+    token = page.nextToken;
+  } while (token);
+  let expired = 0;
+  for (const account of accounts) expired += (await expireTemporaryLimits(deps, account)).length;
+  return { accounts: [...accounts], expired };
+}
+
 export interface LimitsView {
   account_id: string;
   /** The stored limits, temporary changes listed but not applied. */

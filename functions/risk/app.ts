@@ -23,6 +23,7 @@ import {
   setHalt,
   setReferencePrice,
   setTradingState,
+  sweepExpiredLimits,
 } from '../core/risk-admin.js';
 import { checkRisk, type RiskCheckDeps } from '../core/risk-check.js';
 import { callerOf, callerRoleOf, json, objectBody, pathParam, queryOf } from '../http.js';
@@ -255,6 +256,12 @@ export function createRiskHandler(deps: RiskAgentDeps, logger: AgentLogger): Age
         const result = await checkRisk(deps.check, validateOrder(p.order));
         logger.info('risk decision', { check_id: result.check_id, decision: result.decision, reasons: result.reasons });
         return result;
+      },
+      // The schedule's task: temporary limit changes whose time has come are recorded as ended.
+      expire_temporary_limits: async () => {
+        const swept = await sweepExpiredLimits(admin);
+        if (swept.expired > 0) logger.info('temporary limit changes ended', swept);
+        return swept;
       },
     },
   );

@@ -195,6 +195,28 @@ describe('the synthesized platform', () => {
     });
   });
 
+  describe('risk schedule', () => {
+    it("runs the risk agent's sweep of ended temporary limit changes every minute", () => {
+      template.resourceCountIs('AWS::Events::Rule', 1);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [functions.risk.id, 'Arn'] },
+            Input: JSON.stringify({ action: 'expire_temporary_limits' }),
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+          }),
+        ],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [functions.risk.id, 'Arn'] },
+      });
+    });
+  });
+
   describe('bundles', () => {
     /** The staged asset directory of a function: its S3 key is the asset hash plus ".zip". */
     const assetDir = (props: Record<string, unknown>) =>

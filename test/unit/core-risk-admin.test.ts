@@ -23,6 +23,7 @@ import {
   setHalt,
   setReferencePrice,
   setTradingState,
+  sweepExpiredLimits,
 } from '../../functions/core/risk-admin.js';
 import { effectiveProfile } from '../../functions/core/risk-limits.js';
 import { addSeconds } from '../../functions/core/time.js';
@@ -446,6 +447,25 @@ describe('limit changes: maker-checker', () => {
       },
     });
     expect(await expireTemporaryLimits(deps, 'ACC-001')).toEqual([]);
+    expect(audit.ofType('limit_change_expired')).toHaveLength(1);
+  });
+
+  it('the scheduled sweep records every temporary change whose end has come, once, on any account', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '3000000' },
+      reason: 'index rebalance',
+      until: '2026-01-02T16:30:00Z',
+    });
+    await decideLimitChange(deps, CHECKER, change.change_id, 'approve');
+    clock.set('2026-01-02T16:00:00Z');
+    expect(await sweepExpiredLimits(deps)).toEqual({ accounts: [], expired: 0 });
+    clock.set('2026-01-02T16:30:00Z');
+    expect(await sweepExpiredLimits(deps)).toEqual({ accounts: ['ACC-001'], expired: 1 });
+    expect((store.profiles.get('ACC-001') as RiskProfile).temporary).toBeUndefined();
+    expect(audit.ofType('limit_change_expired').map((r) => r.input)).toMatchObject([{ change_id: change.change_id }]);
+    // The next sweep finds the change ended but nothing left to record.
+    expect(await sweepExpiredLimits(deps)).toEqual({ accounts: ['ACC-001'], expired: 0 });
     expect(audit.ofType('limit_change_expired')).toHaveLength(1);
   });
 
@@ -879,6 +899,10 @@ describe('the risk API (functions/risk/app.ts)', () => {
     expect((err as ConflictError).code).toBe('HALT_IN_FORCE');
     expect(store.halts.get('AAPL')).toMatchObject({ kind: 'TRADING_HALT', reason: 'regulatory halt' });
     expect(audit.records().at(-1)).toMatchObject({ event_type: 'risk_admin_refused' });
+  });
+
+  it("runs the schedule's sweep as a task (the EventBridge rule's input)", async () => {
+    expect(await handler({ action: 'expire_temporary_limits' })).toEqual({ accounts: [], expired: 0 });
   });
 
   it('refuses a body that is not a JSON object, audited, nothing changed', async () => {
