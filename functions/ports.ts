@@ -102,7 +102,11 @@ export interface ReferenceStore {
 
   getHalt(symbol: string): Promise<TradingHalt | undefined>;
   putHalt(halt: TradingHalt): Promise<void>;
-  deleteHalt(symbol: string): Promise<void>;
+  /**
+   * Lift the halt that was set at `since` (the one the caller read); false when there is none or
+   * another was set meanwhile, which then stays.
+   */
+  deleteHalt(symbol: string, since: string): Promise<boolean>;
 
   createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>>;
   getLimitChange(changeId: string): Promise<LimitChange | undefined>;

@@ -283,10 +283,16 @@ export class JournalReferenceStore implements ReferenceStore {
     await this.putItem(haltKey(halt.symbol), halt);
   }
 
-  async deleteHalt(symbol: string): Promise<void> {
+  async deleteHalt(symbol: string, since: string): Promise<boolean> {
     this.db.count('DeleteItem');
     const { pk, sk } = haltKey(symbol);
+    const stored = this.peek<TradingHalt>({ pk, sk });
+    if (stored?.since !== since) {
+      await this.db.settled(this.db.seqOf(JournalReferenceStore.T, pk, sk));
+      return false;
+    }
     await this.db.put(JournalReferenceStore.T, pk, sk, undefined).durable;
+    return true;
   }
 
   async createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>> {

@@ -208,10 +208,19 @@ export class DynamoDbReferenceStore implements ReferenceStore {
     await this.putItem({ ...halt, ...haltKey(halt.symbol) });
   }
 
-  async deleteHalt(symbol: string): Promise<void> {
-    await callAws(`DeleteItem ${this.tableName}`, () =>
-      this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: haltKey(symbol) })),
+  async deleteHalt(symbol: string, since: string): Promise<boolean> {
+    const outcome = await conditionalWrite(`DeleteItem ${this.tableName}`, () =>
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: haltKey(symbol),
+          // Fails on a missing item too.
+          ConditionExpression: 'since = :since',
+          ExpressionAttributeValues: { ':since': since },
+        }),
+      ),
     );
+    return outcome.ok;
   }
 
   // --- limit changes ------------------------------------------------------------------------------

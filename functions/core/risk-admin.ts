@@ -882,7 +882,16 @@ export async function liftHalt(
     );
   }
   const h = halt as TradingHalt;
-  await deps.store.deleteHalt(h.symbol);
+  if (!(await deps.store.deleteHalt(h.symbol, h.since))) {
+    // Another halt was set (or this one lifted) since it was read: that one stays.
+    await refuse(
+      deps,
+      caller,
+      'risk_admin_refused',
+      input,
+      new ConflictError(`the halt of ${h.symbol} changed while it was being lifted; look again`, 'HALT_CHANGED'),
+    );
+  }
   deps.onChange?.({ kind: 'halt', key: h.symbol });
   await deps.audit.append({
     event_type: 'halt_lifted',

@@ -394,7 +394,9 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       expect(await raw('ACCOUNT#ACC-1', 'LOCATE#TSLA#L-1')).toMatchObject({ quantity: 500 });
       await store.putHalt({ symbol: 'NVDA', kind: 'TRADING_HALT', reason: 'news', since: 'x', set_by: 'CN=o' });
       expect(await raw('SECURITY#NVDA', 'HALT')).toMatchObject({ kind: 'TRADING_HALT' });
-      await store.deleteHalt('NVDA');
+      expect(await store.deleteHalt('NVDA', 'y')).toBe(false);
+      expect(await raw('SECURITY#NVDA', 'HALT')).toMatchObject({ kind: 'TRADING_HALT' });
+      expect(await store.deleteHalt('NVDA', 'x')).toBe(true);
       expect(await raw('SECURITY#NVDA', 'HALT')).toBeUndefined();
 
       const change = {

@@ -453,7 +453,8 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
     refresh();
     await call('trader', 'POST', '/orders', order('ORD-HALT-2', { symbol: 'TSLA', quantity: 11 }));
     expect((await finalOf('ORD-HALT-2')).risk?.reasons).toEqual(['LULD_PAUSE']);
-    await risk().deleteHalt('TSLA');
+    const pause = await risk().getHalt('TSLA');
+    expect(await risk().deleteHalt('TSLA', pause?.since ?? '')).toBe(true);
     refresh();
     await call('trader', 'POST', '/orders', order('ORD-HALT-3', { symbol: 'TSLA', quantity: 12 }));
     expect((await finalOf('ORD-HALT-3')).status).toBe('FILLED');

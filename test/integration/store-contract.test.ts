@@ -1267,10 +1267,10 @@ function riskDataContract(backend: BackendName | 'memory', stores: () => RiskSto
       expect(await store.listLocates('ACC-001', 'TSLA')).toEqual([mine[1], drawn, mine[2]]);
     });
 
-    it('sets, replaces and lifts a halt; lifting an absent halt is a no-op', async () => {
+    it('sets, replaces and lifts a halt; lifts only the halt read (by its since); an absent one is refused', async () => {
       const store = await stores().reference();
       expect(await store.getHalt('NVDA')).toBeUndefined();
-      await store.deleteHalt('NVDA');
+      expect(await store.deleteHalt('NVDA', second(2))).toBe(false);
       expect(await store.getHalt('NVDA')).toBeUndefined();
       await store.putSecurity(security('NVDA', '120.00'));
       await store.putRestriction(restriction('NVDA', 'FIRM', 'R-1', 'RESTRICTED'));
@@ -1279,7 +1279,10 @@ function riskDataContract(backend: BackendName | 'memory', stores: () => RiskSto
       await store.putHalt(halt('NVDA'));
       expect(await store.getHalt('NVDA')).toEqual(halt('NVDA')); // no `until` left behind
       await store.putHalt(halt('AMZN'));
-      await store.deleteHalt('NVDA');
+      // A halt set since the one the caller read stays.
+      expect(await store.deleteHalt('NVDA', second(1))).toBe(false);
+      expect(await store.getHalt('NVDA')).toEqual(halt('NVDA'));
+      expect(await store.deleteHalt('NVDA', second(2))).toBe(true);
       expect(await store.getHalt('NVDA')).toBeUndefined();
       // Only the halt went.
       expect(await store.getHalt('AMZN')).toEqual(halt('AMZN'));

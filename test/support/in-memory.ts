@@ -347,8 +347,10 @@ export class InMemoryReferenceStore implements ReferenceStore {
     this.halts.set(halt.symbol, clone(halt));
   }
 
-  async deleteHalt(symbol: string): Promise<void> {
+  async deleteHalt(symbol: string, since: string): Promise<boolean> {
+    if (this.halts.get(symbol)?.since !== since) return false;
     this.halts.delete(symbol);
+    return true;
   }
 
   async createLimitChange(change: LimitChange): Promise<CreateResult<LimitChange>> {

@@ -158,7 +158,7 @@ describe('ReferenceCache: what the risk controls read, compiled, with bounded st
     expect(await cache.getHalt('AAPL')).toEqual({ kind: 'TRADING_HALT', reason: 'news pending' });
     expect([store.calls.listRestrictions, store.calls.listLocates, store.calls.getHalt]).toEqual([2, 3, 2]);
     // A lifted halt is seen after the TTL too.
-    await store.deleteHalt('AAPL');
+    expect(await store.deleteHalt('AAPL', T0)).toBe(true);
     clock.advanceNs(1000n * MS);
     expect(await cache.getHalt('AAPL')).toBeUndefined();
   });

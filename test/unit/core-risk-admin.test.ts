@@ -891,6 +891,28 @@ describe('the risk API (functions/risk/app.ts)', () => {
     expect((await cache.getRiskProfile('ACC-001'))?.max_order_value).toBe('1500000');
   });
 
+  it('lifts only the halt it read: one set meanwhile stays (refused, audited)', async () => {
+    await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'LULD_PAUSE', reason: 'limit down' });
+    const read = store.getHalt.bind(store);
+    store.getHalt = async (symbol) => {
+      const seen = await read(symbol);
+      // Between the read and the lift, the exchange halts the symbol outright.
+      store.halts.set('AAPL', {
+        symbol: 'AAPL',
+        kind: 'TRADING_HALT',
+        reason: 'news',
+        since: '2026-01-02T14:31:00.000000000Z',
+        set_by: 'x',
+      });
+      return seen;
+    };
+    const err = await liftHalt(deps, MAKER, { symbol: 'AAPL', reason: 'pause over' }).catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('HALT_CHANGED');
+    expect(store.halts.get('AAPL')).toMatchObject({ kind: 'TRADING_HALT' });
+    expect(audit.records().at(-1)).toMatchObject({ event_type: 'risk_admin_refused' });
+    expect(audit.ofType('halt_lifted')).toEqual([]);
+  });
+
   it('does not let a pause that ends by itself replace a halt until lifted (audited)', async () => {
     await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'TRADING_HALT', reason: 'regulatory halt' });
     const err = await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'LULD_PAUSE', reason: 'limit down' }).catch(
