@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentName } from '../../functions/config.js';
 import { hashRecord, parseBatch, verifyChain } from '../../functions/core/audit-chain.js';
+import { Decimal } from '../../functions/core/decimal.js';
 import type { AuditRecord } from '../../functions/core/model.js';
 import { closeHttpsAgents, type HttpsJsonResponse, httpsJson } from '../../local/https-gateway.js';
 import { LocalArchive } from '../../local/local-archive.js';
@@ -26,7 +27,7 @@ interface OrderBody {
 interface OrderView {
   status: string;
   history: Array<{ sequence: number; event_type: string; actor: string; decision: string; reason: string }>;
-  risk?: { decision: string; reasons: string[] };
+  risk?: { decision: string; reasons: string[]; order_value: string };
 }
 
 const APPROVAL_TIMEOUT_S = 4;
@@ -496,6 +497,55 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       await risk().putRiskProfile(base);
       refresh();
     }
+  });
+
+  it('reserves capital across concurrent orders of one account: exactly as many as fit are accepted', async () => {
+    // A fresh account with $100,000 of capital and eight ~$20,000 orders sent at once: any five fit
+    // (at most 99,695), no six do (at least 119,115), whatever order they arrive in. Fewer than five
+    // may pass: for a moment after a fill, an order counts in its position and in its reservation
+    // both (released right after), and a check in that moment sees it twice. Never more than fit.
+    await risk().putRiskProfile({
+      account_id: 'ACC-RACE',
+      available_capital: '100000',
+      max_order_value: '30000',
+      max_order_quantity: 100_000,
+      max_position_value: '100000',
+      max_total_position_value: '1000000',
+      max_concentration: '1',
+      approval_threshold: '1000000',
+      max_orders_per_second: 100,
+      duplicate_window_ms: 2000,
+      version: 'ACC-RACE/v1',
+    });
+    refresh();
+    const legs: Array<[string, number]> = [
+      ['AAPL', 105],
+      ['MSFT', 47],
+      ['GOOGL', 117],
+      ['AMZN', 108],
+      ['NVDA', 166],
+      ['JPM', 95],
+      ['XOM', 173],
+      ['SPY', 34],
+    ];
+    const ids = legs.map((_, i) => `ORD-RACE-${i}`);
+    const answers = await Promise.all(
+      legs.map(([symbol, quantity], i) =>
+        call('trader', 'POST', '/orders', order(ids[i] as string, { symbol, quantity, account_id: 'ACC-RACE' })),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(legs.map(() => 202));
+    const views = await Promise.all(ids.map((id) => finalOf(id)));
+    const filled = views.filter((v) => v.status === 'FILLED');
+    const refused = views.filter((v) => v.risk?.reasons.includes('INSUFFICIENT_CAPITAL'));
+    expect(filled.length).toBeLessThanOrEqual(5);
+    expect(filled.length + refused.length).toBe(8);
+    expect(refused.length).toBeGreaterThanOrEqual(3);
+    for (const v of refused) expect(v.risk?.reasons).toEqual(['INSUFFICIENT_CAPITAL']);
+    const spent = filled.reduce((sum, v) => sum.add(Decimal.parse(v.risk?.order_value ?? 'x')), Decimal.ZERO);
+    expect(spent.lte(Decimal.parse('100000')), spent.toString()).toBe(true);
+    // Nothing is left reserved once every order has ended.
+    expect((await platform.services.accountRisk.get('ACC-RACE')).open).toEqual({});
   });
 
   it('kill switch: HALTED firm-wide rejects everything; REDUCING lets only reducing orders through', async () => {
