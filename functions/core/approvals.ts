@@ -316,26 +316,26 @@ async function replayDecision(deps: ApprovalDeps, a: ApprovalRecord, taskToken: 
 /** A rejection sent straight to the task token (SendTaskFailure): make the record say so. */
 export async function recordRejection(deps: ApprovalDeps, order: Order, cause: string): Promise<void> {
   const approvalId = approvalIdFor(order.order_id);
+  // Released first: a release that fails fails the step before the transition, so its retry still
+  // finds the approval to transition and records it; and the record's sync covers the release too
+  // (the local store).
+  await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   const rejected = await deps.approvals.transition(approvalId, 'PENDING', {
     status: 'REJECTED',
     decided_by: 'console',
     decided_at: formatNs(deps.clock.nowNs()),
     reason: cause || 'rejected with SendTaskFailure',
   });
-  // Released before the record: the record's sync then covers the release too (the local store).
-  await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   if (rejected) await auditDecision(deps, rejected, 'console', 'console');
 }
 
 export async function expireApproval(deps: ApprovalDeps, order: Order, why: string): Promise<void> {
   const approvalId = approvalIdFor(order.order_id);
-  const current = await deps.approvals.get(approvalId);
-  const expired =
-    current && current.status !== 'EXPIRED' && current.status !== 'REJECTED'
-      ? await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why })
-      : undefined;
-  // Released before the record: the record's sync then covers the release too (the local store).
+  // Released first, for the reasons recordRejection gives.
   await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  const current = await deps.approvals.get(approvalId);
+  if (!current || current.status === 'EXPIRED' || current.status === 'REJECTED') return;
+  const expired = await deps.approvals.transition(approvalId, current.status, { status: 'EXPIRED', reason: why });
   if (expired) await auditExpiry(deps, expired, why);
 }
 

@@ -14,6 +14,7 @@ import type {
 } from '../ports.js';
 import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
+import { TransientError } from './errors.js';
 import type { ControlResult, Fill, Order } from './model.js';
 import { orderHash } from './order.js';
 import type { ReferenceCache } from './reference-cache.js';
@@ -135,6 +136,10 @@ async function recheck(
   // out); only the market-state controls are taken: the limits were decided by the risk step and,
   // for a large order, approved by a checker. A store error fails them too (fail closed).
   const { snapshot } = await loadRiskSnapshot(deps, order, nowNs);
+  // A store that cannot be read says nothing about the market: the step fails and is retried (and
+  // if it keeps failing, the order fails, released), rather than ending REJECTED for a halt that
+  // nobody set.
+  if (snapshot.dataError !== undefined) throw new TransientError(`pre-execution re-check: ${snapshot.dataError}`);
   const failed = evaluateRisk(snapshot).controls.filter(
     (c) => !c.passed && RECHECKED_CONTROLS.has(c.control as ControlName),
   );
@@ -165,6 +170,14 @@ async function refuseAtExecution(
     outcome,
   );
   if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
+  if (recorded.result === 'duplicate') {
+    // Another attempt recorded its outcome first (it may have filled): that one stands.
+    if (recorded.execution.status === 'REJECTED') {
+      await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+    }
+    await auditOutcome(deps, order, riskCheckId, recorded.execution, 'replayed');
+    return toResult(recorded.execution);
+  }
   await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   await deps.audit.append({
     event_type: 'trade_failed',
@@ -244,7 +257,9 @@ async function auditOutcome(
       (kind === 'replayed' ? 'replayed (step retried), the execution on record: ' : '') +
       (filled
         ? `filled ${outcome.fill?.quantity} ${order.symbol} at ${outcome.fill?.price}`
-        : `venue rejected: ${outcome.venue_reason ?? 'unknown'}`),
+        : outcome.venue_reason?.startsWith('PRE_EXECUTION_CHECK: ')
+          ? `pre-execution re-check failed: ${outcome.venue_reason.slice('PRE_EXECUTION_CHECK: '.length)}`
+          : `venue rejected: ${outcome.venue_reason ?? 'unknown'}`),
   });
 }
 

@@ -114,8 +114,9 @@ export class ReferenceCache {
   /** The trading state of FIRM or an account; ACTIVE when none was ever set. */
   async getTradingMode(scope: Scope): Promise<TradingMode> {
     return this.through(this.modes, scope, async () => {
-      const state = (await this.store.getTradingState(scope))?.state;
-      if (state === undefined) return 'ACTIVE';
+      const item = await this.store.getTradingState(scope);
+      if (item === undefined) return 'ACTIVE';
+      const state = item.state;
       // A state that is not one of the three (a damaged item, a typo in a direct write) halts:
       // the kill switch fails closed.
       return TRADING_MODES.includes(state) ? state : 'HALTED';

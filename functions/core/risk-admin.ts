@@ -105,6 +105,7 @@ export async function requestLimitChange(
   const profile = accountId ? await deps.store.getRiskProfile(accountId) : undefined;
   if (accountId && !profile) errors.push(unknownAccount('account_id', accountId));
   const values = await validateLimitValues(deps.store, request.values, errors);
+  if (profile && errors.length === 0) recentOrdersBound(effectiveProfile(profile, formatNs(now)), values, errors);
   if (errors.length > 0) await refuse(deps, caller, 'limit_change_refused', input, new ValidationError(errors));
 
   const base = profile as RiskProfile;
@@ -186,11 +187,24 @@ export async function decideLimitChange(
     );
   }
   if (c.status === 'APPROVED' && verdict === 'approve') {
-    // An approval claimed and then interrupted before its limits were written: an officer's
-    // approval finishes it (or closes it as stale if another change came first).
+    // An approval claimed and then interrupted before its limits were written: the profile is still
+    // at the version the change was requested against (a written approval moves it on), and does
+    // not name this change. Only then is there something to finish; anything else (applied, or
+    // applied and overtaken since) is left exactly as it is, and refused below as decided.
     const profile = await deps.store.getRiskProfile(c.account_id);
-    if (profile && !alreadyApplied(profile, c)) {
+    if (profile && profile.version === c.base_version && !alreadyApplied(profile, c)) {
       const nowNs = deps.clock.nowNs();
+      if (c.until !== undefined && (parseNs(c.until) ?? 0n) <= nowNs) {
+        // Never written, and its time is over: nothing was ever in force under it.
+        return closeUnapplied(
+          deps,
+          caller,
+          c,
+          reason,
+          'EXPIRED_CHANGE',
+          `limit change ${c.change_id} ended at ${c.until} before it was applied`,
+        );
+      }
       const applied = await applyApproved(deps, c, nowNs);
       if (!applied) return closeUnapplied(deps, caller, c, reason);
       await auditApproval(deps, caller, c, applied, reason, true);
@@ -362,7 +376,8 @@ async function applyApproved(deps: RiskAdminDeps, c: LimitChange, nowNs: bigint)
           )),
       last_change_id: c.change_id,
     };
-    // The same version can be rewritten by expiry housekeeping (same limits): then try again.
+    // Conditional on the version only: expiry housekeeping rewrites the profile under the same
+    // version (same limits in force), and this write, built from `kept`, drops what it dropped too.
     if (await deps.store.putRiskProfileIf(candidate, profile.version)) {
       deps.onChange?.({ kind: 'limits', key: c.account_id });
       return candidate;
@@ -377,16 +392,18 @@ async function closeUnapplied(
   caller: RiskCaller,
   c: LimitChange,
   reason: string | undefined,
+  code = 'STALE_CHANGE',
+  why?: string,
 ): Promise<never> {
   const inForce = (await deps.store.getRiskProfile(c.account_id))?.version ?? 'none';
-  const message = staleMessage(c, inForce);
+  const message = why ?? staleMessage(c, inForce);
   await deps.store.decideLimitChange(
     c.change_id,
     {
       status: 'REJECTED',
       decided_by: caller.id,
       decided_at: formatNs(deps.clock.nowNs()),
-      decision_reason: `STALE_CHANGE: ${message}`,
+      decision_reason: `${code}: ${message}`,
     },
     'APPROVED',
   );
@@ -395,7 +412,7 @@ async function closeUnapplied(
     caller,
     'limit_change_refused',
     { action: 'approve', change_id: c.change_id, account_id: c.account_id, reason: reason ?? null },
-    new ConflictError(message, 'STALE_CHANGE'),
+    new ConflictError(message, code),
   );
 }
 
@@ -828,15 +845,20 @@ export async function setHalt(deps: RiskAdminDeps, caller: RiskCaller, request: 
   const before = await deps.store.getHalt(symbol);
   const beforeEnds = before?.until === undefined ? undefined : parseNs(before.until);
   const beforeInForce = before !== undefined && (beforeEnds === undefined || beforeEnds > nowNs);
-  if (beforeInForce && before.until === undefined && until !== undefined) {
-    // A halt until lifted is not shortened by a pause that ends by itself: lift it first, on purpose.
+  const untilNs = until === undefined ? undefined : parseNs(until);
+  const shortens =
+    beforeInForce &&
+    untilNs !== undefined &&
+    (before.until === undefined || (beforeEnds !== undefined && untilNs < beforeEnds));
+  if (shortens) {
+    // A halt in force is not shortened by a new one that ends sooner: lift it first, on purpose.
     await refuse(
       deps,
       caller,
       'risk_admin_refused',
       input,
       new ConflictError(
-        `${symbol} is halted until lifted (${before.kind}, since ${before.since}: ${before.reason}); lift it before setting a halt that ends by itself`,
+        `${symbol} is halted ${before?.until ? `until ${before.until}` : 'until lifted'} (${before?.kind}, since ${before?.since}: ${before?.reason}); lift it before setting a halt that ends sooner`,
         'HALT_IN_FORCE',
       ),
     );
@@ -1109,6 +1131,29 @@ const INTEGER_MAXIMUMS: ReadonlyMap<string, number> = new Map([
   ['max_orders_per_second', 1000],
   ['duplicate_window_ms', 60_000],
 ]);
+
+/**
+ * The account's live risk state keeps the orders of the duplicate window (at most the throttle's
+ * rate for that long), and is one DynamoDB item (400 KB at most, about 100 bytes an order): the
+ * two limits together, as they would be in force after the change, must keep it well under that.
+ */
+export const MAX_RECENT_ORDERS = 2500;
+
+function recentOrdersBound(inForce: RiskProfile, values: LimitValues, errors: FieldError[]): void {
+  if (!('max_orders_per_second' in values) && !('duplicate_window_ms' in values)) return;
+  const after = applyLimitValues(inForce, values);
+  const rate = typeof after.max_orders_per_second === 'number' ? after.max_orders_per_second : 100;
+  const windowMs = typeof after.duplicate_window_ms === 'number' ? after.duplicate_window_ms : 0;
+  const kept = Math.ceil((rate * Math.max(windowMs, 1000)) / 1000);
+  if (kept > MAX_RECENT_ORDERS) {
+    const field = 'duplicate_window_ms' in values ? 'values.duplicate_window_ms' : 'values.max_orders_per_second';
+    errors.push({
+      field,
+      rule: 'max',
+      message: `${rate} orders a second over a ${windowMs} ms duplicate window would keep up to ${kept} recent orders in the account's risk state; at most ${MAX_RECENT_ORDERS}`,
+    });
+  }
+}
 
 function limitValue(name: string, value: unknown, field: string, errors: FieldError[]): string | number | undefined {
   const least = INTEGER_FIELDS.get(name);

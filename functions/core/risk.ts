@@ -242,20 +242,24 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   }
   const openNotional = Decimal.fromUnits(openUnits);
   const openElsewhere = Decimal.fromUnits(openElsewhereUnits);
-  if (missingPrice !== undefined) r.add('position_prices', REASON.MISSING_POSITION_PRICE, { symbol: missingPrice });
-  else if (stalePrice !== undefined) {
-    r.add('position_prices', REASON.STALE_POSITION_PRICE, {
-      symbol: stalePrice,
-      price_as_of: s.prices.get(stalePrice)?.asOf ?? 'unknown',
-      max_price_age_ms: String(firm?.maxPriceAgeMs),
-    });
-  } else r.add('position_prices', undefined, { held_symbols: String(s.positions.length) });
-
   const buy = order.side === 'BUY';
   // The worst position the order can leave, and the worst one before it (open orders filled).
   const before = buy ? current + openBuys : current - openSells;
   const projected = buy ? before + order.quantity : before - order.quantity;
   const increases = Math.abs(projected) > Math.abs(before);
+
+  // A held symbol's old price makes exposure uncertain, which matters to an order that adds to it;
+  // one that only reduces (selling down, REDUCING mode) must still get through.
+  if (missingPrice !== undefined) r.add('position_prices', REASON.MISSING_POSITION_PRICE, { symbol: missingPrice });
+  else if (stalePrice !== undefined) {
+    r.add('position_prices', increases ? REASON.STALE_POSITION_PRICE : undefined, {
+      symbol: stalePrice,
+      price_as_of: s.prices.get(stalePrice)?.asOf ?? 'unknown',
+      max_price_age_ms: String(firm?.maxPriceAgeMs),
+      ...(increases ? {} : { reduces_position: 'yes' }),
+    });
+  } else r.add('position_prices', undefined, { held_symbols: String(s.positions.length) });
+
   const limitPrice = order.order_type === 'LIMIT' && order.price !== undefined ? Decimal.parse(order.price) : undefined;
   const perShare = valuationPrice(order, ref, limitPrice);
   const value = perShare?.mulInt(order.quantity);

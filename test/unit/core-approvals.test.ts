@@ -536,6 +536,21 @@ describe('recordRejection, expireApproval, listPending', () => {
     });
   });
 
+  it('a release that fails fails the step before anything changes: the retry expires and records it', async () => {
+    const get = accountRisk.get.bind(accountRisk);
+    let failures = 1;
+    accountRisk.get = async (id: string) => {
+      if (failures-- > 0) throw new Error('ThrottlingException');
+      return get(id);
+    };
+    await expect(expireApproval(deps, ORDER, 'timed out')).rejects.toThrow('ThrottlingException');
+    expect(stored()?.status).toBe('PENDING');
+    await expireApproval(deps, ORDER, 'timed out');
+    expect(stored()?.status).toBe('EXPIRED');
+    expect(audit.ofType('approval_expired')).toHaveLength(1);
+    expect((await accountRisk.get('ACC-001')).open).toEqual({});
+  });
+
   it('expireApproval also expires an APPROVED approval whose decision never reached the workflow', async () => {
     approvals.records.set(APR, { ...(stored() as ApprovalRecord), status: 'APPROVED', decided_by: 'checker-1' });
     await expireApproval(deps, ORDER, 'timed out');

@@ -476,6 +476,39 @@ describe('executeTrade: an order that waited is checked again before the venue',
     expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: STALE_REFERENCE_PRICE');
   });
 
+  it('a store that cannot be read during the re-check fails the step (retried), consuming nothing', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    deps.positions.list = async () => {
+      throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
+    };
+    await expect(executeTrade(deps, ORDER, CHECK)).rejects.toMatchObject({ name: 'TransientError' });
+    expect(orders.records.get('ORD-1')?.execution).toBeUndefined();
+    expect(venue.submissions).toHaveLength(0);
+    expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-1']);
+  });
+
+  it('a re-check refusal that finds a fill recorded by another attempt leaves that fill standing', async () => {
+    place(ORDER, 'needs_approval');
+    approval({});
+    halted('TRADING_HALT');
+    // Another attempt of this step filled between this one's reads and its write.
+    const record = orders.recordExecution.bind(orders);
+    orders.recordExecution = async (id, expected, outcome) => {
+      await record(id, expected, {
+        status: 'FILLED',
+        fill: null,
+        executed_at: T0,
+      });
+      return record(id, expected, outcome);
+    };
+    const result = await executeTrade(deps, ORDER, CHECK);
+    expect(result.status).toBe('FILLED');
+    // The filled order keeps its reservation until its position holds the fill.
+    expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-1']);
+    expect(audit.ofType('trade_executed')).toHaveLength(1);
+  });
+
   it('a fresh approved order goes straight to the venue (its check is current)', async () => {
     place(ORDER, 'approved');
     halted('TRADING_HALT'); // set after the check, within the second: the order was already decided

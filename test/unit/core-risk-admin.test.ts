@@ -282,10 +282,22 @@ describe('limit changes: maker-checker', () => {
       ['values.duplicate_window_ms', 'max'],
       ['values.max_orders_per_second', 'max'],
     ]);
+    // Each within its bound, but together: 100 a second for 60 s is 6,000 orders to keep.
+    const together = await refused(
+      () =>
+        requestLimitChange(deps, MAKER, {
+          account_id: 'ACC-001',
+          values: { max_orders_per_second: 100, duplicate_window_ms: 60_000 },
+          reason: 'too much together',
+        }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(together.err)).toEqual([['values.duplicate_window_ms', 'max']]);
     const ok = await requestLimitChange(deps, MAKER, {
       account_id: 'ACC-001',
-      values: { max_orders_per_second: 1000, duplicate_window_ms: 60_000 },
-      reason: 'at the bounds',
+      values: { max_orders_per_second: 1000 },
+      reason: 'at the bound, with the 2 s window in force (2,000 kept)',
     });
     expect(ok.status).toBe('PENDING');
   });
@@ -571,6 +583,27 @@ describe('limit changes: maker-checker', () => {
       decision_reason: expect.stringMatching(/^STALE_CHANGE: /),
     });
     expect(audit.ofType('limit_change_approved')).toHaveLength(0);
+  });
+
+  it('approving again a change applied and then overtaken changes nothing (refused as decided)', async () => {
+    const a = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { max_order_value: '2000000' },
+      reason: 'a',
+    });
+    await decideLimitChange(deps, CHECKER, a.change_id, 'approve');
+    const b = await requestLimitChange(deps, MAKER, {
+      account_id: 'ACC-001',
+      values: { approval_threshold: '600000' },
+      reason: 'b',
+    });
+    await decideLimitChange(deps, CHECKER, b.change_id, 'approve');
+    const profile = structuredClone(store.profiles.get('ACC-001'));
+    const third: RiskCaller = { id: 'RISK-OFFICER-3', role: 'risk-officer' };
+    const err = await decideLimitChange(deps, third, a.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('LIMIT_CHANGE_APPROVED');
+    expect(store.limitChanges.get(a.change_id)).toMatchObject({ status: 'APPROVED', applied_version: 'ACC-001/v2' });
+    expect(store.profiles.get('ACC-001')).toEqual(profile);
   });
 
   it('an approval claimed but interrupted before its write is finished by an officer approving it again', async () => {
@@ -889,6 +922,22 @@ describe('the risk API (functions/risk/app.ts)', () => {
     expect(limits.body).toMatchObject({ effective: { max_order_value: '1500000', version: 'ACC-001/v2' } });
     // The gate's cache sees the new limits at once.
     expect((await cache.getRiskProfile('ACC-001'))?.max_order_value).toBe('1500000');
+  });
+
+  it('does not let a halt that ends sooner shorten a timed halt in force; a longer one may replace it', async () => {
+    await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'TRADING_HALT', reason: 'news', until: '2026-01-02T15:30:00Z' });
+    const err = await setHalt(deps, MAKER, { symbol: 'AAPL', kind: 'LULD_PAUSE', reason: 'limit down' }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as ConflictError).code).toBe('HALT_IN_FORCE');
+    expect(store.halts.get('AAPL')).toMatchObject({ kind: 'TRADING_HALT', until: '2026-01-02T15:30:00.000000000Z' });
+    await setHalt(deps, MAKER, {
+      symbol: 'AAPL',
+      kind: 'TRADING_HALT',
+      reason: 'extended',
+      until: '2026-01-02T16:30:00Z',
+    });
+    expect(store.halts.get('AAPL')).toMatchObject({ reason: 'extended' });
   });
 
   it('lifts only the halt it read: one set meanwhile stays (refused, audited)', async () => {

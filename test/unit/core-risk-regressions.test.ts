@@ -216,6 +216,17 @@ describe('review: stale held prices, damaged symbol limits and trading states fa
     if (!ok) expect(ev.reasons).toEqual(['STALE_POSITION_PRICE']);
   });
 
+  it('a stale held price does not stop an order that only reduces (selling down)', () => {
+    // MSFT held at a stale price; the order sells down AAPL, which is held too.
+    const stale = held(-60_001);
+    const positions = [...stale.positions, position('AAPL', 50)];
+    const ev = evaluate({ ...stale, positions, order: { ...ORDER, side: 'SELL', quantity: 5 } });
+    expect(control(ev, 'position_prices')).toMatchObject({ passed: true, values: { reduces_position: 'yes' } });
+    expect(ev.decision).toBe('approved');
+    // Buying more AAPL is stopped by the stale MSFT price.
+    expect(evaluate({ ...stale, positions }).reasons).toEqual(['STALE_POSITION_PRICE']);
+  });
+
   it('a per-symbol limit that does not parse fails its control with MISSING_LIMIT, not the looser account limit', () => {
     const damaged = { ...PROFILE, symbol_limits: { AAPL: { max_order_value: 'lots', max_order_quantity: -1 } } };
     const ev = evaluate({ limits: limitsView(damaged as unknown as RiskProfile) });
@@ -238,5 +249,14 @@ describe('review: stale held prices, damaged symbol limits and trading states fa
     const cache = new ReferenceCache(store, new ManualClock());
     expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
     expect(await cache.getTradingMode('ACC-001')).toBe('ACTIVE');
+    // An item without its state (a misspelt attribute) halts too; only no item at all is ACTIVE.
+    store.tradingStates.set('ACC-002', {
+      scope: 'ACC-002',
+      reason: 'typo',
+      set_by: 'x',
+      set_at: T0,
+      revision: 1,
+    } as never);
+    expect(await cache.getTradingMode('ACC-002')).toBe('HALTED');
   });
 });

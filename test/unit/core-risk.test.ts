@@ -1688,7 +1688,6 @@ function oracle(g: Gen): Expected {
     gross += big(Math.abs(q)) * big(pr.cents);
   }
   if (missingHeld) fail('position_prices', 'MISSING_POSITION_PRICE');
-  else if (staleHeld) fail('position_prices', 'STALE_POSITION_PRICE');
   let openNotional = 0n;
   let openElsewhere = 0n;
   let openBuys = 0n;
@@ -1704,6 +1703,8 @@ function oracle(g: Gen): Expected {
   const before = buy ? current + openBuys : current - openSells;
   const projected = buy ? before + qty : before - qty;
   const increases = absB(projected) > absB(before);
+  // A stale held price stops only an order that adds exposure.
+  if (!missingHeld && staleHeld && increases) fail('position_prices', 'STALE_POSITION_PRICE');
   const projectedValue = ref === undefined ? undefined : ref * absB(projected);
   const grossAfter =
     ref === undefined || projectedValue === undefined ? undefined : gross - ref * absB(current) + projectedValue;
