@@ -434,7 +434,7 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   let duplicateOf: RecentOrder | undefined;
   for (const r of s.recent) {
     if (r.at_ms > nowMs - THROTTLE_WINDOW_MS) lastSeconds += 1;
-    if (window !== undefined && window > 0 && r.fingerprint === fingerprint && r.at_ms > nowMs - window)
+    if (window !== undefined && window > 0 && r.at_ms > nowMs - window && r.fingerprint === fingerprint)
       duplicateOf = r;
   }
   if (limits && window === undefined) r.missing('duplicate', 'duplicate_window_ms');
