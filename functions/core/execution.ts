@@ -2,7 +2,7 @@
 // decision (re-read, consistently) is an approval for this exact order content, unused, and, when
 // a checker was needed, the checker's approval is on record. An order that waited (for a checker,
 // or for more than a second) has the controls that can change meanwhile checked again first: the
-// kill switch, halts, the restricted lists, the price's age and the collar.
+// kill switch, halts, the restricted lists, locates (a short sale), the price's age and the collar.
 import type {
   AccountRiskStore,
   ApprovalStore,
@@ -114,6 +114,7 @@ export const RECHECKED_CONTROLS: ReadonlySet<ControlName> = new Set([
   'price_freshness',
   'price_collar',
   'restricted_list',
+  'short_sale',
   'halt',
   'trading_state',
 ]);

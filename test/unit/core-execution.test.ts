@@ -509,6 +509,27 @@ describe('executeTrade: an order that waited is checked again before the venue',
     expect(audit.ofType('trade_executed')).toHaveLength(1);
   });
 
+  it('a checker-approved short sale whose locate expired meanwhile is refused', async () => {
+    const sale: Order = { ...ORDER, side: 'SELL' };
+    place(sale, 'needs_approval');
+    approval({ side: 'SELL' });
+    refStore.locates.set('ACC-001|AAPL|L-1', {
+      locate_id: 'L-1',
+      account_id: 'ACC-001',
+      symbol: 'AAPL',
+      quantity: 100,
+      source: 'desk',
+      obtained_at: T0,
+      expires_at: '2026-01-02T14:31:00.000000000Z',
+      recorded_by: 'RISK-OFFICER-1',
+    });
+    clock.advanceNs(61_000_000_000n);
+    // Keep the price fresh: only the locate has aged.
+    refStore.securities.set('AAPL', security('AAPL', '190.00', '2026-01-02T14:31:01.000000000Z'));
+    const result = await executeTrade(deps, sale, CHECK);
+    expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: SHORT_SALE_NO_LOCATE');
+  });
+
   it('a fresh approved order goes straight to the venue (its check is current)', async () => {
     place(ORDER, 'approved');
     halted('TRADING_HALT'); // set after the check, within the second: the order was already decided
