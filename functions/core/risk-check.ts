@@ -179,13 +179,15 @@ async function decideAndCommit(
 }
 
 /**
- * The decision on record is an acceptance that this attempt did not make (a retried step decided
- * otherwise): its value must stay reserved, whatever this attempt found.
+ * The decision on record is an acceptance that this attempt did not make as it stands (a retried
+ * step decided otherwise, or valued the order otherwise): its value on record stays reserved,
+ * whatever this attempt found.
  */
 async function restoreReservation(deps: RiskCheckDeps, order: Order, stored: RiskCheck): Promise<void> {
   for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
     const state = await deps.accountRisk.get(order.account_id);
-    if (state.open[order.order_id]) return;
+    // Reserved at the value on record (this attempt may have priced the order differently).
+    if (state.open[order.order_id]?.value === stored.order_value) return;
     const next: AccountRiskState = {
       ...state,
       revision: state.revision + 1,
@@ -231,7 +233,7 @@ export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<Risk
         );
       }
     }
-  } else if (replay && check.decision === 'rejected') {
+  } else if (replay && (check.decision === 'rejected' || check.order_value !== stored.order_value)) {
     await restoreReservation(deps, order, stored);
   }
   const base = { order_id: order.order_id, trader_id: order.trader_id, actor: deps.identity };

@@ -457,6 +457,16 @@ describe('checkRisk: store errors', () => {
     expect(retry.reasons[0]).toBe('RISK_DATA_UNAVAILABLE');
   });
 
+  it('a retried step that prices the order differently keeps the reservation at the value on record', async () => {
+    const first = await checkRisk(deps, ORDER);
+    expect(first.order_value).toBe('190000');
+    await refStore.putSecurity(security('AAPL', '195.00', T0));
+    clock.advanceNs(1_000_000_000n); // past the cache's 1 s
+    const retry = await checkRisk(deps, ORDER);
+    expect(retry.check_id).toBe(first.check_id);
+    expect(state()?.open['ORD-1']?.value).toBe('190000');
+  });
+
   it('a retried step whose decision on record is an approval keeps the reservation throughout, even if it would now reject', async () => {
     // The reviewer's scenario: approved and recorded, the audit write failed, the step is retried
     // after the symbol was halted. The re-evaluation rejects, but nothing is released before the
