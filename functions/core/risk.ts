@@ -182,9 +182,11 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
 
   // Positions now, open orders, and the order's effect. Long exposure counts open BUYs, short
   // exposure open SELLs: an open order may fill, and nothing unfilled is counted as an offset.
-  // Summed in units, one Decimal at the end: this loop runs over every position held. Products and
-  // sums stay in a number while they are safe integers (below 2^53 integer arithmetic in a double is
-  // exact, and a result past it is caught by the bound), else they go to a bigint: exact either way.
+  // Summed in units, one Decimal at the end: this loop runs over every position held. A price whose
+  // view has `e4` (units of 10^-4, a small integer) is multiplied in a number, and the products and
+  // their sum stay there while they are safe integers (below 2^53 integer arithmetic in a double is
+  // exact, and a result past it is caught by the bound); anything else goes to a bigint. Exact
+  // either way.
   let grossUnits = 0n;
   let grossSafe = 0;
   let missingPrice: string | undefined;
