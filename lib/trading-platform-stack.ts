@@ -188,7 +188,7 @@ export class TradingPlatformStack extends Stack {
     // Accounts' live risk state: risk reserves an order's value; the steps that end an order
     // (approval rejected or expired, execution refused, fill applied, failure recorded) release it.
     for (const agent of [risk, approval, execution, positionTracker, compliance]) {
-      t.grantReadWrite(agent.role, 'riskState');
+      t.grantGetPut(agent.role, 'riskState');
     }
 
     t.grantReadWrite(approval.role, 'approvals');

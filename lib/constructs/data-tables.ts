@@ -24,8 +24,11 @@ export class DataTables extends Construct {
   public readonly riskState: dynamodb.Table;
   private readonly indexed = new Set<dynamodb.Table>();
 
+  private readonly encryptionKey: kms.IKey;
+
   constructor(scope: Construct, id: string, props: DataTablesProps) {
     super(scope, id);
+    this.encryptionKey = props.encryptionKey;
     const table = (tableId: string, partitionKey: dynamodb.Attribute, sortKey?: dynamodb.Attribute) =>
       new dynamodb.Table(this, tableId, {
         partitionKey,
@@ -85,6 +88,21 @@ export class DataTables extends Construct {
     }
     const reason =
       'Writes to the CMK-encrypted tables: DynamoDB needs the kms:GenerateDataKey*/kms:ReEncrypt* families, granted on the platform key only.';
+    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason });
+    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason });
+  }
+
+  /**
+   * GetItem and PutItem only, on one table without indexes: for an item replaced whole by a
+   * conditional put (the accounts' risk state), nothing to delete, update or batch.
+   */
+  public grantGetPut(grantee: iam.IGrantable & Construct, name: TableName): void {
+    const table = this.all[name];
+    table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // The items are encrypted with the platform key: reading and writing them needs it.
+    this.encryptionKey.grantEncryptDecrypt(grantee);
+    const reason =
+      'Reads and writes of the CMK-encrypted risk state: DynamoDB needs the kms:GenerateDataKey*/kms:ReEncrypt* families, granted on the platform key only.';
     Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason });
     Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason });
   }

@@ -587,6 +587,18 @@ describe('the synthesized platform', () => {
       expect(access).toEqual(TABLE_ACCESS[agent]);
     });
 
+    it.each(['risk', 'approval', 'execution', 'position-tracker', 'compliance'] as const)(
+      "%s may only get and put the accounts' risk state items (no delete, update, batch or scan)",
+      (agent) => {
+        const roleId = (functions[agent].props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        const arn = getAtt(logicalId(synth, synth.stack.tables.riskState));
+        const actions = roleStatements(template, roleId)
+          .filter((st) => st.Effect === 'Allow' && resourcesOf(st).some((r) => sameJson(r, arn)))
+          .flatMap(actionsOf);
+        expect([...new Set(actions)].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+      },
+    );
+
     it.each([...AGENT_NAMES])('%s has its Step Functions actions only', (agent) => {
       const roleId = (functions[agent].props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
       const actions = roleStatements(template, roleId)
