@@ -959,6 +959,27 @@ export async function setReferencePrice(
     errors.push({ field: 'symbol', rule: 'unknown_symbol', message: `unknown symbol ${request.symbol}` });
   }
   const price = positiveDecimal(request.price, 'price', errors);
+  if (price !== undefined && existing) {
+    // One officer moves a price at most by the firm's collar from the price on file (the same band a
+    // LIMIT order gets): every value, capital and collar check keys off the reference price, so a
+    // fat-fingered or malicious price must not pass in one step. A larger correction takes several,
+    // each audited.
+    const collar = (await deps.store.getFirmSettings())?.price_collar;
+    const prior = Decimal.isValid(existing.reference_price) ? Decimal.parse(existing.reference_price) : undefined;
+    if (collar === undefined || !Decimal.isValid(collar)) {
+      errors.push({
+        field: 'price',
+        rule: 'band',
+        message: 'no firm price collar on file: a manual price cannot be checked',
+      });
+    } else if (prior && !Decimal.parse(price).sub(prior).abs().lteProduct(prior, Decimal.parse(collar))) {
+      errors.push({
+        field: 'price',
+        rule: 'band',
+        message: `a manual price may move at most ${collar} of the price on file (${existing.reference_price}) at a time, not to ${price}`,
+      });
+    }
+  }
   if (errors.length > 0) await refuse(deps, caller, 'risk_admin_refused', input, new ValidationError(errors));
 
   const prev = existing as SecurityReference;

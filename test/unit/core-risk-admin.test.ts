@@ -56,6 +56,7 @@ beforeEach(() => {
   store = new InMemoryReferenceStore({
     profiles: [ACC_001, { ...ACC_001, account_id: 'ACC-002', version: 'default/v1' }],
     securities: [security('AAPL', '190.00'), security('MSFT', '420.00')],
+    firmSettings: { price_collar: '0.10', max_price_age_ms: 10_000, version: 'firm/v1' },
   });
   audit = new InMemoryAuditTrail(clock);
   changed = [];
@@ -844,6 +845,25 @@ describe('lists, locates, halts and prices', () => {
       'risk_admin_refused',
     );
     expect(fieldsOf(unknown.err)).toEqual([['symbol', 'unknown_symbol']]);
+  });
+
+  it('moves a price at most by the firm collar at a time (refused beyond, audited, nothing changed)', async () => {
+    const jump = await refused(
+      () => setReferencePrice(deps, MAKER, { symbol: 'AAPL', price: '209.01' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(jump.err)).toEqual([['price', 'band']]);
+    expect(store.securities.get('AAPL')?.reference_price).toBe('190.00');
+    const down = await refused(
+      () => setReferencePrice(deps, MAKER, { symbol: 'AAPL', price: '170.99' }),
+      ValidationError,
+      'risk_admin_refused',
+    );
+    expect(fieldsOf(down.err)).toEqual([['price', 'band']]);
+    // At the edges: 190 x 1.1 and 190 x 0.9.
+    expect((await setReferencePrice(deps, MAKER, { symbol: 'AAPL', price: '209.00' })).reference_price).toBe('209.00');
+    expect((await setReferencePrice(deps, MAKER, { symbol: 'AAPL', price: '188.10' })).reference_price).toBe('188.10');
   });
 });
 
