@@ -84,7 +84,10 @@ export interface ReferenceStore {
   restampPrice(symbol: string, price: string, asOf: string): Promise<boolean>;
 
   getFirmSettings(): Promise<FirmRiskSettings | undefined>;
+  /** Unconditional: loaders and the initial seed. Changes go through putFirmSettingsIf. */
   putFirmSettings(settings: FirmRiskSettings): Promise<void>;
+  /** Replace the firm settings only if their version is still `expectedVersion` (undefined: absent). */
+  putFirmSettingsIf(settings: FirmRiskSettings, expectedVersion: string | undefined): Promise<boolean>;
 
   /** The kill switch for a scope (FIRM or an account id); undefined: never set (ACTIVE). */
   getTradingState(scope: string): Promise<TradingState | undefined>;

@@ -239,6 +239,11 @@ export class JournalReferenceStore implements ReferenceStore {
     await this.putItem(firmSettingsKey(), settings);
   }
 
+  async putFirmSettingsIf(settings: FirmRiskSettings, expectedVersion: string | undefined): Promise<boolean> {
+    const key = firmSettingsKey();
+    return this.putItemIf(key, settings, this.peek<FirmRiskSettings>(key)?.version === expectedVersion);
+  }
+
   async getTradingState(scope: string): Promise<TradingState | undefined> {
     return this.getItem<TradingState>(tradingStateKey(scope));
   }

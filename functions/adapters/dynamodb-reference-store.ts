@@ -159,6 +159,19 @@ export class DynamoDbReferenceStore implements ReferenceStore {
     await this.putItem({ ...settings, ...firmSettingsKey() });
   }
 
+  async putFirmSettingsIf(settings: FirmRiskSettings, expectedVersion: string | undefined): Promise<boolean> {
+    return this.putItemIf(
+      { ...settings, ...firmSettingsKey() },
+      expectedVersion === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : {
+            ConditionExpression: '#version = :expected',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':expected': expectedVersion },
+          },
+    );
+  }
+
   async getTradingState(scope: string): Promise<TradingState | undefined> {
     const item = await this.getItem(tradingStateKey(scope));
     return item ? toRecord<TradingState>(item) : undefined;

@@ -143,6 +143,8 @@ export interface FirmRiskSettings {
   /** A reference price older than this is stale: the order is rejected. */
   max_price_age_ms: number;
   version: string;
+  /** The limit change that produced this version (see RiskProfile.last_change_id). */
+  last_change_id?: string;
 }
 
 export type TradingMode = 'ACTIVE' | 'REDUCING' | 'HALTED';

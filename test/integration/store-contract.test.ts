@@ -1150,6 +1150,19 @@ function riskDataContract(backend: BackendName | 'memory', stores: () => RiskSto
       expect(await store.getFirmSettings()).toEqual(v2);
     });
 
+    it('replaces the firm settings only from the stored version (undefined: none stored)', async () => {
+      const store = await stores().reference();
+      const v2 = { price_collar: '0.05', max_price_age_ms: 2_500, version: 'firm/v2', last_change_id: 'LC-1' };
+      expect(await store.putFirmSettingsIf(v2, 'firm/v1')).toBe(false);
+      expect(await store.getFirmSettings()).toBeUndefined();
+      expect(await store.putFirmSettingsIf(FIRM_SETTINGS, undefined)).toBe(true);
+      expect(await store.putFirmSettingsIf(FIRM_SETTINGS, undefined)).toBe(false);
+      expect(await store.putFirmSettingsIf(v2, 'firm/v9')).toBe(false);
+      expect(await store.getFirmSettings()).toEqual(FIRM_SETTINGS);
+      expect(await store.putFirmSettingsIf(v2, FIRM_SETTINGS.version)).toBe(true);
+      expect(await store.getFirmSettings()).toEqual(v2);
+    });
+
     it('writes a trading state only from the stored revision (0: none stored), per scope', async () => {
       const store = await stores().reference();
       expect(await store.getTradingState('FIRM')).toBeUndefined();

@@ -292,6 +292,13 @@ export class InMemoryReferenceStore implements ReferenceStore {
     this.firmSettings = clone(settings);
   }
 
+  async putFirmSettingsIf(settings: FirmRiskSettings, expectedVersion: string | undefined): Promise<boolean> {
+    await this.beforeConditionalWrite.shift()?.();
+    if (this.firmSettings?.version !== expectedVersion) return false;
+    this.firmSettings = clone(settings);
+    return true;
+  }
+
   async getTradingState(scope: string): Promise<TradingState | undefined> {
     this.calls.getTradingState += 1;
     const t = this.tradingStates.get(scope);
