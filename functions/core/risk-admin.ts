@@ -18,6 +18,7 @@ import {
   ACCOUNT_LIMIT_FIELDS,
   type AuditEventType,
   FIRM_SCOPE,
+  type FirmRiskSettings,
   type HaltKind,
   type LimitChange,
   type LimitChangeStatus,
@@ -102,22 +103,33 @@ export async function requestLimitChange(
   const accountId = requiredString(request.account_id, 'account_id', errors);
   const reason = requiredString(request.reason, 'reason', errors);
   const until = optionalFuture(request.until, 'until', now, errors);
-  const profile = accountId ? await deps.store.getRiskProfile(accountId) : undefined;
-  if (accountId && !profile) errors.push(unknownAccount('account_id', accountId));
-  const values = await validateLimitValues(deps.store, request.values, errors);
+  const firm = accountId === FIRM_SCOPE;
+  // The firm's settings (the collar, the price age) are limits too, changed the same way.
+  const settings = firm ? await deps.store.getFirmSettings() : undefined;
+  const profile = accountId && !firm ? await deps.store.getRiskProfile(accountId) : undefined;
+  if (firm && !settings) {
+    errors.push({ field: 'account_id', rule: 'unknown_account', message: 'no firm risk settings on file' });
+  } else if (accountId && !firm && !profile) errors.push(unknownAccount('account_id', accountId));
+  if (firm && request.until !== undefined) {
+    errors.push({ field: 'until', rule: 'not_allowed', message: 'a change to the firm settings is permanent' });
+  }
+  const values = firm
+    ? validateFirmValues(request.values, errors)
+    : await validateLimitValues(deps.store, request.values, errors);
   if (profile && errors.length === 0) recentOrdersBound(effectiveProfile(profile, formatNs(now)), values, errors);
   if (errors.length > 0) await refuse(deps, caller, 'limit_change_refused', input, new ValidationError(errors));
 
-  const base = profile as RiskProfile;
   const before: Record<string, string | number | null> = {};
-  for (const path of Object.keys(values)) before[path] = limitValueAt(base, path);
+  for (const path of Object.keys(values)) {
+    before[path] = firm ? firmValueAt(settings as FirmRiskSettings, path) : limitValueAt(profile as RiskProfile, path);
+  }
   const change: LimitChange = {
     change_id: `LC-${randomUUID()}`,
-    account_id: base.account_id,
+    account_id: firm ? FIRM_SCOPE : (profile as RiskProfile).account_id,
     status: 'PENDING',
     values,
     before,
-    base_version: base.version,
+    base_version: firm ? (settings as FirmRiskSettings).version : (profile as RiskProfile).version,
     ...(until ? { until } : {}),
     reason,
     requested_by: caller.id,
@@ -191,8 +203,8 @@ export async function decideLimitChange(
     // at the version the change was requested against (a written approval moves it on), and does
     // not name this change. Only then is there something to finish; anything else (applied, or
     // applied and overtaken since) is left exactly as it is, and refused below as decided.
-    const profile = await deps.store.getRiskProfile(c.account_id);
-    if (profile && profile.version === c.base_version && !alreadyApplied(profile, c)) {
+    const subject = await versionOf(deps, c);
+    if (subject && subject.version === c.base_version && !alreadyApplied(subject, c)) {
       const nowNs = deps.clock.nowNs();
       if (c.until !== undefined && (parseNs(c.until) ?? 0n) <= nowNs) {
         // Never written, and its time is over: nothing was ever in force under it.
@@ -205,7 +217,7 @@ export async function decideLimitChange(
           `limit change ${c.change_id} ended at ${c.until} before it was applied`,
         );
       }
-      const applied = await applyApproved(deps, c, nowNs);
+      const applied = await applyChange(deps, c, nowNs);
       if (!applied) return closeUnapplied(deps, caller, c, reason);
       await auditApproval(deps, caller, c, applied, reason, true);
       return c;
@@ -296,9 +308,9 @@ async function approveChange(
     );
   }
   // Stale before anything is claimed: another change applied since this one was requested.
-  const profile = await deps.store.getRiskProfile(c.account_id);
-  if (!profile) return refuseAndClose('STALE_CHANGE', `account ${c.account_id} no longer has a risk profile`);
-  if (profile.version !== c.base_version) return refuseAndClose('STALE_CHANGE', staleMessage(c, profile.version));
+  const subject = await versionOf(deps, c);
+  if (!subject) return refuseAndClose('STALE_CHANGE', `${c.account_id} no longer has its limits on file`);
+  if (subject.version !== c.base_version) return refuseAndClose('STALE_CHANGE', staleMessage(c, subject.version));
 
   // Claim first, apply second: once claimed, no other officer can reject it, so limits are never in
   // force under a change the record calls rejected. A claim lost to another decision applies nothing.
@@ -310,7 +322,7 @@ async function approveChange(
     ...(reason ? { decision_reason: reason } : {}),
   });
   if (!decided) return decidedConcurrently(deps, caller, c, 'approve');
-  const applied = await applyApproved(deps, decided, nowNs);
+  const applied = await applyChange(deps, decided, nowNs);
   if (!applied) return closeUnapplied(deps, caller, decided, reason);
   await auditApproval(deps, caller, c, applied, reason, false);
   return decided;
@@ -320,7 +332,7 @@ async function auditApproval(
   deps: RiskAdminDeps,
   caller: RiskCaller,
   c: LimitChange,
-  applied: RiskProfile,
+  applied: { version: string },
   reason: string | undefined,
   resumed: boolean,
 ): Promise<void> {
@@ -347,6 +359,82 @@ async function auditApproval(
     decision: 'approved',
     reason: reason ?? `approved by ${caller.id}`,
   });
+}
+
+/** The version (and the change that wrote it) of what a change applies to: a profile or the firm's settings. */
+async function versionOf(
+  deps: RiskAdminDeps,
+  c: LimitChange,
+): Promise<{ version: string; last_change_id?: string } | undefined> {
+  return c.account_id === FIRM_SCOPE ? deps.store.getFirmSettings() : deps.store.getRiskProfile(c.account_id);
+}
+
+function applyChange(deps: RiskAdminDeps, c: LimitChange, nowNs: bigint): Promise<{ version: string } | undefined> {
+  return c.account_id === FIRM_SCOPE ? applyFirmChange(deps, c) : applyApproved(deps, c, nowNs);
+}
+
+/** The firm-settings counterpart of applyApproved (firm changes are permanent: no temporary layer). */
+async function applyFirmChange(deps: RiskAdminDeps, c: LimitChange): Promise<FirmRiskSettings | undefined> {
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    const settings = await deps.store.getFirmSettings();
+    if (!settings) return undefined;
+    if (alreadyApplied(settings, c)) return settings;
+    if (settings.version !== c.base_version) return undefined;
+    const next: FirmRiskSettings = {
+      ...settings,
+      last_change_id: c.change_id,
+      version: nextVersion('firm', settings.version),
+    };
+    for (const [path, value] of Object.entries(c.values)) (next as unknown as Record<string, unknown>)[path] = value;
+    if (await deps.store.putFirmSettingsIf(next, settings.version)) {
+      deps.onChange?.({ kind: 'limits', key: FIRM_SCOPE });
+      return next;
+    }
+  }
+  return undefined;
+}
+
+/** The firm's limit fields: the LIMIT collar (a fraction above 0, at most 1) and the price age (1 ms to 1 h). */
+export const FIRM_LIMIT_FIELDS = ['price_collar', 'max_price_age_ms'] as const;
+
+function validateFirmValues(raw: unknown, errors: FieldError[]): LimitValues {
+  const out: LimitValues = {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Object.keys(raw).length === 0) {
+    errors.push({ field: 'values', rule: 'required', message: 'values must set at least one firm setting' });
+    return out;
+  }
+  for (const [path, value] of Object.entries(raw as Record<string, unknown>)) {
+    const field = `values.${path}`;
+    if (path === 'price_collar') {
+      const d = decimalOf(value, field, errors);
+      if (d === undefined) continue;
+      const x = Decimal.parse(d);
+      if (!x.gt(Decimal.ZERO) || x.gt(Decimal.fromInt(1))) {
+        errors.push({
+          field,
+          rule: 'fraction',
+          message: `must be a fraction above 0 and at most 1 (e.g. "0.10"), not ${d}`,
+        });
+      } else out[path] = d;
+    } else if (path === 'max_price_age_ms') {
+      const n = wholeNumber(value, field, 1, errors);
+      if (n !== undefined && n > 3_600_000) {
+        errors.push({ field, rule: 'max', message: `must be at most 3600000 (an hour), not ${n}` });
+      } else if (n !== undefined) out[path] = n;
+    } else {
+      errors.push({
+        field,
+        rule: 'unknown_field',
+        message: `${path} is not a firm setting; one of ${FIRM_LIMIT_FIELDS.join(', ')}`,
+      });
+    }
+  }
+  return out;
+}
+
+function firmValueAt(settings: FirmRiskSettings, path: string): string | number | null {
+  const v = (settings as unknown as Record<string, unknown>)[path];
+  return typeof v === 'string' || typeof v === 'number' ? v : null;
 }
 
 function staleMessage(c: LimitChange, inForce: string): string {
@@ -1324,8 +1412,8 @@ export function nextVersion(accountId: string, version: string): string {
  * This change wrote the profile (a retried approval): by the change id the write carries, not by
  * its values, which another change against the same version may have set identically.
  */
-function alreadyApplied(profile: RiskProfile, c: LimitChange): boolean {
-  return profile.last_change_id === c.change_id;
+function alreadyApplied(subject: { last_change_id?: string }, c: LimitChange): boolean {
+  return subject.last_change_id === c.change_id;
 }
 
 function unexpired(temporary: readonly TemporaryLimits[] | undefined, nowNs: bigint): TemporaryLimits[] {

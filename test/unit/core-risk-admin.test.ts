@@ -642,6 +642,76 @@ describe('limit changes: maker-checker', () => {
   });
 });
 
+describe('the firm settings under maker-checker', () => {
+  it('changes the collar through a second officer: before and after audited, a new version', async () => {
+    const change = await requestLimitChange(deps, MAKER, {
+      account_id: 'FIRM',
+      values: { price_collar: '0.05', max_price_age_ms: 5000 },
+      reason: 'tighter collar for volatile markets',
+    });
+    expect(change).toMatchObject({
+      account_id: 'FIRM',
+      before: { price_collar: '0.10', max_price_age_ms: 10_000 },
+      base_version: 'firm/v1',
+    });
+    const self = await decideLimitChange(deps, MAKER, change.change_id, 'approve').catch((e: unknown) => e);
+    expect((self as ForbiddenError).code).toBe('SELF_APPROVAL');
+    expect(store.firmSettings?.price_collar).toBe('0.10');
+    await decideLimitChange(deps, CHECKER, change.change_id, 'approve');
+    expect(store.firmSettings).toEqual({
+      price_collar: '0.05',
+      max_price_age_ms: 5000,
+      version: 'firm/v2',
+      last_change_id: change.change_id,
+    });
+    expect(audit.ofType('limit_change_approved')[0]?.input).toMatchObject({
+      account_id: 'FIRM',
+      before: { price_collar: '0.10', max_price_age_ms: 10_000 },
+      after: { price_collar: '0.05', max_price_age_ms: 5000 },
+      applied_version: 'firm/v2',
+    });
+    expect(changed).toContainEqual({ kind: 'limits', key: 'FIRM' });
+  });
+
+  it('names every bad firm value, refuses a temporary firm change, audited, nothing changed', async () => {
+    const { err } = await refused(
+      () =>
+        requestLimitChange(deps, MAKER, {
+          account_id: 'FIRM',
+          values: { price_collar: '2', max_price_age_ms: 0, max_order_value: '1' },
+          reason: 'r',
+          until: '2026-01-02T16:00:00Z',
+        }),
+      ValidationError,
+      'limit_change_refused',
+    );
+    expect(fieldsOf(err).sort()).toEqual([
+      ['until', 'not_allowed'],
+      ['values.max_order_value', 'unknown_field'],
+      ['values.max_price_age_ms', 'positive'],
+      ['values.price_collar', 'fraction'],
+    ]);
+    expect(store.firmSettings?.version).toBe('firm/v1');
+  });
+
+  it('refuses a firm change requested against settings another change has replaced since', async () => {
+    const a = await requestLimitChange(deps, MAKER, {
+      account_id: 'FIRM',
+      values: { price_collar: '0.05' },
+      reason: 'a',
+    });
+    const b = await requestLimitChange(deps, MAKER, {
+      account_id: 'FIRM',
+      values: { price_collar: '0.08' },
+      reason: 'b',
+    });
+    await decideLimitChange(deps, CHECKER, a.change_id, 'approve');
+    const err = await decideLimitChange(deps, CHECKER, b.change_id, 'approve').catch((e: unknown) => e);
+    expect((err as ConflictError).code).toBe('STALE_CHANGE');
+    expect(store.firmSettings?.price_collar).toBe('0.05');
+  });
+});
+
 describe('the kill switch', () => {
   it('sets the firm and an account ACTIVE / REDUCING / HALTED, audited with who, why, before and after', async () => {
     expect((await getTradingState(deps, CHECKER, 'FIRM')).state).toBe('ACTIVE');
