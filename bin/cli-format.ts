@@ -181,6 +181,9 @@ const LIMIT_FIELDS = [
   'duplicate_window_ms',
 ] as const;
 
+/** The firm's settings, shown for `trading risk limits FIRM`. */
+const FIRM_FIELDS = ['price_collar', 'max_price_age_ms'] as const;
+
 /** GET /risk/limits/{account_id}: each limit stored and in force, symbol limits, temporary and pending changes. */
 export function formatLimits(body: Row): string {
   const profile = (body.profile ?? {}) as Row;
@@ -189,7 +192,7 @@ export function formatLimits(body: Row): string {
     `account ${text(body.account_id)}: limits version ${text(profile.version)}, in force ${text(effective.version)} (as of ${text(body.as_of)})`,
     table(
       ['LIMIT', 'STORED', 'IN FORCE'],
-      LIMIT_FIELDS.map((f) => [f, text(profile[f]), text(effective[f])]),
+      (body.account_id === 'FIRM' ? FIRM_FIELDS : LIMIT_FIELDS).map((f) => [f, text(profile[f]), text(effective[f])]),
     ),
   ];
   const symbols = (effective.symbol_limits ?? {}) as Record<string, Row>;

@@ -587,10 +587,10 @@ export async function sweepExpiredLimits(deps: RiskAdminDeps): Promise<{ account
 
 export interface LimitsView {
   account_id: string;
-  /** The stored limits, temporary changes listed but not applied. */
-  profile: RiskProfile;
+  /** The stored limits, temporary changes listed but not applied (FIRM: the firm settings). */
+  profile: RiskProfile | FirmRiskSettings;
   /** The limits in force now (what the risk gate applies). */
-  effective: RiskProfile;
+  effective: RiskProfile | FirmRiskSettings;
   as_of: string;
   /** Changes waiting for a checker. */
   pending: LimitChange[];
@@ -598,8 +598,9 @@ export interface LimitsView {
 
 export async function getLimits(deps: RiskAdminDeps, caller: RiskCaller, accountId: string): Promise<LimitsView> {
   await authoriseRead(deps, caller, { action: 'get_limits', account_id: accountId });
-  const profile = await deps.store.getRiskProfile(accountId);
-  if (!profile) throw new NotFoundError(`account ${accountId} has no risk profile`);
+  const firm = accountId === FIRM_SCOPE ? await deps.store.getFirmSettings() : undefined;
+  const profile = firm ? undefined : await deps.store.getRiskProfile(accountId);
+  if (!profile && !firm) throw new NotFoundError(`account ${accountId} has no risk profile`);
   const asOf = formatNs(deps.clock.nowNs());
   const pending: LimitChange[] = [];
   let token: string | undefined;
@@ -608,7 +609,14 @@ export async function getLimits(deps: RiskAdminDeps, caller: RiskCaller, account
     pending.push(...page.items.filter((c) => c.account_id === accountId));
     token = page.nextToken;
   } while (token);
-  return { account_id: accountId, profile, effective: effectiveProfile(profile, asOf), as_of: asOf, pending };
+  if (firm) return { account_id: accountId, profile: firm, effective: firm, as_of: asOf, pending };
+  return {
+    account_id: accountId,
+    profile: profile as RiskProfile,
+    effective: effectiveProfile(profile as RiskProfile, asOf),
+    as_of: asOf,
+    pending,
+  };
 }
 
 export async function listLimitChanges(

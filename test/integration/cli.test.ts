@@ -316,6 +316,14 @@ describe('trading CLI against the local platform', () => {
     }
   });
 
+  it('shows the firm settings as the FIRM limits', async () => {
+    const firm = await trading('risk', 'limits', 'FIRM');
+    expect(firm.stderr).toBe('');
+    expect(firm.code).toBe(0);
+    expect(firm.stdout).toMatch(/^price_collar +0\.10 +0\.10$/m);
+    expect(firm.stdout).toMatch(/^max_price_age_ms +10000 +10000$/m);
+  });
+
   it('changes a limit under maker-checker: requested by one risk officer, refused to its maker, approved by another', async () => {
     const before = await trading('risk', 'limits', 'ACC-002');
     expect(before.stderr).toBe('');

@@ -437,12 +437,12 @@ describe('limit changes: maker-checker', () => {
     expect(effectiveProfile(profile, '2026-01-02T16:29:59.999999999Z').max_order_value).toBe('3000000');
     expect(effectiveProfile(profile, '2026-01-02T16:30:00.000000000Z').max_order_value).toBe('1000000');
     clock.set('2026-01-02T15:00:00Z');
-    expect((await getLimits(deps, CHECKER, 'ACC-001')).effective.max_order_value).toBe('3000000');
+    expect(((await getLimits(deps, CHECKER, 'ACC-001')).effective as RiskProfile).max_order_value).toBe('3000000');
 
     // Nothing to expire yet.
     expect(await expireTemporaryLimits(deps, 'ACC-001')).toEqual([]);
     clock.set('2026-01-02T16:30:00.5Z');
-    expect((await getLimits(deps, CHECKER, 'ACC-001')).effective.max_order_value).toBe('1000000');
+    expect(((await getLimits(deps, CHECKER, 'ACC-001')).effective as RiskProfile).max_order_value).toBe('1000000');
     const expired = await expireTemporaryLimits(deps, 'ACC-001');
     expect(expired.map((t) => t.change_id)).toEqual([change.change_id]);
     const swept = store.profiles.get('ACC-001') as RiskProfile;
@@ -671,6 +671,15 @@ describe('the firm settings under maker-checker', () => {
       applied_version: 'firm/v2',
     });
     expect(changed).toContainEqual({ kind: 'limits', key: 'FIRM' });
+  });
+
+  it('shows the firm settings to a reader as the FIRM limits', async () => {
+    const view = await getLimits(deps, AUDITOR, 'FIRM');
+    expect(view).toMatchObject({
+      account_id: 'FIRM',
+      profile: { price_collar: '0.10', max_price_age_ms: 10_000, version: 'firm/v1' },
+      pending: [],
+    });
   });
 
   it('names every bad firm value, refuses a temporary firm change, audited, nothing changed', async () => {
