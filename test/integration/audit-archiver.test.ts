@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditArchiver, type AuditArchiverOptions } from '../../functions/core/audit-archiver.js';
 import {
   AuditLog,
@@ -547,7 +547,9 @@ describe('archive failures', () => {
     await expect(refused).rejects.toBeInstanceOf(TransientError);
     await expect(log.append(ev(6))).rejects.toBeInstanceOf(TransientError);
     expect((await index.getHead()).sequence).toBe(4); // nothing refused was committed
-    expect(flaky.failures).toBeGreaterThan(0);
+    // The archiver keeps trying while the archive is down (its first attempt is asynchronous: wait
+    // for it rather than race it).
+    await vi.waitFor(() => expect(flaky.failures).toBeGreaterThan(0), { timeout: 5000, interval: 5 });
 
     flaky.broken = false;
     await archiver.drain();

@@ -8,6 +8,7 @@ import type { AgentName } from '../../functions/config.js';
 import { hashRecord, parseBatch, verifyChain } from '../../functions/core/audit-chain.js';
 import { Decimal } from '../../functions/core/decimal.js';
 import type { AuditRecord } from '../../functions/core/model.js';
+import { parseNs } from '../../functions/core/time.js';
 import { closeHttpsAgents, type HttpsJsonResponse, httpsJson } from '../../local/https-gateway.js';
 import { LocalArchive } from '../../local/local-archive.js';
 import { type LocalPlatform, type LocalStoreKind, startLocalPlatform } from '../../local/platform.js';
@@ -462,12 +463,14 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
   });
 
   it('rejects a duplicate within the window unless it is marked intended', async () => {
+    // Sent back to back (well inside the 2 s window, however slow the machine): whichever the gate
+    // checks first passes, the other is its duplicate.
     const dup = { symbol: 'GOOGL', quantity: 7, account_id: 'ACC-003' };
     await call('trader', 'POST', '/orders', order('ORD-DUP-1', dup));
-    expect((await finalOf('ORD-DUP-1')).status).toBe('FILLED');
     await call('trader', 'POST', '/orders', order('ORD-DUP-2', dup));
-    const second = await finalOf('ORD-DUP-2');
-    expect(second.risk?.reasons).toEqual(['DUPLICATE_ORDER']);
+    const pair = await Promise.all([finalOf('ORD-DUP-1'), finalOf('ORD-DUP-2')]);
+    expect(pair.map((v) => v.status).sort()).toEqual(['FILLED', 'REJECTED']);
+    expect(pair.find((v) => v.status === 'REJECTED')?.risk?.reasons).toEqual(['DUPLICATE_ORDER']);
     await call('trader', 'POST', '/orders', order('ORD-DUP-3', { ...dup, duplicate_intended: true }));
     expect((await finalOf('ORD-DUP-3')).status).toBe('FILLED');
   });
@@ -489,10 +492,28 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       const views = await Promise.all(ids.map((id) => finalOf(id)));
       const throttled = views.filter((v) => v.risk?.reasons.includes('THROTTLE_EXCEEDED'));
       const accepted = views.filter((v) => v.risk?.decision !== 'rejected');
-      // Six orders inside one second: three pass the gate, three are throttled with the reason.
-      expect(accepted.length).toBe(3);
-      expect(throttled.length).toBe(3);
       for (const v of throttled) expect(v.risk?.reasons).toEqual(['THROTTLE_EXCEEDED']);
+      expect(accepted.length + throttled.length).toBe(6);
+      // When the six checks fall inside one second (the machine keeping up), three pass and three
+      // are throttled; on a machine slow enough to spread them wider, still never more than three
+      // accepted in any rolling second (by the audit record's time, a little after the check's).
+      const checkedAt = await Promise.all(
+        ids.map(async (id) => {
+          const records = (await platform.services.auditIndex.queryByOrder(id, 20)).items;
+          return parseNs(records.find((r) => r.event_type === 'risk_check')?.timestamp ?? '') ?? 0n;
+        }),
+      );
+      const spreadNs = checkedAt.reduce((a, b) => (a > b ? a : b)) - checkedAt.reduce((a, b) => (a < b ? a : b));
+      if (spreadNs < 800_000_000n) {
+        expect(accepted.length).toBe(3);
+        expect(throttled.length).toBe(3);
+      } else {
+        // The property itself: no rolling second holds more than three accepted checks.
+        const acceptedAt = checkedAt.filter((_, i) => views[i]?.risk?.decision !== 'rejected');
+        for (const t of acceptedAt) {
+          expect(acceptedAt.filter((u) => u <= t && u > t - 1_000_000_000n).length).toBeLessThanOrEqual(3);
+        }
+      }
     } finally {
       await risk().putRiskProfile(base);
       refresh();

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SimulatedMarketData } from '../../local/market-data.js';
 import { InMemoryReferenceStore, ManualClock, security, T0 } from '../support/in-memory.js';
 
@@ -70,8 +70,11 @@ describe('SimulatedMarketData (the local feed)', () => {
     await feed.start();
     expect(store.securities.get('AAPL')?.price_as_of).toBe('2026-01-02T14:30:01.000000000Z');
     clock.advanceNs(1_000_000_000n);
-    await new Promise((r) => setTimeout(r, 50));
+    // The interval's next tick, however long a loaded machine takes to run it.
+    await vi.waitFor(() => expect(store.securities.get('AAPL')?.price_as_of).toBe('2026-01-02T14:30:02.000000000Z'), {
+      timeout: 5000,
+      interval: 5,
+    });
     await feed.stop();
-    expect(store.securities.get('AAPL')?.price_as_of).toBe('2026-01-02T14:30:02.000000000Z');
   });
 });
