@@ -1,5 +1,11 @@
 // Human-readable output: compact tables of the platform's JSON answers (--json prints them raw).
-import type { ApprovalRecord, AuditRecord } from '../functions/core/model.js';
+import {
+  ACCOUNT_LIMIT_FIELDS,
+  type ApprovalRecord,
+  type AuditRecord,
+  FIRM_LIMIT_FIELDS,
+  FIRM_SCOPE,
+} from '../functions/core/model.js';
 import type { OrderView } from '../functions/core/order-intake.js';
 import type { PositionView } from '../functions/core/positions.js';
 import type { Report } from '../functions/core/reports.js';
@@ -169,21 +175,6 @@ export function formatServerError(status: number, route: string, body: unknown):
 type Row = Record<string, unknown>;
 const text = (v: unknown): string => (v === undefined || v === null ? '-' : String(v));
 
-const LIMIT_FIELDS = [
-  'available_capital',
-  'max_order_value',
-  'max_order_quantity',
-  'max_position_value',
-  'max_total_position_value',
-  'max_concentration',
-  'approval_threshold',
-  'max_orders_per_second',
-  'duplicate_window_ms',
-] as const;
-
-/** The firm's settings, shown for `trading risk limits FIRM`. */
-const FIRM_FIELDS = ['price_collar', 'max_price_age_ms'] as const;
-
 /** GET /risk/limits/{account_id}: each limit stored and in force, symbol limits, temporary and pending changes. */
 export function formatLimits(body: Row): string {
   const profile = (body.profile ?? {}) as Row;
@@ -192,7 +183,11 @@ export function formatLimits(body: Row): string {
     `account ${text(body.account_id)}: limits version ${text(profile.version)}, in force ${text(effective.version)} (as of ${text(body.as_of)})`,
     table(
       ['LIMIT', 'STORED', 'IN FORCE'],
-      (body.account_id === 'FIRM' ? FIRM_FIELDS : LIMIT_FIELDS).map((f) => [f, text(profile[f]), text(effective[f])]),
+      (body.account_id === FIRM_SCOPE ? FIRM_LIMIT_FIELDS : ACCOUNT_LIMIT_FIELDS).map((f) => [
+        f,
+        text(profile[f]),
+        text(effective[f]),
+      ]),
     ),
   ];
   const symbols = (effective.symbol_limits ?? {}) as Record<string, Row>;

@@ -5,7 +5,7 @@
 // both spend the same capital or the same second of the throttle.
 import type { AccountRiskStore } from '../ports.js';
 import { TransientError } from './errors.js';
-import type { AccountRiskState, OpenOrder, RecentOrder } from './model.js';
+import type { AccountRiskState, OpenOrder, Order, RecentOrder } from './model.js';
 import { THROTTLE_WINDOW_MS } from './risk.js';
 
 /** An account busy with many orders at once: every lost race is followed by a fresh read. */
@@ -62,21 +62,44 @@ export function withAccepted(
   };
 }
 
+/** The order as its reservation holds it: its side and size against positions, its value against capital. */
+export function openOrderOf(order: Order, value: string): OpenOrder {
+  return { order_id: order.order_id, symbol: order.symbol, side: order.side, quantity: order.quantity, value };
+}
+
+/**
+ * Change an account's open orders by a conditional write, re-reading and retrying when another
+ * writer got there first. `change` gets the current open orders and returns the new ones, or
+ * undefined when nothing needs writing. True when this call wrote.
+ */
+export async function changeOpenOrders(
+  store: Pick<AccountRiskStore, 'get' | 'putIfRevision'>,
+  accountId: string,
+  what: string,
+  change: (open: Readonly<Record<string, OpenOrder>>) => Record<string, OpenOrder> | undefined,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const state = await store.get(accountId);
+    const open = change(state.open);
+    if (!open) return false;
+    const next: AccountRiskState = { ...state, revision: state.revision + 1, open };
+    if ((await store.putIfRevision(next, state.revision)) === 'written') return true;
+  }
+  throw new TransientError(`account ${accountId}: could not ${what} after ${MAX_ATTEMPTS} attempts`);
+}
+
 /**
  * The order is finished (filled, rejected, expired or failed): its value is no longer committed.
  * Idempotent; retried on conflict. Called by every step that ends an order after acceptance.
  */
-export async function releaseOrder(
+export function releaseOrder(
   store: Pick<AccountRiskStore, 'get' | 'putIfRevision'>,
   accountId: string,
   orderId: string,
 ): Promise<boolean> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const state = await store.get(accountId);
-    if (!state.open[orderId]) return false;
-    const { [orderId]: _done, ...open } = state.open;
-    const next: AccountRiskState = { ...state, revision: state.revision + 1, open };
-    if ((await store.putIfRevision(next, state.revision)) === 'written') return true;
-  }
-  throw new TransientError(`account ${accountId}: could not release order ${orderId} after ${MAX_ATTEMPTS} attempts`);
+  return changeOpenOrders(store, accountId, `release order ${orderId}`, (open) => {
+    if (!open[orderId]) return undefined;
+    const { [orderId]: _done, ...rest } = open;
+    return rest;
+  });
 }

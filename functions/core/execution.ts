@@ -51,9 +51,7 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
   const rec = await deps.orders.get(order.order_id);
   if (rec?.execution && rec.risk?.check_id === riskCheckId && rec.order_hash === hash) {
     // A retried step: the trade already happened; answer with what was recorded.
-    if (rec.execution.status === 'REJECTED') await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-    await auditOutcome(deps, order, riskCheckId, rec.execution, 'replayed');
-    return toResult(rec.execution);
+    return settle(deps, order, riskCheckId, rec.execution, 'replayed');
   }
 
   const problem = await verify(deps, order, hash, riskCheckId, rec);
@@ -98,15 +96,23 @@ export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckI
     outcome,
   );
   if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
-  if (recorded.execution.status === 'REJECTED') await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-  await auditOutcome(
-    deps,
-    order,
-    riskCheckId,
-    recorded.execution,
-    recorded.result === 'duplicate' ? 'replayed' : 'new',
-  );
-  return toResult(recorded.execution);
+  return settle(deps, order, riskCheckId, recorded.execution, recorded.result === 'duplicate' ? 'replayed' : 'new');
+}
+
+/**
+ * Answer with the execution on record: a rejection ends the order, so its reservation is released
+ * (a fill keeps it until the position holds the fill); then audited, new or replayed.
+ */
+async function settle(
+  deps: ExecutionDeps,
+  order: Order,
+  riskCheckId: string,
+  execution: ExecutionOutcome,
+  kind: 'new' | 'replayed',
+): Promise<ExecutionResult> {
+  if (execution.status === 'REJECTED') await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
+  await auditOutcome(deps, order, riskCheckId, execution, kind);
+  return toResult(execution);
 }
 
 /** The controls whose inputs can change while an order waits, checked again before the venue. */
@@ -171,14 +177,8 @@ async function refuseAtExecution(
     outcome,
   );
   if (recorded.result === 'not_verified') return blocked(deps, order, riskCheckId, recorded.reason);
-  if (recorded.result === 'duplicate') {
-    // Another attempt recorded its outcome first (it may have filled): that one stands.
-    if (recorded.execution.status === 'REJECTED') {
-      await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
-    }
-    await auditOutcome(deps, order, riskCheckId, recorded.execution, 'replayed');
-    return toResult(recorded.execution);
-  }
+  // Another attempt recorded its outcome first (it may have filled): that one stands.
+  if (recorded.result === 'duplicate') return settle(deps, order, riskCheckId, recorded.execution, 'replayed');
   await releaseOrder(deps.accountRisk, order.account_id, order.order_id);
   await deps.audit.append({
     event_type: 'trade_failed',

@@ -125,6 +125,8 @@ export const ACCOUNT_LIMIT_FIELDS = [
 ] as const;
 export type AccountLimitField = (typeof ACCOUNT_LIMIT_FIELDS)[number];
 export const SYMBOL_LIMIT_FIELDS = ['max_order_value', 'max_order_quantity', 'max_position_value'] as const;
+/** The firm's limit fields (FirmRiskSettings), changed like an account's under the scope FIRM. */
+export const FIRM_LIMIT_FIELDS = ['price_collar', 'max_price_age_ms'] as const;
 export type SymbolLimitField = (typeof SYMBOL_LIMIT_FIELDS)[number];
 
 /** Limit values by field path (`max_order_value`, `symbol_limits.AAPL.max_order_quantity`). */

@@ -17,6 +17,7 @@ import { ConflictError, type FieldError, ForbiddenError, NotFoundError, Validati
 import {
   ACCOUNT_LIMIT_FIELDS,
   type AuditEventType,
+  FIRM_LIMIT_FIELDS,
   FIRM_SCOPE,
   type FirmRiskSettings,
   type HaltKind,
@@ -83,12 +84,14 @@ const MONEY_FIELDS: ReadonlySet<string> = new Set([
   'max_total_position_value',
   'approval_threshold',
 ]);
-const FRACTION_FIELDS: ReadonlySet<string> = new Set(['max_concentration']);
+/** Fractions above 0, at most 1: the concentration limit and the firm's LIMIT collar. */
+const FRACTION_FIELDS: ReadonlySet<string> = new Set(['max_concentration', 'price_collar']);
 /** Whole numbers and their least value: 0 turns the duplicate check off, the others must be >= 1. */
 const INTEGER_FIELDS: ReadonlyMap<string, number> = new Map([
   ['max_order_quantity', 1],
   ['max_orders_per_second', 1],
   ['duplicate_window_ms', 0],
+  ['max_price_age_ms', 1],
 ]);
 
 export async function requestLimitChange(
@@ -121,7 +124,7 @@ export async function requestLimitChange(
 
   const before: Record<string, string | number | null> = {};
   for (const path of Object.keys(values)) {
-    before[path] = firm ? firmValueAt(settings as FirmRiskSettings, path) : limitValueAt(profile as RiskProfile, path);
+    before[path] = limitValueAt((firm ? settings : profile) as RiskProfile | FirmRiskSettings, path);
   }
   const change: LimitChange = {
     change_id: `LC-${randomUUID()}`,
@@ -394,9 +397,7 @@ async function applyFirmChange(deps: RiskAdminDeps, c: LimitChange): Promise<Fir
   return undefined;
 }
 
-/** The firm's limit fields: the LIMIT collar (a fraction above 0, at most 1) and the price age (1 ms to 1 h). */
-export const FIRM_LIMIT_FIELDS = ['price_collar', 'max_price_age_ms'] as const;
-
+/** The firm's settings as limit values: the same rules as the account limits of the same kind. */
 function validateFirmValues(raw: unknown, errors: FieldError[]): LimitValues {
   const out: LimitValues = {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Object.keys(raw).length === 0) {
@@ -405,36 +406,18 @@ function validateFirmValues(raw: unknown, errors: FieldError[]): LimitValues {
   }
   for (const [path, value] of Object.entries(raw as Record<string, unknown>)) {
     const field = `values.${path}`;
-    if (path === 'price_collar') {
-      const d = decimalOf(value, field, errors);
-      if (d === undefined) continue;
-      const x = Decimal.parse(d);
-      if (!x.gt(Decimal.ZERO) || x.gt(Decimal.fromInt(1))) {
-        errors.push({
-          field,
-          rule: 'fraction',
-          message: `must be a fraction above 0 and at most 1 (e.g. "0.10"), not ${d}`,
-        });
-      } else out[path] = d;
-    } else if (path === 'max_price_age_ms') {
-      const n = wholeNumber(value, field, 1, errors);
-      if (n !== undefined && n > 3_600_000) {
-        errors.push({ field, rule: 'max', message: `must be at most 3600000 (an hour), not ${n}` });
-      } else if (n !== undefined) out[path] = n;
-    } else {
+    if (!(FIRM_LIMIT_FIELDS as readonly string[]).includes(path)) {
       errors.push({
         field,
         rule: 'unknown_field',
         message: `${path} is not a firm setting; one of ${FIRM_LIMIT_FIELDS.join(', ')}`,
       });
+      continue;
     }
+    const v = limitValue(path, value, field, errors);
+    if (v !== undefined) out[path] = v;
   }
   return out;
-}
-
-function firmValueAt(settings: FirmRiskSettings, path: string): string | number | null {
-  const v = (settings as unknown as Record<string, unknown>)[path];
-  return typeof v === 'string' || typeof v === 'number' ? v : null;
 }
 
 function staleMessage(c: LimitChange, inForce: string): string {
@@ -1244,9 +1227,10 @@ async function validateLimitValues(store: ReferenceStore, raw: unknown, errors: 
  * most): the recent orders kept are those of the last second (at most the throttle's limit) and
  * those within the duplicate window.
  */
-const INTEGER_MAXIMUMS: ReadonlyMap<string, number> = new Map([
-  ['max_orders_per_second', 1000],
-  ['duplicate_window_ms', 60_000],
+const INTEGER_MAXIMUMS: ReadonlyMap<string, { most: number; why: string }> = new Map([
+  ['max_orders_per_second', { most: 1000, why: "it bounds the account's risk state" }],
+  ['duplicate_window_ms', { most: 60_000, why: "it bounds the account's risk state" }],
+  ['max_price_age_ms', { most: 3_600_000, why: 'an hour' }],
 ]);
 
 /**
@@ -1276,13 +1260,9 @@ function limitValue(name: string, value: unknown, field: string, errors: FieldEr
   const least = INTEGER_FIELDS.get(name);
   if (least !== undefined) {
     const n = wholeNumber(value, field, least, errors);
-    const most = INTEGER_MAXIMUMS.get(name);
-    if (n !== undefined && most !== undefined && n > most) {
-      errors.push({
-        field,
-        rule: 'max',
-        message: `must be at most ${most} (it bounds the account's risk state), not ${n}`,
-      });
+    const max = INTEGER_MAXIMUMS.get(name);
+    if (n !== undefined && max !== undefined && n > max.most) {
+      errors.push({ field, rule: 'max', message: `must be at most ${max.most} (${max.why}), not ${n}` });
       return undefined;
     }
     return n;

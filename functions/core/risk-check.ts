@@ -6,7 +6,7 @@
 // never a second opinion. A store that cannot be read rejects the order (fail closed).
 import { randomUUID } from 'node:crypto';
 import type { AccountRiskStore, AuditSink, Clock, OrderStore, PositionStore } from '../ports.js';
-import { othersOf, releaseOrder, withAccepted } from './account-risk.js';
+import { changeOpenOrders, openOrderOf, othersOf, releaseOrder, withAccepted } from './account-risk.js';
 import { TransientError } from './errors.js';
 import { type AccountRiskState, FIRM_SCOPE, type Order, type Position, type RiskCheck } from './model.js';
 import { orderHash } from './order.js';
@@ -148,13 +148,7 @@ async function decideAndCommit(
     if (evaluation.decision === 'rejected') return { evaluation, mayHoldOwn: state.open[order.order_id] !== undefined };
     const next = withAccepted(
       state,
-      {
-        order_id: order.order_id,
-        symbol: order.symbol,
-        side: order.side,
-        quantity: order.quantity,
-        value: evaluation.order_value,
-      },
+      openOrderOf(order, evaluation.order_value),
       {
         order_id: order.order_id,
         // An intended repeat is not itself a reference for the duplicate check.
@@ -184,27 +178,12 @@ async function decideAndCommit(
  * whatever this attempt found.
  */
 async function restoreReservation(deps: RiskCheckDeps, order: Order, stored: RiskCheck): Promise<void> {
-  for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-    const state = await deps.accountRisk.get(order.account_id);
+  await changeOpenOrders(deps.accountRisk, order.account_id, `restore the reservation of ${order.order_id}`, (open) =>
     // Reserved at the value on record (this attempt may have priced the order differently).
-    if (state.open[order.order_id]?.value === stored.order_value) return;
-    const next: AccountRiskState = {
-      ...state,
-      revision: state.revision + 1,
-      open: {
-        ...state.open,
-        [order.order_id]: {
-          order_id: order.order_id,
-          symbol: order.symbol,
-          side: order.side,
-          quantity: order.quantity,
-          value: stored.order_value,
-        },
-      },
-    };
-    if ((await deps.accountRisk.putIfRevision(next, state.revision)) === 'written') return;
-  }
-  throw new TransientError(`account ${order.account_id}: could not restore the reservation of ${order.order_id}`);
+    open[order.order_id]?.value === stored.order_value
+      ? undefined
+      : { ...open, [order.order_id]: openOrderOf(order, stored.order_value) },
+  );
 }
 
 export async function checkRisk(deps: RiskCheckDeps, order: Order): Promise<RiskCheckResult> {

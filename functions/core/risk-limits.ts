@@ -1,7 +1,7 @@
 // The limits in force at a moment: an account's base limits with its approved temporary changes
 // that have not expired laid over them (latest approval last, so it wins). A temporary change
 // reverts by itself: past its `until` it is simply no longer laid over.
-import type { LimitValues, RiskProfile, SymbolLimits } from './model.js';
+import type { FirmRiskSettings, LimitValues, RiskProfile, SymbolLimits } from './model.js';
 import { parseNs } from './time.js';
 
 /** The profile with every temporary change in force at `nowIso` applied; `temporary` dropped. */
@@ -37,12 +37,12 @@ export function applyLimitValues(profile: RiskProfile, values: LimitValues): Ris
 }
 
 /** The value at a field path, or null when it is not set. */
-export function limitValueAt(profile: RiskProfile, path: string): string | number | null {
+export function limitValueAt(profile: RiskProfile | FirmRiskSettings, path: string): string | number | null {
   const parts = path.split('.');
   if (parts.length === 3 && parts[0] === 'symbol_limits' && parts[1] && parts[2]) {
-    const v = (profile.symbol_limits?.[parts[1]] as Record<string, string | number | undefined> | undefined)?.[
-      parts[2]
-    ];
+    const v = (
+      (profile as RiskProfile).symbol_limits?.[parts[1]] as Record<string, string | number | undefined> | undefined
+    )?.[parts[2]];
     return v ?? null;
   }
   const v = (profile as unknown as Record<string, unknown>)[path];

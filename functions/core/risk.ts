@@ -110,13 +110,7 @@ export function orderFingerprint(order: Order): string {
  * the market (a SELL limited at 0.01 is worth what it sells for, not 0.01 a share). Undefined when
  * there is no price at all.
  */
-export function valuationPrice(
-  order: Order,
-  ref: Decimal | undefined,
-  limit: Decimal | undefined = order.order_type === 'LIMIT' && order.price !== undefined
-    ? Decimal.parse(order.price)
-    : undefined,
-): Decimal | undefined {
+function valuationPrice(ref: Decimal | undefined, limit: Decimal | undefined): Decimal | undefined {
   if (limit) return ref?.gt(limit) ? ref : limit;
   return ref;
 }
@@ -263,7 +257,7 @@ export function evaluateRisk(s: RiskSnapshot): RiskEvaluation {
   } else r.add('position_prices', undefined, { held_symbols: String(s.positions.length) });
 
   const limitPrice = order.order_type === 'LIMIT' && order.price !== undefined ? Decimal.parse(order.price) : undefined;
-  const perShare = valuationPrice(order, ref, limitPrice);
+  const perShare = valuationPrice(ref, limitPrice);
   const value = perShare?.mulInt(order.quantity);
   const symbolLimits = limits?.symbols.get(order.symbol);
 
