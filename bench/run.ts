@@ -1,11 +1,13 @@
 // `npm run bench -- <name> [args]`: each benchmark prints its figures, the last line one JSON object.
 import '../local/polyfills.js';
+import { auditBench } from './audit.js';
 import { pipelineBench } from './pipeline.js';
 import { riskBench } from './risk.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
+  audit: auditBench,
   pipeline: pipelineBench,
   risk: riskBench,
 };

@@ -31,7 +31,41 @@ export type Action =
   | { kind: 'audit'; query: Record<string, string>; all: boolean }
   | { kind: 'report'; reportType: string; from: string; to: string; format: 'json' | 'csv' }
   | { kind: 'positions'; accountId: string }
+  | AuditRequestAction
+  | AuditOfflineAction
   | RiskAction;
+
+/** Proofs and checkpoints from the platform (GET), printed as JSON for offline verification. */
+export interface AuditRequestAction {
+  kind: 'audit-request';
+  op: 'prove' | 'consistency' | 'checkpoint';
+  path: string;
+  /** Write the answer to this file as well (a proof bundle to hand to someone else). */
+  out?: string;
+}
+
+/** What runs on this machine without the platform: verification and SQL over the archive. */
+export type AuditOfflineAction =
+  | {
+      kind: 'audit-offline';
+      op: 'verify';
+      /** A directory (the local archive) or s3://bucket; default <data-dir>/archive. */
+      archive?: string;
+      /** PEM or DER SPKI; default <data-dir>/audit-signing/public-key.pem. */
+      publicKey?: string;
+      origin?: string;
+      /** Checkpoint files kept from before: a rewritten history is caught as a fork. */
+      known: string[];
+    }
+  | { kind: 'audit-offline'; op: 'verify-proof'; file: string; publicKey?: string }
+  | {
+      kind: 'audit-offline';
+      op: 'sql';
+      sql?: string;
+      named?: string;
+      params: string[];
+      format: 'table' | 'json' | 'csv';
+    };
 
 /** What the risk officers' commands do: one route each (`changes` follows next_token). */
 export type RiskOp =
@@ -91,6 +125,8 @@ export function defaultIdentity(action: Action): Identity {
       return 'approver';
     case 'audit':
     case 'report':
+    case 'audit-request':
+    case 'audit-offline':
       return 'auditor';
     case 'risk':
       return 'approver';
@@ -118,6 +154,10 @@ export function requestFor(action: Action, nextToken?: string): HttpRequest {
         method: 'GET',
         path: withQuery('/audit', { ...action.query, next_token: nextToken ?? action.query.next_token }),
       };
+    case 'audit-request':
+      return { method: 'GET', path: action.path };
+    case 'audit-offline':
+      throw new Error('an offline audit command makes no request');
     case 'report':
       return {
         method: 'GET',
@@ -508,11 +548,15 @@ const COMMANDS: CommandSpec[] = [
   {
     name: 'audit',
     args: [],
-    synopsis: '--order-id <id> | --event-type <type> [--from <t>] [--to <t>]  [--all]',
-    summary: 'query the audit trail by order, or by event type and time range (GET /audit)',
+    synopsis: '--order-id <id> | --event-type <type> | --trader-id <id>  [--from <t>] [--to <t>] [--all]',
+    summary: 'query the audit trail by order, event type or trader, with a time range (GET /audit)',
+    details: [
+      `Also: ${PROGRAM} audit <verify|prove|consistency|verify-proof|checkpoint|sql> (${PROGRAM} help audit <sub>).`,
+    ],
     flags: {
       'order-id': { type: 'string', value: 'id', help: 'every record of one order, in sequence order' },
       'event-type': { type: 'string', value: 'type', help: 'records of one type, e.g. trade_executed' },
+      'trader-id': { type: 'string', value: 'id', help: "one trader's records, oldest first" },
       from: { type: 'string', value: 'time', help: 'with --event-type: from YYYY-MM-DD or an RFC 3339 UTC time' },
       to: {
         type: 'string',
@@ -524,9 +568,9 @@ const COMMANDS: CommandSpec[] = [
       all: { type: 'boolean', help: 'follow next_token to the last page' },
     },
     build: (v) => {
-      if (v['order-id'] === undefined && v['event-type'] === undefined) {
+      if (v['order-id'] === undefined && v['event-type'] === undefined && v['trader-id'] === undefined) {
         throw new UsageError(
-          'missing required flag: give --order-id, or --event-type (with optional --from/--to)',
+          'missing required flag: give --order-id, or --event-type or --trader-id (with optional --from/--to)',
           'audit',
         );
       }
@@ -534,6 +578,7 @@ const COMMANDS: CommandSpec[] = [
       for (const [flag, param] of [
         ['order-id', 'order_id'],
         ['event-type', 'event_type'],
+        ['trader-id', 'trader_id'],
         ['from', 'from'],
         ['to', 'to'],
         ['limit', 'limit'],
@@ -599,6 +644,161 @@ const COMMANDS: CommandSpec[] = [
     },
   },
 ];
+
+// ---- the auditors' commands: `trading audit <subcommand>` ----
+
+const AUDIT_COMMANDS: CommandSpec[] = [
+  {
+    name: 'audit verify',
+    args: [],
+    synopsis: '[--archive <dir|s3://bucket>] [--public-key <file>] [--origin <name>] [--known <checkpoint file>...]',
+    summary: 'verify the whole archived log offline: hashes, chain, Merkle roots, every signature',
+    details: [
+      'Reads the archive itself (not the platform), so it trusts nothing but the public key. Names the',
+      'first bad record or checkpoint; exit 5 when the log does not verify.',
+    ],
+    flags: {
+      archive: {
+        type: 'string',
+        value: 'dir|s3://bucket',
+        help: 'the archive (default <data-dir>/archive; s3:// uses your AWS credentials)',
+      },
+      'public-key': {
+        type: 'string',
+        value: 'file',
+        help: 'the signing key, PEM or DER SPKI (default <data-dir>/audit-signing/public-key.pem)',
+      },
+      origin: { type: 'string', value: 'name', help: "the log's name every checkpoint must carry" },
+      known: {
+        type: 'string',
+        multiple: true,
+        value: 'file',
+        help: 'a checkpoint kept from before (repeatable): the log must still contain it',
+      },
+    },
+    build: (v) => ({
+      kind: 'audit-offline',
+      op: 'verify',
+      ...optional(v, 'archive', 'archive'),
+      ...optional(v, 'public-key', 'publicKey'),
+      ...optional(v, 'origin', 'origin'),
+      known: strings(v, 'known'),
+    }),
+  },
+  {
+    name: 'audit prove',
+    args: ['event_id'],
+    synopsis: '[--out <file>]',
+    summary: 'an inclusion proof of one record against the latest signed checkpoint (JSON)',
+    flags: { out: { type: 'string', value: 'file', help: 'also write the proof to this file' } },
+    build: (v, [eventId]) => ({
+      kind: 'audit-request',
+      op: 'prove',
+      path: `/audit/proofs/${encodeURIComponent(eventId as string)}`,
+      ...optional(v, 'out', 'out'),
+    }),
+  },
+  {
+    name: 'audit consistency',
+    args: [],
+    synopsis: '--from <tree size> --to <tree size> [--out <file>]',
+    summary: 'a consistency proof between two signed checkpoints (JSON)',
+    flags: {
+      from: { type: 'string', value: 'size', help: "the earlier checkpoint's tree size" },
+      to: { type: 'string', value: 'size', help: "the later checkpoint's tree size" },
+      out: { type: 'string', value: 'file', help: 'also write the proof to this file' },
+    },
+    build: (v) => {
+      requireFlags(v, ['from', 'to'], 'audit consistency');
+      return {
+        kind: 'audit-request',
+        op: 'consistency',
+        path: withQuery('/audit/consistency', { from: str(v, 'from'), to: str(v, 'to') }),
+        ...optional(v, 'out', 'out'),
+      };
+    },
+  },
+  {
+    name: 'audit checkpoint',
+    args: [],
+    summary: 'the latest signed checkpoint (signs one first over anything not yet covered)',
+    flags: { out: { type: 'string', value: 'file', help: 'also write the checkpoint to this file' } },
+    build: (v) => ({
+      kind: 'audit-request',
+      op: 'checkpoint',
+      path: '/audit/checkpoint',
+      ...optional(v, 'out', 'out'),
+    }),
+  },
+  {
+    name: 'audit verify-proof',
+    args: ['file'],
+    synopsis: '[--public-key <file>]',
+    summary: 'verify an inclusion or consistency proof offline, with the public key only',
+    flags: {
+      'public-key': {
+        type: 'string',
+        value: 'file',
+        help: 'the signing key, PEM or DER SPKI (default <data-dir>/audit-signing/public-key.pem)',
+      },
+    },
+    build: (v, [file]) => ({
+      kind: 'audit-offline',
+      op: 'verify-proof',
+      file: file as string,
+      ...optional(v, 'public-key', 'publicKey'),
+    }),
+  },
+  {
+    name: 'audit sql',
+    args: [],
+    optionalArgs: ['query'],
+    synopsis: '"<select ...>" | --named <name> [--param <value>...]  [--format table|json|csv]',
+    summary: "SQL over the local archive on DuckDB (the Athena table's columns; read-only)",
+    details: [
+      'Table audit_records: sequence, event_id, "timestamp", event_type, order_id, trader_id, actor,',
+      'input (JSON text), decision, reason, prev_hash, hash, dt (the day partition).',
+      'Named queries (the Athena workgroup has the same): daily_trading_activity, risk_violations,',
+      'rejected_orders, high_value_trades (each --param <from> --param <to>), order_history (--param <order id>).',
+    ],
+    flags: {
+      named: { type: 'string', value: 'name', help: 'run a named query instead of a query text' },
+      param: { type: 'string', multiple: true, value: 'value', help: "a named query's parameter, in order" },
+      format: { type: 'string', value: 'table|json|csv', help: 'output format (default table; --json = json)' },
+    },
+    build: (v, [query]) => {
+      const named = str(v, 'named');
+      if ((query === undefined) === (named === undefined)) {
+        throw new UsageError('give a query text or --named <name>, not both and not neither', 'audit sql');
+      }
+      const format = str(v, 'format') ?? (v.json === true ? 'json' : 'table');
+      if (format !== 'table' && format !== 'json' && format !== 'csv') {
+        throw new UsageError(`--format must be table, json or csv, not '${format}'`, 'audit sql');
+      }
+      return {
+        kind: 'audit-offline',
+        op: 'sql',
+        ...(query !== undefined ? { sql: query } : {}),
+        ...(named !== undefined ? { named } : {}),
+        params: strings(v, 'param'),
+        format,
+      };
+    },
+  },
+];
+
+function optional<K extends string>(v: Values, flag: string, key: K): Partial<Record<K, string>> {
+  const value = str(v, flag);
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function strings(v: Values, flag: string): string[] {
+  const value = v[flag];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [String(value)];
+}
+
+const AUDIT_NAMES = AUDIT_COMMANDS.map((c) => c.name.slice('audit '.length));
 
 // ---- the risk officers' commands: `trading risk <subcommand>` ----
 
@@ -912,7 +1112,7 @@ function riskHelp(): string {
 }
 
 function commandOf(name: string): CommandSpec | undefined {
-  return [...COMMANDS, ...RISK_COMMANDS].find((c) => c.name === name);
+  return [...COMMANDS, ...RISK_COMMANDS, ...AUDIT_COMMANDS].find((c) => c.name === name);
 }
 
 const COMMAND_NAMES = [...COMMANDS.map((c) => c.name), 'risk'];
@@ -934,7 +1134,10 @@ export function parseCommandLine(argv: readonly string[], env: Env): Invocation 
   }
   if (command === 'help') {
     const topics = rest.filter((a) => !a.startsWith('-'));
-    const topic = topics[0] === 'risk' && topics[1] !== undefined ? `risk ${topics[1]}` : topics[0];
+    const topic =
+      (topics[0] === 'risk' || topics[0] === 'audit') && topics[1] !== undefined
+        ? `${topics[0]} ${topics[1]}`
+        : topics[0];
     if (topic === undefined) return { kind: 'help', text: mainHelp() };
     if (topic === 'risk') return { kind: 'help', text: riskHelp() };
     const spec = commandOf(topic);
@@ -952,6 +1155,15 @@ export function parseCommandLine(argv: readonly string[], env: Env): Invocation 
     }
     command = `risk ${sub.command}`;
     rest = sub.rest;
+  }
+  if (command === 'audit') {
+    // `audit` alone (with flags) queries; a first word names one of the auditors' subcommands.
+    // (A word that is not a subcommand is a flag's value, or an unexpected argument of the query.)
+    const sub = splitCommand(rest);
+    if (sub.command !== undefined && AUDIT_NAMES.includes(sub.command)) {
+      command = `audit ${sub.command}`;
+      rest = sub.rest;
+    }
   }
   const spec = commandOf(command);
   if (!spec) throw new UsageError(`unknown command '${command}'; one of: ${COMMAND_NAMES.join(', ')}`);

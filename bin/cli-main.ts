@@ -1,5 +1,7 @@
 // The CLI as a function: main(argv, io) -> exit code. bin/trading.ts wires it to the process;
 // tests call it directly with captured output.
+
+import { writeFile } from 'node:fs/promises';
 import { approvalIdFor } from '../functions/core/approvals.js';
 import type { ApprovalRecord, AuditRecord, OrderStatus } from '../functions/core/model.js';
 import type { OrderView } from '../functions/core/order-intake.js';
@@ -17,6 +19,7 @@ import {
   requestFor,
   UsageError,
 } from './cli-args.js';
+import { runAuditOffline } from './cli-audit.js';
 import {
   ApiError,
   CertificateMissingError,
@@ -86,6 +89,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return EXIT.ok;
   }
   try {
+    if (inv.action.kind === 'audit-offline') {
+      // Verification and SQL read the archive themselves: no platform, no certificate.
+      return await runAuditOffline(inv.action, inv.connection.dataDir, { out, err, json: inv.json });
+    }
     const client = createClient(inv.connection, await loadTls(inv.connection));
     return await run(inv.action, client, { out, err, json: inv.json, io });
   } catch (e) {
@@ -195,6 +202,16 @@ async function run(action: Action, client: Client, o: Output): Promise<number> {
     }
     case 'risk':
       return runRisk(action, client, show);
+    case 'audit-request': {
+      const res = await client.send(requestFor(action));
+      // Proofs and checkpoints are for machines (and for verify-proof): always JSON.
+      const text = JSON.stringify(res.body, null, 2);
+      if (action.out !== undefined) await writeFile(action.out, `${text}\n`, { flag: 'wx' });
+      o.out(text);
+      return EXIT.ok;
+    }
+    case 'audit-offline':
+      throw new Error('offline audit commands run before the client is made');
   }
 }
 

@@ -3,7 +3,16 @@
 export const AGENTS = ['order-router', 'risk', 'approval', 'execution', 'position-tracker', 'compliance'] as const;
 export type AgentName = (typeof AGENTS)[number];
 
-const COMMON = ['AGENT_NAME', 'AGENT_IDENTITY', 'AUDIT_TABLE', 'AUDIT_BUCKET', 'AUDIT_RETENTION_DAYS'] as const;
+// Every agent appends to the audit log, so every agent may sign its checkpoints.
+const COMMON = [
+  'AGENT_NAME',
+  'AGENT_IDENTITY',
+  'AUDIT_TABLE',
+  'AUDIT_BUCKET',
+  'AUDIT_RETENTION_DAYS',
+  'AUDIT_SIGNING_KEY_ARN',
+  'AUDIT_LOG_ORIGIN',
+] as const;
 const PER_AGENT = {
   'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE', 'STATE_MACHINE_ARN'],
   risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],

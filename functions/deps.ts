@@ -1,7 +1,7 @@
 // What each agent needs, projected from one set of platform services. AWS wiring (wiring.ts) and
 // the local platform (local/platform.ts) build the services; this file decides who gets what.
 import type { ApprovalDeps } from './core/approvals.js';
-import type { ComplianceDeps } from './core/compliance.js';
+import type { AuditTrail, ComplianceDeps } from './core/compliance.js';
 import type { ExecutionDeps } from './core/execution.js';
 import type { OrderIntakeDeps } from './core/order-intake.js';
 import type { PositionDeps } from './core/position-keeping.js';
@@ -32,6 +32,8 @@ export interface PlatformServices {
   readonly approvals: ApprovalStore;
   readonly audit: AuditSink;
   readonly auditIndex: AuditIndex;
+  /** Signed checkpoints and the archive, for proofs and reports (compliance). */
+  readonly auditTrail: AuditTrail;
   readonly workflow: Workflow;
   readonly venue: Venue;
   readonly clock: Clock;
@@ -104,6 +106,7 @@ export const positionDeps = (s: PlatformServices, identity: string): PositionDep
 export const complianceDeps = (s: PlatformServices, identity: string): ComplianceDeps => ({
   audit: s.audit,
   index: s.auditIndex,
+  trail: s.auditTrail,
   accountRisk: s.accountRisk,
   orders: s.orders,
   clock: s.clock,

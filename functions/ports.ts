@@ -216,6 +216,12 @@ export interface ChainHead {
    * archive and index writes leaves its batch here for the next writer to finish: no fork, no gap.
    */
   batch?: { archiveKey: string; body: string };
+  /**
+   * The Merkle tree over records 0..sequence as its frontier: the roots of its perfect subtrees,
+   * largest first, hex (functions/core/merkle.ts). Claimed with the head, so the tree cannot fork
+   * either. Absent for the empty log.
+   */
+  frontier?: string[];
 }
 
 /** DynamoDB index of audit records, and the chain head that serialises appends. */
@@ -238,6 +244,32 @@ export interface AuditIndex {
     limit: number,
     nextToken?: string,
   ): Promise<Page<AuditRecord>>;
+  /** A trader's records between two timestamps (inclusive), oldest first. */
+  queryByTrader(
+    traderId: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>>;
+}
+
+/**
+ * Signs audit checkpoints: ECDSA P-256 over SHA-256, the signature DER-encoded (KMS `Sign` with
+ * ECDSA_SHA_256 and MessageType RAW on AWS; node:crypto locally). Same format either way, so one
+ * verifier checks both with the public key alone.
+ */
+export interface CheckpointSigner {
+  /** The public key as DER SubjectPublicKeyInfo (what KMS GetPublicKey returns). */
+  publicKey(): Promise<Uint8Array>;
+  /** A DER ECDSA signature over SHA-256(message). */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Operational signals an alarm watches (CloudWatch metrics on AWS, counters locally). */
+export interface OperationalMetrics {
+  /** An audit write (archive, index or checkpoint) still failed after its retries: `stage` names which. */
+  auditWriteFailed(stage: 'archive' | 'index' | 'checkpoint' | 'append'): void;
 }
 
 /**
@@ -273,9 +305,15 @@ export interface Workflow {
   start(name: string, input: unknown): Promise<{ executionId: string }>;
   sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
-  describe(
-    executionId: string,
-  ): Promise<{ status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' } | undefined>;
+  describe(executionId: string): Promise<
+    | {
+        status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+        /** Why a failed execution stopped (its Fail state's error and cause). */
+        error?: string;
+        cause?: string;
+      }
+    | undefined
+  >;
 }
 
 /** A trading venue. Orders carry the client order id, which the venue uses to drop duplicates. */

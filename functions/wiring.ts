@@ -3,16 +3,19 @@
 // (loadConfig has already failed the cold start if anything it needs is missing).
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { createAwsClients } from './adapters/aws-clients.js';
+import { createCloudWatchMetrics } from './adapters/cloudwatch-metrics.js';
 import { DynamoDbAccountRiskStore } from './adapters/dynamodb-account-risk-store.js';
 import { DynamoDbApprovalStore } from './adapters/dynamodb-approval-store.js';
 import { DynamoDbAuditIndex } from './adapters/dynamodb-audit-index.js';
 import { DynamoDbOrderStore } from './adapters/dynamodb-order-store.js';
 import { DynamoDbPositionStore } from './adapters/dynamodb-position-store.js';
 import { DynamoDbReferenceStore } from './adapters/dynamodb-reference-store.js';
+import { KmsCheckpointSigner } from './adapters/kms-checkpoint-signer.js';
 import { S3AuditArchive } from './adapters/s3-audit-archive.js';
 import { SfnWorkflow } from './adapters/sfn-workflow.js';
 import { type AgentConfig, type AgentName, loadConfig, required } from './config.js';
 import { AuditLog } from './core/audit-chain.js';
+import { CheckpointedTrail, Checkpointer } from './core/audit-checkpointer.js';
 import { ReferenceCache } from './core/reference-cache.js';
 import { SimulatedVenue } from './core/simulated-venue.js';
 import { SystemClock } from './core/time.js';
@@ -36,18 +39,44 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
     };
   };
   const auditIndex = lazy(() => new DynamoDbAuditIndex(clients.dynamodb, required(config, 'AUDIT_TABLE')));
+  const archive = lazy(
+    () =>
+      new S3AuditArchive(
+        clients.s3,
+        required(config, 'AUDIT_BUCKET'),
+        Number(required(config, 'AUDIT_RETENTION_DAYS')),
+      ),
+  );
+  const metrics = lazy(() => createCloudWatchMetrics({ serviceName: agent }));
+  const checkpointer = lazy(
+    () =>
+      new Checkpointer(
+        {
+          archive: archive(),
+          signer: new KmsCheckpointSigner(clients.kms, required(config, 'AUDIT_SIGNING_KEY_ARN')),
+          clock,
+          origin: required(config, 'AUDIT_LOG_ORIGIN'),
+          metrics: metrics(),
+        },
+        {
+          // A frozen Lambda has no timers: the time rule runs on appends and on the schedule.
+          onError: (err) =>
+            console.error(JSON.stringify({ level: 'ERROR', message: 'audit checkpoint failed', error: String(err) })),
+        },
+      ),
+  );
   const audit = lazy(
     () =>
       new AuditLog({
-        archive: new S3AuditArchive(
-          clients.s3,
-          required(config, 'AUDIT_BUCKET'),
-          Number(required(config, 'AUDIT_RETENTION_DAYS')),
-        ),
+        archive: archive(),
         index: auditIndex(),
         clock,
+        checkpointer: checkpointer(),
+        metrics: metrics(),
       }),
   );
+  // In this mode the archive is written before an append is acknowledged: the committed tree is archived.
+  const auditTrail = lazy(() => new CheckpointedTrail(archive(), checkpointer(), () => audit().tree()));
   const orders = lazy(() => new DynamoDbOrderStore(clients.dynamodb, required(config, 'ORDERS_TABLE')));
   // One store behind the cache and the risk officers' writes.
   const referenceStore = lazy(() => new DynamoDbReferenceStore(clients.dynamodb, required(config, 'REFERENCE_TABLE')));
@@ -82,6 +111,9 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
     },
     get auditIndex() {
       return auditIndex();
+    },
+    get auditTrail() {
+      return auditTrail();
     },
     get workflow() {
       return workflow();

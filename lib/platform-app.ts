@@ -5,8 +5,8 @@ import { TradingPlatformStack } from './trading-platform-stack.js';
 
 export const STACK_ID = 'TradingPlatform';
 
-/** Seven years, the SEC 17a-4 retention for broker-dealer records. */
-export const DEFAULT_AUDIT_RETENTION_DAYS = 2555;
+/** Seven years (7 × 365 + two leap days, so any seven calendar years), the SEC 17a-4 retention. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 2557;
 export const DEFAULT_LOG_RETENTION_DAYS = 365;
 
 export interface PlatformSettings {

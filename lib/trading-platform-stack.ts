@@ -3,7 +3,10 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AgentFunction, type AgentName } from './constructs/agent-function.js';
 import { ApiFirewall } from './constructs/api-firewall.js';
+import { AuditAlarms } from './constructs/audit-alarms.js';
 import { AuditArchive } from './constructs/audit-archive.js';
+import { AuditCheckpointSchedule } from './constructs/audit-checkpoint-schedule.js';
+import { AuditSigningKey } from './constructs/audit-signing-key.js';
 import { DataBackup } from './constructs/data-backup.js';
 import { DataTables } from './constructs/data-tables.js';
 import { OrderApi, type OrderApiMtls } from './constructs/order-api.js';
@@ -40,6 +43,11 @@ export class TradingPlatformStack extends Stack {
   public readonly tables: DataTables;
   public readonly backup: DataBackup;
   public readonly auditArchive: AuditArchive;
+  public readonly auditSigningKey: AuditSigningKey;
+  public readonly auditAlarms: AuditAlarms;
+  public readonly auditCheckpointSchedule: AuditCheckpointSchedule;
+  /** The audit log's name, in every signed checkpoint. */
+  public readonly auditLogOrigin: string;
   public readonly agents: TradingPlatformAgents;
   public readonly lifecycle: OrderLifecycle;
   public readonly orderApi: OrderApi;
@@ -63,6 +71,10 @@ export class TradingPlatformStack extends Stack {
       retentionDays: props.auditRetentionDays,
     });
 
+    this.auditSigningKey = new AuditSigningKey(this, 'AuditSigningKey');
+    this.auditLogOrigin = `acme-trading/${this.account}/${this.region}/${this.stackName}/audit`;
+    this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', { topicEncryptionKey: key });
+
     const stateMachineName = `${this.stackName}-order-lifecycle`;
     const stateMachineArn = OrderLifecycle.arnFor(this, stateMachineName);
     const t = this.tables;
@@ -73,6 +85,8 @@ export class TradingPlatformStack extends Stack {
           ...environment,
           AUDIT_TABLE: t.audit.tableName,
           AUDIT_BUCKET: this.auditArchive.bucket.bucketName,
+          AUDIT_SIGNING_KEY_ARN: this.auditSigningKey.key.keyArn,
+          AUDIT_LOG_ORIGIN: this.auditLogOrigin,
         },
         auditRetentionDays: props.auditRetentionDays,
         logKey: key,
@@ -137,6 +151,9 @@ export class TradingPlatformStack extends Stack {
 
     this.grantAccess();
     this.riskSchedule = new RiskSchedule(this, 'RiskSchedule', { riskFunction: this.agents.risk.function });
+    this.auditCheckpointSchedule = new AuditCheckpointSchedule(this, 'AuditCheckpointSchedule', {
+      complianceFunction: this.agents.compliance.function,
+    });
 
     this.orderApi = new OrderApi(this, 'OrderApi', {
       handlers: {
@@ -209,6 +226,8 @@ export class TradingPlatformStack extends Stack {
     for (const agent of Object.values(this.agents) as AgentFunction[]) {
       t.grantReadWrite(agent.role, 'audit');
       this.auditArchive.grantArchiveAccess(agent.role);
+      // Whoever extends the log may sign a checkpoint of it (every N records or T seconds).
+      this.auditSigningKey.grantSign(agent.role);
     }
   }
 }

@@ -115,6 +115,7 @@ export function tableDefinitions(names: TableNames = DEFAULT_TABLE_NAMES): Recor
         { AttributeName: 'sequence', AttributeType: N },
         { AttributeName: 'event_type', AttributeType: S },
         { AttributeName: 'timestamp', AttributeType: S },
+        { AttributeName: 'trader_id', AttributeType: S },
       ],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -130,6 +131,15 @@ export function tableDefinitions(names: TableNames = DEFAULT_TABLE_NAMES): Recor
           IndexName: 'by-type',
           KeySchema: [
             { AttributeName: 'event_type', KeyType: 'HASH' },
+            { AttributeName: 'timestamp', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        // Sparse: records without a trader_id (or with an empty one, kept as a flag) are not in it.
+        {
+          IndexName: 'by-trader',
+          KeySchema: [
+            { AttributeName: 'trader_id', KeyType: 'HASH' },
             { AttributeName: 'timestamp', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },

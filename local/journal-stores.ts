@@ -651,8 +651,9 @@ export class JournalApprovalStore implements ApprovalStore {
 // --- Audit index ----------------------------------------------------------------------------------
 
 /**
- * The audit records by sequence, the chain head, and two in-memory indexes rebuilt at start-up
- * (by order: sequences; by event type: [timestamp, sequence] in order), as the GSIs are.
+ * The audit records by sequence, the chain head (with its Merkle frontier: the head is stored
+ * whole, as given), and three in-memory indexes rebuilt at start-up (by order: sequences; by event
+ * type and by trader: [timestamp, sequence] in order), as the GSIs are.
  */
 export class JournalAuditIndex implements CommittingAuditIndex {
   private static readonly T = 'audit';
@@ -661,7 +662,8 @@ export class JournalAuditIndex implements CommittingAuditIndex {
   /** The range of the last commit, written before its records: what a torn commit left behind. */
   private static readonly PENDING = 'PENDING';
   private readonly byOrder = new Map<string, number[]>();
-  private readonly byType = new Map<string, Array<{ ts: string; seq: number }>>();
+  private readonly byType = new Map<string, TsEntry[]>();
+  private readonly byTrader = new Map<string, TsEntry[]>();
 
   /** Records of a commit cut off by a crash, removed at start-up (see the constructor). */
   readonly discardedAtStart: number;
@@ -826,10 +828,38 @@ export class JournalAuditIndex implements CommittingAuditIndex {
     this.db.count('Query');
     await this.db.barrier(); // answer only from durable records
     if (eventType === '') return { items: [] };
+    return this.timeRange(this.byType.get(eventType) ?? [], { event_type: eventType }, fromTs, toTs, limit, nextToken);
+  }
+
+  async queryByTrader(
+    traderId: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    this.db.count('Query');
+    await this.db.barrier(); // answer only from durable records
+    // Records with an empty trader_id are not in the index (DynamoDB refuses an empty key).
+    if (traderId === '') return { items: [] };
+    return this.timeRange(this.byTrader.get(traderId) ?? [], { trader_id: traderId }, fromTs, toTs, limit, nextToken);
+  }
+
+  /**
+   * One page of a by-timestamp index partition (`bound`: its key, which the token must carry)
+   * between two timestamps, both included; tokens name the last entry returned.
+   */
+  private timeRange(
+    entries: readonly TsEntry[],
+    bound: TokenKey,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken: string | undefined,
+  ): Page<AuditRecord> {
     const from = normaliseTimestamp(fromTs);
     const to = normaliseTimestamp(toTs);
-    const entries = this.byType.get(eventType) ?? [];
-    const after = decodeToken(nextToken, { event_type: eventType }, { timestamp: 'string', sequence: 'number' });
+    const after = decodeToken(nextToken, bound, { timestamp: 'string', sequence: 'number' });
     let start = lowerBoundTs(entries, from);
     if (after !== undefined) {
       const ts = String(after.timestamp);
@@ -839,12 +869,12 @@ export class JournalAuditIndex implements CommittingAuditIndex {
       start = next === -1 ? entries.length : Math.max(start, next);
     }
     let end = start;
-    while (end < entries.length && cmp((entries[end] as { ts: string }).ts, to) <= 0) end++;
+    while (end < entries.length && cmp((entries[end] as TsEntry).ts, to) <= 0) end++;
     return page(
       start,
       entries.slice(0, end),
       limit,
-      (e) => ({ event_type: eventType, timestamp: e.ts, sequence: e.seq }),
+      (e) => ({ ...bound, timestamp: e.ts, sequence: e.seq }),
       (e) => this.record(e.seq),
     );
   }
@@ -861,11 +891,23 @@ export class JournalAuditIndex implements CommittingAuditIndex {
       insertSorted(list, r.sequence, (a, b) => a - b);
       this.byOrder.set(r.order_id, list);
     }
-    const ts = normaliseTimestamp(r.timestamp);
+    const entry: TsEntry = { ts: normaliseTimestamp(r.timestamp), seq: r.sequence };
+    const byTs = (a: TsEntry, b: TsEntry) => cmp(a.ts, b.ts) || a.seq - b.seq;
     const list = this.byType.get(r.event_type) ?? [];
-    insertSorted(list, { ts, seq: r.sequence }, (a, b) => cmp(a.ts, b.ts) || a.seq - b.seq);
+    insertSorted(list, entry, byTs);
     this.byType.set(r.event_type, list);
+    if (typeof r.trader_id === 'string' && r.trader_id !== '') {
+      const traderList = this.byTrader.get(r.trader_id) ?? [];
+      insertSorted(traderList, { ...entry }, byTs);
+      this.byTrader.set(r.trader_id, traderList);
+    }
   }
+}
+
+/** An entry of a by-timestamp index: the record's timestamp (nine fractional digits) and sequence. */
+interface TsEntry {
+  ts: string;
+  seq: number;
 }
 
 const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;

@@ -22,6 +22,7 @@ import type { AgentName } from '../functions/config.js';
 import { expireApproval } from '../functions/core/approvals.js';
 import { AuditArchiver, type AuditArchiverOptions } from '../functions/core/audit-archiver.js';
 import { AuditLog, isCommittingIndex } from '../functions/core/audit-chain.js';
+import { CheckpointedTrail, Checkpointer, type CheckpointerOptions } from '../functions/core/audit-checkpointer.js';
 import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
@@ -63,6 +64,8 @@ import {
   JournalReferenceStore,
 } from './journal-stores.js';
 import { LocalArchive } from './local-archive.js';
+import { LocalCheckpointSigner } from './local-checkpoint-signer.js';
+import { LocalMetrics } from './local-metrics.js';
 import { SimulatedMarketData } from './market-data.js';
 import { FIRM_LISTED, REFERENCE_PRICES, seedReference } from './seed-data.js';
 import { LocalStepFunctions } from './step-functions.js';
@@ -91,7 +94,16 @@ export interface LocalPlatformOptions {
   limitSweepIntervalMs?: number;
   /** How the journal store's audit records are archived (object size, linger, backlog limit). */
   auditArchiver?: AuditArchiverOptions;
+  /** When checkpoints are signed: every N records or T ms (defaults 1,000 records, 10 s). */
+  checkpoints?: Pick<CheckpointerOptions, 'everyRecords' | 'everyMs'>;
+  /** The log's name in its checkpoints. */
+  auditOrigin?: string;
 }
+
+/** The local log's origin line: checkpoints of one log never verify as another's. */
+export const LOCAL_AUDIT_ORIGIN = 'local.acme-trading/audit';
+/** How often the time rule is looked at (the rule itself is CheckpointerOptions.everyMs). */
+const CHECKPOINT_TICK_MS = 1000;
 
 export type LocalStoreKind = 'journal' | 'dynalite';
 
@@ -128,6 +140,8 @@ export interface LocalPlatform {
   recovered: Array<{ order_id: string; outcome: RecoveryOutcome }>;
   /** The simulated market-data feed (local only). */
   marketData: SimulatedMarketData;
+  /** The alarm metrics (AuditWriteFailures per stage). */
+  metrics: LocalMetrics;
   stop(): Promise<void>;
 }
 
@@ -155,21 +169,45 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   try {
     const archive = new LocalArchive({
       dir: join(dataDir, 'archive'),
-      retentionDays: options.auditRetentionDays ?? 2555,
+      retentionDays: options.auditRetentionDays ?? 2557, // seven years, as the stack (lib/platform-app.ts)
     });
     opened.push(archive);
     const auditIndex = stores.auditIndex;
-    // The journal store is the audit log's commit point; the archive is written behind it.
     const archiverLog = new Logger({ serviceName: 'audit-archiver', logLevel: options.logLevel ?? 'INFO' });
+    // The alarm's metric (AuditWriteFailures on AWS): counted, and logged as the page would be.
+    const metrics = new LocalMetrics((stage) =>
+      archiverLog.error('ALARM AuditWriteFailures: an audit write failed after its retries', { stage }),
+    );
+    // Checkpoints of the Merkle tree, signed with the local P-256 key (KMS on AWS).
+    const checkpointer = new Checkpointer(
+      {
+        archive,
+        signer: new LocalCheckpointSigner(dataDir),
+        clock,
+        origin: options.auditOrigin ?? LOCAL_AUDIT_ORIGIN,
+        metrics,
+      },
+      {
+        ...options.checkpoints,
+        onError: (err) =>
+          archiverLog.error('audit checkpoint failed; the next trigger retries', { error: String(err) }),
+      },
+    );
+    // The journal store is the audit log's commit point; the archive is written behind it.
     const auditArchiver = isCommittingIndex(auditIndex)
       ? new AuditArchiver(
           { archive, index: auditIndex, clock },
           {
             // A failing archive is loud: retried writes warn, a stop (appends refused) is an error.
-            onError: (err, willRetry) =>
-              willRetry
-                ? archiverLog.warn('audit archive write failed; retrying', { error: String(err) })
-                : archiverLog.error('audit archiver stopped: appends are refused', { error: String(err) }),
+            onError: (err, willRetry) => {
+              if (willRetry) {
+                archiverLog.warn('audit archive write failed; retrying', { error: String(err) });
+                return;
+              }
+              archiverLog.error('audit archiver stopped: appends are refused', { error: String(err) });
+              metrics.auditWriteFailed('archive');
+            },
+            onProgress: (archivedThrough) => checkpointer.noteArchived(archivedThrough + 1),
             ...options.auditArchiver,
           },
         )
@@ -199,7 +237,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       archive,
       index: auditIndex,
       clock,
+      checkpointer,
+      metrics,
       ...(auditArchiver ? { archiver: auditArchiver } : {}),
+    });
+    // Reports and proofs need the archive to hold what is committed before they sign and read it.
+    const auditTrail = new CheckpointedTrail(archive, checkpointer, async () => {
+      const tree = await auditLog.tree();
+      if (auditArchiver) await auditArchiver.drain();
+      return tree;
     });
     const services: PlatformServices = {
       orders: stores.orders,
@@ -211,6 +257,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       // One writer for the whole process: every agent's records share its group commits.
       audit: auditLog,
       auditIndex,
+      auditTrail,
       workflow,
       venue: new SimulatedVenue(),
       clock,
@@ -264,6 +311,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       await auditLog.recover();
       await auditArchiver.start();
     }
+    // What a previous process committed and archived but did not sign is signed by the time rule.
+    const tree = await auditLog.tree();
+    checkpointer.noteCommitted(tree.size, tree.root);
+    checkpointer.noteArchived(auditArchiver ? auditArchiver.archivedThrough + 1 : tree.size);
+    const checkpointTimer = setInterval(() => void checkpointer.tick(), CHECKPOINT_TICK_MS);
+    checkpointTimer.unref();
+    opened.push({ close: async () => clearInterval(checkpointTimer) });
     // Resuming is allowed within the approval window: beyond it a pre-trade check is no longer current.
     const recovered = [
       ...(await recoverInterrupted(workflow, services, approvalTimeoutSeconds * 1000)),
@@ -291,6 +345,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         { method: 'POST', path: '/approvals/{approval_id}/approve', handler: api('approval') },
         { method: 'POST', path: '/approvals/{approval_id}/reject', handler: api('approval') },
         { method: 'GET', path: '/audit', handler: api('compliance') },
+        { method: 'GET', path: '/audit/proofs/{event_id}', handler: api('compliance') },
+        { method: 'GET', path: '/audit/consistency', handler: api('compliance') },
+        { method: 'GET', path: '/audit/checkpoint', handler: api('compliance') },
         { method: 'GET', path: '/reports/{report_type}', handler: api('compliance') },
         { method: 'GET', path: '/positions/{account_id}', handler: api('position-tracker') },
         { method: 'GET', path: '/risk/limits/{account_id}', handler: api('risk') },
@@ -336,11 +393,25 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       auditArchiver,
       recovered,
       marketData,
+      metrics,
       async stop() {
         clearInterval(sweep);
         await gateway.close();
         await marketData.stop();
         await workflow.close();
+        clearInterval(checkpointTimer);
+        // A last checkpoint over everything archived, so nothing waits for the next start to be
+        // signed; bounded, since a stopped archive would otherwise hold the shutdown.
+        let waited: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          auditTrail
+            .checkpoint()
+            .catch((err: unknown) => archiverLog.error('final audit checkpoint failed', { error: String(err) })),
+          new Promise((r) => {
+            waited = setTimeout(r, 5000);
+          }),
+        ]);
+        clearTimeout(waited);
         try {
           // Whatever cannot be archived now stays committed in the store: the next start archives it.
           await auditArchiver?.close();

@@ -4,6 +4,7 @@
 
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 
@@ -11,12 +12,13 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
   s3: S3Client;
   sfn: SFNClient;
+  kms: KMSClient;
 }
 
 export interface AwsClientOptions {
   /** Wraps each client so every call becomes an X-Ray subsegment. */
   tracer?: Tracer;
-  /** DynamoDB endpoint override (dynalite or DynamoDB Local); S3 and SFN are untouched. */
+  /** DynamoDB endpoint override (dynalite or DynamoDB Local); S3, SFN and KMS are untouched. */
   endpoint?: string;
   /** Overrides AWS_REGION; with an endpoint and no region, us-east-1 (a local DynamoDB ignores it). */
   region?: string;
@@ -36,11 +38,13 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   );
   const s3 = new S3Client(base);
   const sfn = new SFNClient(base);
+  const kms = new KMSClient(base);
   const { tracer } = options;
-  if (!tracer) return { dynamodb, s3, sfn };
+  if (!tracer) return { dynamodb, s3, sfn, kms };
   return {
     dynamodb: tracer.captureAWSv3Client(dynamodb),
     s3: tracer.captureAWSv3Client(s3),
     sfn: tracer.captureAWSv3Client(sfn),
+    kms: tracer.captureAWSv3Client(kms),
   };
 }

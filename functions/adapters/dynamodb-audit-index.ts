@@ -1,6 +1,7 @@
-// AuditIndex on the audit table: `pk=HEAD` is the chain head (its conditional write is the only
-// arbiter of who appends next); `pk=SEQ#<20 digits>` items index the records for the GSIs
-// by-order (order_id / sequence) and by-type (event_type / timestamp).
+// AuditIndex on the audit table: `pk=HEAD` is the chain head with its Merkle frontier (its
+// conditional write is the only arbiter of who appends next); `pk=SEQ#<20 digits>` items index the
+// records for the GSIs by-order (order_id / sequence), by-type (event_type / timestamp) and
+// by-trader (trader_id / timestamp).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { GENESIS_HASH } from '../core/audit-chain.js';
@@ -21,9 +22,12 @@ import {
 
 export const AUDIT_BY_ORDER_INDEX = 'by-order';
 export const AUDIT_BY_TYPE_INDEX = 'by-type';
+export const AUDIT_BY_TRADER_INDEX = 'by-trader';
 const HEAD_KEY = 'HEAD';
-// DynamoDB refuses an empty string as an index key, so an empty order_id is kept as this flag.
+// DynamoDB refuses an empty string as an index key, so an empty order_id or trader_id is kept as
+// a flag instead (and the record stays out of that index).
 const EMPTY_ORDER_ID_FLAG = 'order_id_empty';
+const EMPTY_TRADER_ID_FLAG = 'trader_id_empty';
 
 export const recordKey = (sequence: number): string => `SEQ#${String(sequence).padStart(20, '0')}`;
 
@@ -42,6 +46,13 @@ export class DynamoDbAuditIndex implements AuditIndex {
     if (!item) return { sequence: -1, hash: GENESIS_HASH };
     const head: ChainHead = { sequence: item.sequence as number, hash: item.hash as string };
     if (item.batch) head.batch = item.batch as NonNullable<ChainHead['batch']>;
+    if (item.frontier !== undefined) {
+      const frontier = item.frontier;
+      if (!Array.isArray(frontier) || !frontier.every((h) => typeof h === 'string')) {
+        throw new IntegrityError(`audit head ${this.tableName}: frontier is not a list of hashes`);
+      }
+      head.frontier = frontier;
+    }
     return head;
   }
 
@@ -52,7 +63,8 @@ export class DynamoDbAuditIndex implements AuditIndex {
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: HEAD_KEY, sequence: next.sequence, hash: next.hash, batch: next.batch },
+          // The frontier is claimed with the head, in this one conditional write (a list: order matters).
+          Item: { pk: HEAD_KEY, sequence: next.sequence, hash: next.hash, batch: next.batch, frontier: next.frontier },
           ConditionExpression: fromEmpty ? 'attribute_not_exists(pk)' : '#seq = :expected AND #hash = :hash',
           ...(fromEmpty
             ? {}
@@ -102,20 +114,48 @@ export class DynamoDbAuditIndex implements AuditIndex {
     nextToken?: string,
   ): Promise<Page<AuditRecord>> {
     if (eventType === '') return { items: [] };
+    return this.queryTimeRange(AUDIT_BY_TYPE_INDEX, 'event_type', eventType, fromTs, toTs, limit, nextToken);
+  }
+
+  async queryByTrader(
+    traderId: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    // DynamoDB refuses an empty key value in a query; such records are not in the index anyway.
+    if (traderId === '') return { items: [] };
+    return this.queryTimeRange(AUDIT_BY_TRADER_INDEX, 'trader_id', traderId, fromTs, toTs, limit, nextToken);
+  }
+
+  /** One page of a GSI partitioned by `keyName` and sorted by timestamp, between two timestamps (inclusive). */
+  private async queryTimeRange(
+    indexName: string,
+    keyName: string,
+    keyValue: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken: string | undefined,
+  ): Promise<Page<AuditRecord>> {
     const from = normaliseTimestamp(fromTs);
     const to = normaliseTimestamp(toTs);
+    const startKey = decodePageToken(nextToken, { [keyName]: keyValue });
+    // BETWEEN refuses a reversed range (ValidationException); it holds nothing, as on the other stores.
+    if (from > to) return { items: [] };
     return queryPage(
       this.doc,
       {
         TableName: this.tableName,
-        IndexName: AUDIT_BY_TYPE_INDEX,
-        KeyConditionExpression: '#et = :et AND #ts BETWEEN :from AND :to',
-        ExpressionAttributeNames: { '#et': 'event_type', '#ts': 'timestamp' },
-        ExpressionAttributeValues: { ':et': eventType, ':from': from, ':to': to },
+        IndexName: indexName,
+        KeyConditionExpression: '#k = :k AND #ts BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#k': keyName, '#ts': 'timestamp' },
+        ExpressionAttributeValues: { ':k': keyValue, ':from': from, ':to': to },
         ScanIndexForward: true,
       },
       limit,
-      decodePageToken(nextToken, { event_type: eventType }),
+      startKey,
       fromItem,
     );
   }
@@ -124,21 +164,25 @@ export class DynamoDbAuditIndex implements AuditIndex {
 /**
  * The record's own attributes, with `input` as its canonical JSON text: exact by construction (a
  * DynamoDB map would drop undefined list entries and re-type numbers), and the hash chain needs the
- * same content back. order_id is present only when the record has one (sparse GSI).
+ * same content back. order_id and trader_id are present only when the record has a non-empty one
+ * (sparse GSIs); an empty one is kept as a flag.
  */
 export function toItem(record: AuditRecord): Item {
-  const { input, order_id, ...rest } = record;
+  const { input, order_id, trader_id, ...rest } = record;
   const item: Item = { ...rest, pk: recordKey(record.sequence) };
   if (input !== undefined) item.input = canonicalJson(input);
   if (order_id === '') item[EMPTY_ORDER_ID_FLAG] = true;
   else if (order_id !== undefined) item.order_id = order_id;
+  if (trader_id === '') item[EMPTY_TRADER_ID_FLAG] = true;
+  else if (trader_id !== undefined) item.trader_id = trader_id;
   return item;
 }
 
 export function fromItem(item: Item): AuditRecord {
-  const { pk: _pk, input, [EMPTY_ORDER_ID_FLAG]: emptyOrderId, ...rest } = item;
+  const { pk: _pk, input, [EMPTY_ORDER_ID_FLAG]: emptyOrderId, [EMPTY_TRADER_ID_FLAG]: emptyTraderId, ...rest } = item;
   const record = rest as Item;
   if (emptyOrderId === true) record.order_id = '';
+  if (emptyTraderId === true) record.trader_id = '';
   if (input !== undefined) {
     if (typeof input !== 'string') throw new IntegrityError(`audit item ${String(item.pk)}: input is not JSON text`);
     record.input = JSON.parse(input);

@@ -96,7 +96,11 @@ export class SfnWorkflow implements Workflow {
         case 'TIMED_OUT':
         case 'ABORTED':
         case 'RUNNING':
-          return { status: out.status };
+          return {
+            status: out.status,
+            ...(out.error !== undefined ? { error: out.error } : {}),
+            ...(out.cause !== undefined ? { cause: out.cause } : {}),
+          };
         // A redrive has been requested: the execution is about to run again.
         case 'PENDING_REDRIVE':
           return { status: 'RUNNING' };

@@ -1,11 +1,15 @@
-// compliance: log_event and record_failure (tasks), GET /audit (query_audit_log) and
-// GET /reports/{report_type} (generate_report).
+// compliance: log_event, record_failure and checkpoint (tasks), GET /audit (query_audit_log),
+// GET /reports/{report_type} (generate_report), and the proofs an auditor verifies offline:
+// GET /audit/proofs/{event_id}, GET /audit/consistency, GET /audit/checkpoint.
 import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
 import {
   type ComplianceDeps,
+  currentCheckpoint,
   generateReport,
   logEvent,
   parseAuditQuery,
+  proveConsistency,
+  proveInclusion,
   queryAuditLog,
   recordFailure,
 } from '../core/compliance.js';
@@ -40,6 +44,12 @@ export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogge
           }
           return json(200, report);
         }
+        case 'GET /audit/proofs/{event_id}':
+          return json(200, await proveInclusion(deps, pathParam(event, 'event_id')));
+        case 'GET /audit/consistency':
+          return json(200, await proveConsistency(deps, queryOf(event)));
+        case 'GET /audit/checkpoint':
+          return json(200, await currentCheckpoint(deps));
         default:
           throw new NotFoundError(`no route ${routeKey(event)}`);
       }
@@ -48,6 +58,11 @@ export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogge
       log_event: async (p) => {
         const r = await logEvent(deps, p.event as AuditEvent);
         return { event_id: r.event_id, sequence: r.sequence };
+      },
+      // The schedule's time rule: sign what the latest checkpoint does not cover yet.
+      checkpoint: async () => {
+        const cp = await deps.trail.checkpoint();
+        return cp ? { tree_size: cp.tree_size, root_hash: cp.root_hash, timestamp: cp.timestamp } : { tree_size: 0 };
       },
       record_failure: async (p) => {
         const r = await recordFailure(deps, validateOrder(p.order), p.error, String(p.execution_id ?? ''));

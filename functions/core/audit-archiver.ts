@@ -40,6 +40,8 @@ export interface AuditArchiverOptions {
   onError?: (err: unknown, willRetry: boolean) => void;
   /** An object was archived: how many records, and how long its oldest record waited since commit. */
   onArchived?: (records: number, lagMs: number) => void;
+  /** The archive now holds every record up to `archivedThrough` (signed checkpoints wait for this). */
+  onProgress?: (archivedThrough: number) => void;
 }
 
 /** The archiver was closed: appends and drains after that are refused. */
@@ -327,6 +329,7 @@ export class AuditArchiver {
     const waiting = this.commits[0];
     if (oldest === undefined && waiting) oldest = waiting[1];
     this.options.onArchived?.(count, oldest === undefined ? 0 : Number(now - oldest) / 1e6);
+    this.options.onProgress?.(this.archived);
   }
 }
 

@@ -10,19 +10,24 @@
 // acknowledged once durable, each batch claimed as soon as the one before is decided (the store
 // keeps a prefix of its writes, so a durable batch implies every batch before it), and the archive
 // written behind, from the store (audit-archiver.ts).
-import type { AuditArchive, AuditIndex, ChainHead, Clock, CommittingAuditIndex } from '../ports.js';
+import type { AuditArchive, AuditIndex, ChainHead, Clock, CommittingAuditIndex, OperationalMetrics } from '../ports.js';
 import type { AuditArchiver } from './audit-archiver.js';
-import { CanonicalText, canonicalJson, sha256Hex } from './canonical-json.js';
+import type { Checkpointer } from './audit-checkpointer.js';
+import { CanonicalText, canonicalJson } from './canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from './errors.js';
+import { leafHash, MerkleFrontier } from './merkle.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from './model.js';
 import { formatNs } from './time.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const EVENT_TYPES: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES);
 
-/** The record's hash: SHA-256 over the canonical JSON of every field but `hash`. */
+/**
+ * The record's hash: its RFC 9162 leaf hash, SHA-256(0x00 || canonical JSON of every field but
+ * `hash`). The chain links these, and the Merkle tree's leaves are these (merkle.ts).
+ */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
-  return sha256Hex(canonicalJson(record));
+  return leafHash(canonicalJson(record)).toString('hex');
 }
 
 export function eventIdFor(sequence: number): string {
@@ -119,9 +124,24 @@ interface Pending {
 
 type ArchivedBatch = NonNullable<ChainHead['batch']>;
 
+export interface Tree {
+  size: number;
+  root: string;
+}
+
+interface Built {
+  records: AuditRecord[];
+  lines: string[];
+  /** The head after the batch: last sequence and hash, and the tree's frontier. */
+  next: ChainHead;
+  tree: Tree;
+}
+
 interface Claimed {
   batch: ArchivedBatch;
   records: AuditRecord[];
+  /** The tree the batch completes: its size and root (hex). */
+  tree?: Tree;
   /** When the claim itself becomes durable (a store that decides before it syncs); else already is. */
   durable?: Promise<void>;
 }
@@ -140,7 +160,16 @@ export class AuditLog {
   private readonly committing: { index: CommittingAuditIndex; archiver: AuditArchiver } | undefined;
 
   constructor(
-    private readonly deps: { archive: AuditArchive; index: AuditIndex; clock: Clock; archiver?: AuditArchiver },
+    private readonly deps: {
+      archive: AuditArchive;
+      index: AuditIndex;
+      clock: Clock;
+      archiver?: AuditArchiver;
+      /** Told of each committed head (and, without an archiver, that its records are archived). */
+      checkpointer?: Checkpointer;
+      /** Counts writes that still failed after their retries (the alarm's metric). */
+      metrics?: OperationalMetrics;
+    },
     private readonly options: AuditLogOptions = {},
   ) {
     if (deps.archiver) {
@@ -214,6 +243,10 @@ export class AuditLog {
           continue;
         }
         this.options.onBatch?.(claimed.records.length);
+        if (this.deps.checkpointer && claimed.tree) {
+          this.deps.checkpointer.noteCommitted(claimed.tree.size, claimed.tree.root);
+          this.deps.checkpointer.noteArchived(claimed.tree.size);
+        }
         batch.forEach((p, i) => {
           const r = claimed.records[i];
           if (r) p.resolve(r);
@@ -236,12 +269,14 @@ export class AuditLog {
     let records: AuditRecord[];
     let lines: string[];
     let durable: Promise<void>;
+    let tree: Tree;
     try {
       const refusal = committing.archiver.refusal();
       if (refusal) throw refusal;
-      ({ records, lines, durable } = await this.claimCommitted(batch, committing.index));
+      ({ records, lines, durable, tree } = await this.claimCommitted(batch, committing.index));
     } catch (err) {
       this.head = undefined;
+      this.deps.metrics?.auditWriteFailed('append');
       for (const p of batch) p.reject(err);
       return;
     }
@@ -256,6 +291,8 @@ export class AuditLog {
           );
         }
         this.options.onBatch?.(records.length);
+        // Signed once the archiver reports these records archived (noteArchived).
+        this.deps.checkpointer?.noteCommitted(tree.size, tree.root);
         batch.forEach((p, i) => {
           const r = records[i];
           if (r) p.resolve(r);
@@ -264,6 +301,7 @@ export class AuditLog {
       },
       (err: unknown) => {
         this.head = undefined; // the store failed (it stops): nothing after this is acknowledged
+        this.deps.metrics?.auditWriteFailed('append');
         for (const p of batch) p.reject(err);
       },
     );
@@ -272,12 +310,10 @@ export class AuditLog {
   private claimCommitted(
     items: readonly Pending[],
     index: CommittingAuditIndex,
-  ): Promise<{ records: AuditRecord[]; lines: string[]; durable: Promise<void> }> {
-    return this.claimRange(items, async (head, records, lines) => {
-      const last = records[records.length - 1] as AuditRecord;
-      const next: ChainHead = { sequence: last.sequence, hash: last.hash };
+  ): Promise<{ records: AuditRecord[]; lines: string[]; durable: Promise<void>; tree: Tree }> {
+    return this.claimRange(items, async (head, { records, lines, next, tree }) => {
       const { won, durable } = index.commitBatch(head, next, records, lines);
-      return won ? { next, claimed: { records, lines, durable } } : undefined;
+      return won ? { next, claimed: { records, lines, durable, tree } } : undefined;
     });
   }
 
@@ -287,17 +323,13 @@ export class AuditLog {
    */
   private async claimRange<T>(
     items: readonly Pending[],
-    attempt: (
-      head: ChainHead,
-      records: AuditRecord[],
-      lines: string[],
-    ) => Promise<{ next: ChainHead; claimed: T } | undefined>,
+    attempt: (head: ChainHead, built: Built) => Promise<{ next: ChainHead; claimed: T } | undefined>,
   ): Promise<T> {
     for (let i = 0; i < this.maxClaimAttempts; i++) {
       const head = await this.currentHead();
-      const { records, lines } = this.build(items, head);
-      if (records.length === 0) throw new IntegrityError('empty audit batch');
-      const won = await attempt(head, records, lines);
+      const built = this.build(items, head);
+      if (built.records.length === 0) throw new IntegrityError('empty audit batch');
+      const won = await attempt(head, built);
       if (won) {
         this.head = won.next;
         return won.claimed;
@@ -305,6 +337,7 @@ export class AuditLog {
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
       await sleep(Math.min(50, 2 ** i) * Math.random());
     }
+    this.deps.metrics?.auditWriteFailed('append');
     throw new TransientError('audit head contended: could not claim a sequence range');
   }
 
@@ -316,13 +349,13 @@ export class AuditLog {
   }
 
   private claim(items: readonly Pending[]): Promise<Claimed> {
-    return this.claimRange(items, async (head, records, lines) => {
+    return this.claimRange(items, async (head, built) => {
+      const { records, lines, tree } = built;
       const first = records[0] as AuditRecord;
-      const last = records[records.length - 1] as AuditRecord;
       const batch: ArchivedBatch = { archiveKey: archiveKeyFor(first), body: joinLines(lines) };
-      const next: ChainHead = { sequence: last.sequence, hash: last.hash, batch };
+      const next: ChainHead = { ...built.next, batch };
       const { won, durable } = await this.claimHead(head, next);
-      return won ? { next, claimed: { batch, records, ...(durable ? { durable } : {}) } } : undefined;
+      return won ? { next, claimed: { batch, records, tree, ...(durable ? { durable } : {}) } } : undefined;
     });
   }
 
@@ -350,6 +383,14 @@ export class AuditLog {
     return { sequence, hash };
   }
 
+  /** The tree the committed log forms now (after finishing any batch left unwritten). */
+  async tree(): Promise<Tree> {
+    this.head = undefined;
+    const head = await this.currentHead();
+    const frontier = frontierOf(head);
+    return { size: frontier.size, root: frontier.root().toString('hex') };
+  }
+
   private async currentHead(): Promise<ChainHead> {
     if (this.head) return this.head;
     const head = await this.deps.index.getHead();
@@ -359,10 +400,14 @@ export class AuditLog {
     return head;
   }
 
-  /** The batch's records on top of `head`, and each one's canonical JSON (its archive line). */
-  private build(items: readonly Pending[], head: ChainHead): { records: AuditRecord[]; lines: string[] } {
+  /**
+   * The batch's records on top of `head`, each one's canonical JSON (its archive line), and the head
+   * and Merkle tree after it.
+   */
+  private build(items: readonly Pending[], head: ChainHead): Built {
     let prevHash = head.hash;
     let seq = head.sequence;
+    const frontier = frontierOf(head);
     const lines: string[] = [];
     const records = items.map(({ event: e, input }) => {
       seq += 1;
@@ -380,14 +425,21 @@ export class AuditLog {
         prev_hash: prevHash,
       };
       // Hash and line reuse the input's canonical text: the same bytes as serialising it again.
-      const canonical = { ...partial, input };
-      const hash = sha256Hex(canonicalJson(canonical));
-      lines.push(canonicalJson({ ...canonical, hash }));
+      const text = canonicalJson({ ...partial, input });
+      const leaf = leafHash(text);
+      frontier.push(leaf);
+      const hash = leaf.toString('hex');
+      lines.push(withHashMember(text, e.event_type, hash));
       const record: AuditRecord = { ...partial, hash };
       prevHash = hash;
       return record;
     });
-    return { records, lines };
+    return {
+      records,
+      lines,
+      next: { sequence: seq, hash: prevHash, frontier: frontier.toHex() },
+      tree: { size: frontier.size, root: frontier.root().toString('hex') },
+    };
   }
 
   /**
@@ -413,10 +465,38 @@ export class AuditLog {
     const indexed = retry(this.maxWriteAttempts, () => this.deps.index.putRecords(records));
     // All settle before the outcome is known: no write of this batch is left running behind it.
     const [c, a, i] = await Promise.allSettled([claimDurable, archived, indexed]);
+    if (a.status === 'rejected') this.deps.metrics?.auditWriteFailed('archive');
+    if (i.status === 'rejected') this.deps.metrics?.auditWriteFailed('index');
     if (c.status === 'rejected') throw c.reason;
     if (a.status === 'rejected') throw a.reason;
     if (i.status === 'rejected') throw i.reason;
   }
+}
+
+/**
+ * The record's line: its canonical JSON with `"hash"` added, without serialising it again. Keys
+ * sort actor, decision, event_id, event_type, hash, input, …: the member goes right after
+ * event_type's, and the first `,"event_type":"<type>"` is that member, since the values before it
+ * are strings, which cannot hold an unescaped quote. Equal to canonicalJson({...record, hash})
+ * (the unit test compares them).
+ */
+export function withHashMember(text: string, eventType: string, hash: string): string {
+  const marker = `,"event_type":${JSON.stringify(eventType)}`;
+  const at = text.indexOf(marker);
+  if (at < 0) throw new IntegrityError('a record without its event_type member');
+  const end = at + marker.length;
+  return `${text.slice(0, end)},"hash":"${hash}"${text.slice(end)}`;
+}
+
+/** The head's Merkle frontier; a head written before the log kept one cannot be extended. */
+export function frontierOf(head: ChainHead): MerkleFrontier {
+  if (head.sequence < 0) return MerkleFrontier.empty();
+  if (!head.frontier) {
+    throw new IntegrityError(
+      'the audit head has no Merkle frontier: the log was written before it kept one (start from a new data directory)',
+    );
+  }
+  return MerkleFrontier.fromHex(head.sequence + 1, head.frontier);
 }
 
 export function isCommittingIndex(index: AuditIndex): index is CommittingAuditIndex {

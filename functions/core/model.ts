@@ -339,6 +339,7 @@ export const AUDIT_EVENT_TYPES = [
   'halt_lifted',
   'reference_price_set',
   'risk_admin_refused',
+  'report_generated',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

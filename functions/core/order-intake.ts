@@ -125,6 +125,8 @@ export interface OrderView {
   execution_id: string;
   risk?: { check_id: string; decision: string; reasons: string[]; order_value: string };
   execution?: OrderRecord['execution'];
+  /** Why the lifecycle stopped, when it ended without a final audit record. */
+  failure?: { error: string; cause: string };
   history: Array<
     Pick<AuditRecord, 'sequence' | 'event_id' | 'timestamp' | 'event_type' | 'actor' | 'decision' | 'reason'>
   >;
@@ -141,13 +143,18 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
     token = page.nextToken;
   } while (token);
   let status = deriveStatus(records);
+  let failure: OrderView['failure'];
   // A lifecycle resumed after a restart runs under a new execution; the latest one counts.
   const resumed = records.filter((r) => r.event_type === 'order_resumed').at(-1);
   const current = (resumed?.input as { resumed_execution?: string } | undefined)?.resumed_execution ?? rec.execution_id;
   if (!FINAL_STATUSES.has(status)) {
     // No final record: if the lifecycle itself ended abnormally, the order failed.
     const exec = await deps.workflow.describe(current);
-    if (exec && exec.status !== 'RUNNING' && exec.status !== 'SUCCEEDED') status = 'FAILED';
+    if (exec && exec.status !== 'RUNNING' && exec.status !== 'SUCCEEDED') {
+      status = 'FAILED';
+      // E.g. AuditTrailUnavailable: the order stopped because nothing more could be recorded.
+      failure = { error: exec.error ?? exec.status, cause: (exec.cause ?? '').slice(0, 1000) };
+    }
   }
   return {
     order_id: rec.order_id,
@@ -166,6 +173,7 @@ export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<
         }
       : {}),
     ...(rec.execution ? { execution: rec.execution } : {}),
+    ...(failure ? { failure } : {}),
     history: records.map((r) => ({
       sequence: r.sequence,
       event_id: r.event_id,

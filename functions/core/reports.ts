@@ -1,4 +1,6 @@
 // Regulatory reports computed from audit records (never from mutable state).
+
+import type { SignedCheckpoint } from './checkpoint.js';
 import { Decimal } from './decimal.js';
 import type { AuditEventType, AuditRecord, Fill } from './model.js';
 
@@ -16,6 +18,8 @@ export interface Report {
   to: string;
   generated_at: string;
   generated_by: string;
+  /** The signed checkpoint the report was computed against: only records it covers are counted. */
+  checkpoint: SignedCheckpoint | null;
   rows: Array<Record<string, string | number>>;
   totals: Record<string, string | number>;
 }
@@ -26,7 +30,7 @@ export function buildReport(
   type: ReportType,
   range: { from: string; to: string },
   byType: ReadonlyMap<AuditEventType, AuditRecord[]>,
-  meta: { generated_at: string; generated_by: string },
+  meta: { generated_at: string; generated_by: string; checkpoint: SignedCheckpoint | null },
 ): Report {
   const get = (t: AuditEventType) => byType.get(t) ?? [];
   // Retried steps re-record an execution (marked replayed): count each order's trade once.
@@ -140,11 +144,25 @@ function firstPerOrder(records: readonly AuditRecord[]): AuditRecord[] {
   return [...chosen.values()].sort((x, y) => x.sequence - y.sequence);
 }
 
+/**
+ * CSV: `#` comment lines first (report, range, who, and the checkpoint it was computed against;
+ * spreadsheet and CSV readers take `#` as a comment), then a header row and the rows.
+ */
 export function reportToCsv(report: Report): string {
   const cols = [...new Set(report.rows.flatMap((r) => Object.keys(r)))];
   const esc = (v: string | number | undefined) => {
     const s = v === undefined ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    return /[",\n\r#]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return `${[cols.join(','), ...report.rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n')}\n`;
+  const cp = report.checkpoint;
+  const meta = [
+    `# report_type=${report.report_type} from=${report.from} to=${report.to}`,
+    `# generated_at=${report.generated_at} generated_by=${oneLine(report.generated_by)}`,
+    cp
+      ? `# checkpoint origin=${oneLine(cp.origin)} tree_size=${cp.tree_size} root_hash=${cp.root_hash} timestamp=${cp.timestamp} key_id=${cp.key_id} signature=${cp.signature}`
+      : '# checkpoint none (the log was empty)',
+  ];
+  return `${[...meta, cols.join(','), ...report.rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n')}\n`;
 }
+
+const oneLine = (s: string) => s.replace(/[\r\n]/g, ' ');

@@ -57,6 +57,8 @@ export class DataTables extends Construct {
     this.audit = table('Audit', { name: 'pk', type: S });
     this.addIndex(this.audit, 'by-order', { name: 'order_id', type: S }, { name: 'sequence', type: N });
     this.addIndex(this.audit, 'by-type', { name: 'event_type', type: S }, { name: 'timestamp', type: S });
+    // Sparse: records without a trader_id (or with an empty one, kept as a flag) are not in it.
+    this.addIndex(this.audit, 'by-trader', { name: 'trader_id', type: S }, { name: 'timestamp', type: S });
     this.riskState = table('RiskState', { name: 'account_id', type: S });
   }
 

@@ -40,6 +40,8 @@ const COMMON_ENV = [
   'AUDIT_TABLE',
   'AUDIT_BUCKET',
   'AUDIT_RETENTION_DAYS',
+  'AUDIT_SIGNING_KEY_ARN',
+  'AUDIT_LOG_ORIGIN',
   'POWERTOOLS_SERVICE_NAME',
   'POWERTOOLS_LOG_LEVEL',
 ];
@@ -160,7 +162,7 @@ describe('the synthesized platform', () => {
         expect(Object.keys(env).sort()).toEqual([...COMMON_ENV, ...AGENT_ENV[agent], 'NODE_OPTIONS'].sort());
         expect(env.AGENT_NAME).toBe(agent);
         expect(env.POWERTOOLS_SERVICE_NAME).toBe(agent);
-        expect(env.AUDIT_RETENTION_DAYS).toBe('2555');
+        expect(env.AUDIT_RETENTION_DAYS).toBe('2557');
         expect(env.AUDIT_TABLE).toEqual({ Ref: logicalId(synth, synth.stack.tables.audit) });
         expect(env.AUDIT_BUCKET).toEqual({ Ref: logicalId(synth, synth.stack.auditArchive.bucket) });
         if (AGENT_ENV[agent].includes('RISK_STATE_TABLE')) {
@@ -197,7 +199,7 @@ describe('the synthesized platform', () => {
 
   describe('risk schedule', () => {
     it("runs the risk agent's sweep of ended temporary limit changes every minute", () => {
-      template.resourceCountIs('AWS::Events::Rule', 1);
+      template.resourceCountIs('AWS::Events::Rule', 2);
       template.hasResourceProperties('AWS::Events::Rule', {
         ScheduleExpression: 'rate(1 minute)',
         State: 'ENABLED',
@@ -213,6 +215,43 @@ describe('the synthesized platform', () => {
         Action: 'lambda:InvokeFunction',
         Principal: 'events.amazonaws.com',
         FunctionName: { 'Fn::GetAtt': [functions.risk.id, 'Arn'] },
+      });
+    });
+
+    it("runs the compliance agent's audit checkpoint every minute (the time rule on AWS)", () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [functions.compliance.id, 'Arn'] },
+            Input: JSON.stringify({ action: 'checkpoint' }),
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+          }),
+        ],
+      });
+    });
+  });
+
+  describe('audit checkpoints', () => {
+    it('every agent signs with the ECC_NIST_P256 key and names the log origin', () => {
+      const keys = resources(template, 'AWS::KMS::Key');
+      const signing = Object.entries(keys).filter(([, k]) => k.Properties?.KeySpec === 'ECC_NIST_P256');
+      expect(signing).toHaveLength(1);
+      const [keyId, key] = signing[0] as [string, { Properties: Record<string, unknown> }];
+      expect(key.Properties.KeyUsage).toBe('SIGN_VERIFY');
+      for (const agent of AGENT_NAMES) {
+        const { env } = functions[agent];
+        expect(env.AUDIT_SIGNING_KEY_ARN).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+        expect(JSON.stringify(env.AUDIT_LOG_ORIGIN)).toContain('/audit');
+      }
+    });
+
+    it('an alarm watches AuditWriteFailures', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
       });
     });
   });
@@ -364,6 +403,9 @@ describe('the synthesized platform', () => {
         [
           'GET /approvals',
           'GET /audit',
+          'GET /audit/checkpoint',
+          'GET /audit/consistency',
+          'GET /audit/proofs/{event_id}',
           'GET /orders/{order_id}',
           'GET /positions/{account_id}',
           'GET /reports/{report_type}',
@@ -466,6 +508,10 @@ describe('the synthesized platform', () => {
             ['event_type', 'S'],
             ['timestamp', 'S'],
           ],
+          'by-trader': [
+            ['trader_id', 'S'],
+            ['timestamp', 'S'],
+          ],
         },
       },
       riskState: { keys: [['account_id', 'S']], gsis: {} },
@@ -501,8 +547,11 @@ describe('the synthesized platform', () => {
       const gsis = (props.GlobalSecondaryIndexes ?? []) as {
         IndexName: string;
         KeySchema: { AttributeName: string; KeyType: string }[];
+        Projection?: { ProjectionType?: string };
       }[];
       expect(Object.fromEntries(gsis.map((g) => [g.IndexName, schema(g.KeySchema)]))).toEqual(spec.gsis);
+      // The adapters read whole records from the indexes.
+      for (const g of gsis) expect(g.Projection, g.IndexName).toEqual({ ProjectionType: 'ALL' });
       expect(types.size).toBe(new Set([...spec.keys, ...Object.values(spec.gsis).flat()].map(([n]) => n)).size);
     });
 
@@ -523,7 +572,7 @@ describe('the synthesized platform', () => {
         ObjectLockEnabled: true,
         ObjectLockConfiguration: {
           ObjectLockEnabled: 'Enabled',
-          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } },
+          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2557 } },
         },
         VersioningConfiguration: { Status: 'Enabled' },
         PublicAccessBlockConfiguration: {

@@ -711,6 +711,64 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       const page = await index.queryByOrder('ORD-0', 2);
       await expect(index.queryByOrder('ORD-1', 2, page.nextToken)).rejects.toBeInstanceOf(ValidationError);
     });
+
+    it("stores the head's frontier in the head's conditional write, a list in order", async () => {
+      const table = await freshTable('audit');
+      const index = new DynamoDbAuditIndex(client, table);
+      const frontier = ['1'.repeat(64), '2'.repeat(64), '3'.repeat(64)];
+      const head = { sequence: 6, hash: HASH_A, frontier };
+      expect(await index.advanceHead(await index.getHead(), head)).toBe(true);
+      expect(await index.getHead()).toEqual(head);
+      // A list (L), not a string set (SS): sets are unordered and refuse duplicates.
+      const doc = documentClient(client);
+      expect((await getConsistent(doc, table, { pk: 'HEAD' }))?.frontier).toEqual(frontier);
+      // A losing writer's frontier is not stored; a head without one reads back without one.
+      expect(await index.advanceHead({ sequence: 6, hash: HASH_B }, { sequence: 7, hash: HASH_B, frontier: [] })).toBe(
+        false,
+      );
+      expect(await index.getHead()).toEqual(head);
+      expect(await index.advanceHead(head, { sequence: 7, hash: HASH_B })).toBe(true);
+      const bare = await index.getHead();
+      expect(bare).toEqual({ sequence: 7, hash: HASH_B });
+      expect(bare).not.toHaveProperty('frontier');
+      // A head item that is not what the adapter writes is refused, not handed on.
+      await doc.send(
+        new PutCommand({ TableName: table, Item: { pk: 'HEAD', sequence: 8, hash: HASH_A, frontier: 'x' } }),
+      );
+      await expect(index.getHead()).rejects.toThrow(/frontier/);
+    });
+
+    it('indexes records by trader; an empty trader_id is kept on the record but is no index key', async () => {
+      const index = new DynamoDbAuditIndex(client, await freshTable('audit'));
+      // Every third record has an empty trader_id: DynamoDB refuses it as a GSI key value.
+      const records = auditChain(60).map((r) => (r.sequence % 3 === 0 ? { ...r, trader_id: '' } : r));
+      await index.putRecords(records);
+      const from = '2031-01-01T00:00:05Z';
+      const to = '2031-01-01T00:00:50.000000050Z';
+      const { items, pages } = await collect((token) => index.queryByTrader('T-1', from, to, 4, token));
+      const want = records.filter((r) => r.trader_id === 'T-1' && r.timestamp >= from && r.timestamp <= to);
+      expect(want.length).toBeGreaterThan(10);
+      expect(pages).toBeGreaterThan(1);
+      expect(items).toEqual(want);
+      expect(await index.queryByTrader('', from, to, 4)).toEqual({ items: [] });
+      // Read back through another index: the empty trader_id came back as it went in.
+      const all = new Map<number, AuditRecord>();
+      for (const type of EVENT_TYPES) {
+        const page = await collect((token) =>
+          index.queryByType(type, '2031-01-01T00:00:00Z', '2031-01-01T00:01:00Z', 100, token),
+        );
+        for (const r of page.items) all.set(r.sequence, r);
+      }
+      const readBack = [...all.values()].sort((a, b) => a.sequence - b.sequence);
+      expect(readBack).toEqual(records);
+      expect(readBack.filter((r) => r.trader_id === '')).toHaveLength(20);
+
+      const page = await index.queryByTrader('T-1', from, to, 2);
+      await expect(index.queryByTrader('T-2', from, to, 2, page.nextToken)).rejects.toBeInstanceOf(ValidationError);
+      await expect(index.queryByType('risk_check', from, to, 2, page.nextToken)).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    });
   });
 });
 

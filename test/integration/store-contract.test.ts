@@ -3,6 +3,7 @@
 // (local/journal-stores.ts) on a fresh JournalDb. Every store a test asks for is fresh and empty
 // (a new table on dynalite, a new database directory for the journal), so tests do not see each
 // other's items. Where the two implementations are known to differ, the test says so (`fails on`).
+// Parts of it also hold the in-memory stores the unit tests use (test/support/in-memory.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { DynamoDbAuditIndex, recordKey } from '../../functions/adapters/dynamodb
 import { DynamoDbOrderStore } from '../../functions/adapters/dynamodb-order-store.js';
 import { DynamoDbPositionStore } from '../../functions/adapters/dynamodb-position-store.js';
 import { DynamoDbReferenceStore } from '../../functions/adapters/dynamodb-reference-store.js';
-import { GENESIS_HASH, verifyChain } from '../../functions/core/audit-chain.js';
+import { eventIdFor, GENESIS_HASH, hashRecord, verifyChain } from '../../functions/core/audit-chain.js';
 import { canonicalJson } from '../../functions/core/canonical-json.js';
 import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
 import type {
@@ -32,11 +33,13 @@ import type {
   TradingHalt,
   TradingState,
 } from '../../functions/core/model.js';
+import { formatNs, parseNs } from '../../functions/core/time.js';
 import type {
   AccountRiskStore,
   ApprovalStore,
   AuditIndex,
   ChainHead,
+  CommittingAuditIndex,
   OrderStore,
   PositionStore,
   ReferenceStore,
@@ -54,6 +57,7 @@ import {
   approval,
   awkwardAuditChain,
   collect,
+  collectItems,
   day,
   EVENT_TYPES,
   fill,
@@ -61,6 +65,7 @@ import {
   freshTables,
   HASH_A,
   HASH_B,
+  hashChain,
   order,
   position as pos,
   risk,
@@ -68,7 +73,13 @@ import {
   startDynalite,
   venueRejected,
 } from '../support/fixtures.js';
-import { ACC_001, InMemoryAccountRiskStore, InMemoryReferenceStore, security } from '../support/in-memory.js';
+import {
+  ACC_001,
+  InMemoryAccountRiskStore,
+  InMemoryAuditIndex,
+  InMemoryReferenceStore,
+  security,
+} from '../support/in-memory.js';
 
 // --- the factories ----------------------------------------------------------------------------------
 
@@ -80,6 +91,8 @@ interface StoreFactory {
   approvals(): Promise<ApprovalStore>;
   audit(): Promise<AuditIndex>;
   accountRisk(): Promise<AccountRiskStore>;
+  /** The same audit store as a restarted process finds it (the journal: closed, then reopened). */
+  restartAudit(index: AuditIndex): Promise<AuditIndex>;
 }
 
 type BackendName = 'dynalite' | 'journal';
@@ -92,14 +105,22 @@ interface Backend {
 async function startDynaliteStores(): Promise<{ factory: StoreFactory; stop(): Promise<void> }> {
   const { client, stop } = await startDynalite('store-contract-ddb-');
   const freshTable = freshTables(client, 'c');
+  const auditTables = new WeakMap<AuditIndex, string>();
+  const auditOn = (table: string): AuditIndex => {
+    const index = new DynamoDbAuditIndex(client, table);
+    auditTables.set(index, table);
+    return index;
+  };
   return {
     factory: {
       orders: async () => new DynamoDbOrderStore(client, await freshTable('orders')),
       reference: async () => new DynamoDbReferenceStore(client, await freshTable('reference')),
       positions: async () => new DynamoDbPositionStore(client, await freshTable('positions')),
       approvals: async () => new DynamoDbApprovalStore(client, await freshTable('approvals')),
-      audit: async () => new DynamoDbAuditIndex(client, await freshTable('audit')),
+      audit: async () => auditOn(await freshTable('audit')),
       accountRisk: async () => new DynamoDbAccountRiskStore(client, await freshTable('riskState')),
+      // Nothing is held in the process: a new adapter on the same table is a restart.
+      restartAudit: async (index) => auditOn(auditTables.get(index) as string),
     },
     stop,
   };
@@ -109,11 +130,21 @@ async function startJournalStores(): Promise<{ factory: StoreFactory; stop(): Pr
   const root = await mkdtemp(join(tmpdir(), 'store-contract-journal-'));
   const dbs: JournalDb[] = [];
   let counter = 0;
-  const freshDb = (): JournalDb => {
-    counter++;
-    const db = JournalDb.open({ dir: join(root, `db${counter}`) });
+  const openDb = (dir: string): JournalDb => {
+    const db = JournalDb.open({ dir });
     dbs.push(db);
     return db;
+  };
+  const freshDb = (): JournalDb => {
+    counter++;
+    return openDb(join(root, `db${counter}`));
+  };
+  const auditDbs = new WeakMap<AuditIndex, { db: JournalDb; dir: string }>();
+  const auditOn = (dir: string): AuditIndex => {
+    const db = openDb(dir);
+    const index = new JournalAuditIndex(db);
+    auditDbs.set(index, { db, dir });
+    return index;
   };
   return {
     factory: {
@@ -121,8 +152,15 @@ async function startJournalStores(): Promise<{ factory: StoreFactory; stop(): Pr
       reference: async () => new JournalReferenceStore(freshDb()),
       positions: async () => new JournalPositionStore(freshDb()),
       approvals: async () => new JournalApprovalStore(freshDb()),
-      audit: async () => new JournalAuditIndex(freshDb()),
+      audit: async () => auditOn(join(root, `db${++counter}`)),
       accountRisk: async () => new JournalAccountRiskStore(freshDb()),
+      // Closed (every write synced), then opened again: what a new process reads from the directory.
+      restartAudit: async (index) => {
+        const { db, dir } = auditDbs.get(index) as { db: JournalDb; dir: string };
+        await db.close();
+        dbs.splice(dbs.indexOf(db), 1);
+        return auditOn(dir);
+      },
     },
     stop: async () => {
       for (const db of dbs) await db.close();
@@ -167,8 +205,12 @@ const bySequence = (records: readonly AuditRecord[]) => [...records].sort((a, b)
  * sequence order on the journal; DynamoDB leaves their order unspecified (dynalite orders them by a
  * hash of the table key), so for it only the set of records within a timestamp is compared.
  */
-function expectByTypeOrder(backend: BackendName, items: readonly AuditRecord[], want: readonly AuditRecord[]): void {
-  if (backend === 'journal') {
+function expectByTypeOrder(
+  backend: BackendName | 'memory',
+  items: readonly AuditRecord[],
+  want: readonly AuditRecord[],
+): void {
+  if (backend !== 'dynalite') {
     expect(items).toEqual(want);
     return;
   }
@@ -968,6 +1010,397 @@ function storeContract(backend: Backend): void {
       await expectTokenRejected(index.queryByOrder('ORD-0', 2, tokenOf({ order_id: 'ORD-0', sequence: 'abc' })));
     });
   });
+
+  auditTraderAndFrontierContract(backend.name, () => stores);
+}
+
+// --- the audit index by trader, and the head's Merkle frontier (every store, in-memory too) ----------
+
+/** What the trader and frontier contract needs: fresh, empty audit stores (restartable, where they persist). */
+interface AuditStoreFactory {
+  audit(): Promise<AuditIndex>;
+  restartAudit?(index: AuditIndex): Promise<AuditIndex>;
+}
+
+const TRADER = 'T-7';
+const OTHER_TRADER = 'T-8';
+const TRADER_BASE_NS = parseNs('2031-02-01T09:30:00Z') as bigint;
+
+/**
+ * Timestamps with every nanosecond digit in use, about a millisecond apart: every 13th record
+ * shares the timestamp of the one before (a tie), every 17th is stamped 5 ms early (out of sequence
+ * order).
+ */
+function traderStamp(seq: number): string {
+  const at = (s: number) => BigInt(s) * 1_000_003n + BigInt(s % 7);
+  const ns = seq % 13 === 12 ? at(seq - 1) : seq % 17 === 16 ? at(seq) - 5_000_000n : at(seq);
+  return formatNs(TRADER_BASE_NS + ns);
+}
+
+/**
+ * 400 chained records: 250 of TRADER (seq % 8 in 0..4), 50 of OTHER_TRADER, 50 without a
+ * trader_id and 50 with an empty one (kept on the record, in no trader's listing).
+ */
+function traderChain(count = 400): AuditRecord[] {
+  return hashChain(count, (seq) => {
+    const slot = seq % 8;
+    const traderId = slot <= 4 ? TRADER : slot === 5 ? OTHER_TRADER : slot === 7 ? '' : undefined;
+    return {
+      timestamp: traderStamp(seq),
+      event_type: EVENT_TYPES[seq % EVENT_TYPES.length] ?? 'order_submitted',
+      ...(seq % 3 === 2 ? {} : { order_id: `ORD-${seq % 5}` }),
+      ...(traderId !== undefined ? { trader_id: traderId } : {}),
+      actor: 'CN=TRADER-7',
+      input: { seq, nested: { list: [1, null, 'é€😀'], empty: {} } },
+      decision: seq % 2 ? 'approved' : '',
+      reason: `reason ${seq}`,
+    };
+  });
+}
+
+const ofTrader = (records: readonly AuditRecord[], traderId: string) =>
+  records.filter((r) => r.trader_id === traderId).sort(byTypeOrder);
+
+/** `ts` moved by `deltaNs` nanoseconds. */
+const shiftNs = (ts: string, deltaNs: bigint) => formatNs((parseNs(ts) as bigint) + deltaNs);
+
+const FRONTIER_1 = ['1'.repeat(64)];
+const FRONTIER_3 = ['2'.repeat(64), '3'.repeat(64)];
+const FRONTIER_5 = ['4'.repeat(64), '5'.repeat(64)];
+
+function auditTraderAndFrontierContract(backend: BackendName | 'memory', stores: () => AuditStoreFactory): void {
+  // The in-memory index's by-order and by-type tokens are offsets, not keys: a by-trader token is
+  // not refused there, so only the stores with keyed tokens are held to that.
+  const keyedTokens = backend !== 'memory';
+  const wholeRange = ['2031-02-01T09:30:00Z', '2031-02-01T09:31:00Z'] as const;
+
+  describe('AuditIndex: by trader', () => {
+    it("lists a trader's records, oldest first, across pages of 1, 2, 100 and 1000: none lost, none twice", async () => {
+      const index = await stores().audit();
+      const records = traderChain();
+      await index.putRecords(records.slice(0, 190));
+      await index.putRecords(records.slice(190));
+      const want = ofTrader(records, TRADER);
+      expect(want).toHaveLength(250);
+      for (const limit of [1, 2, 100, 1000]) {
+        const { items, pages } = await collect((token) => index.queryByTrader(TRADER, ...wholeRange, limit, token));
+        expect(items, `limit ${limit}`).toHaveLength(250);
+        expect(new Set(items.map((r) => r.sequence)).size).toBe(250);
+        expectByTypeOrder(backend, items, want);
+        expect(pages).toBeGreaterThanOrEqual(Math.ceil(250 / limit));
+        expect(pages).toBeLessThanOrEqual(Math.ceil(250 / limit) + 1);
+      }
+      // Read back exactly (the chain's content, canonical JSON included).
+      const all = await collect((token) => index.queryByTrader(TRADER, ...wholeRange, 1000, token));
+      expect(all.pages).toBe(1);
+      expect(bySequence(all.items).map(canonicalJson)).toEqual(bySequence(want).map(canonicalJson));
+      // Timestamp order, not sequence order: the chain has records stamped out of order.
+      const sequences = all.items.map((r) => r.sequence);
+      expect(sequences).not.toEqual([...sequences].sort((a, b) => a - b));
+
+      // Only that trader: the other trader's records are in its own listing, the rest in none.
+      expectByTypeOrder(
+        backend,
+        await collectItems((token) => index.queryByTrader(OTHER_TRADER, ...wholeRange, 7, token)),
+        ofTrader(records, OTHER_TRADER),
+      );
+      expect(await index.queryByTrader('T-none', ...wholeRange, 10)).toEqual({ items: [] });
+      expect(await index.queryByTrader('', ...wholeRange, 10)).toEqual({ items: [] });
+      // The page size is clamped (a zero limit is one item, not an endless listing).
+      expect((await index.queryByTrader(TRADER, ...wholeRange, 0)).items).toHaveLength(1);
+    });
+
+    it('includes both bounds, to the nanosecond, and reads bounds with fewer digits as the instants they name', async () => {
+      const index = await stores().audit();
+      const records = traderChain();
+      await index.putRecords(records);
+      const want = ofTrader(records, TRADER);
+      const from = (want[37] as AuditRecord).timestamp;
+      const to = (want[201] as AuditRecord).timestamp;
+      const inRange = want.filter((r) => r.timestamp >= from && r.timestamp <= to);
+      expect(inRange[0]?.timestamp).toBe(from);
+      expect(inRange.at(-1)?.timestamp).toBe(to);
+      for (const limit of [1, 3, 100]) {
+        const { items } = await collect((token) => index.queryByTrader(TRADER, from, to, limit, token));
+        expectByTypeOrder(backend, items, inRange);
+      }
+      // One nanosecond inside each bound leaves the records at the bounds out.
+      const inner = await collect((token) =>
+        index.queryByTrader(TRADER, shiftNs(from, 1n), shiftNs(to, -1n), 50, token),
+      );
+      expectByTypeOrder(
+        backend,
+        inner.items,
+        inRange.filter((r) => r.timestamp !== from && r.timestamp !== to),
+      );
+
+      // A window one nanosecond wide: exactly the records stamped then (a tie: both of them).
+      const tie = want.find((r, i) => want[i + 1]?.timestamp === r.timestamp) as AuditRecord;
+      const tied = want.filter((r) => r.timestamp === tie.timestamp);
+      expect(tied.length).toBeGreaterThan(1);
+      expect(bySequence((await index.queryByTrader(TRADER, tie.timestamp, tie.timestamp, 10)).items)).toEqual(tied);
+      const before = shiftNs(tie.timestamp, -1n);
+      expect(await index.queryByTrader(TRADER, before, before, 10)).toEqual({ items: [] });
+      const after = shiftNs(tie.timestamp, 1n);
+      expect(await index.queryByTrader(TRADER, after, after, 10)).toEqual({ items: [] });
+
+      // '...09:30:00.1Z' is 09:30:00.100000000, '...09:30:00Z' is 09:30:00.000000000.
+      const tenth = await collect((token) =>
+        index.queryByTrader(TRADER, '2031-02-01T09:30:00Z', '2031-02-01T09:30:00.1Z', 9, token),
+      );
+      const wantTenth = want.filter(
+        (r) => r.timestamp >= '2031-02-01T09:30:00.000000000Z' && r.timestamp <= '2031-02-01T09:30:00.100000000Z',
+      );
+      expect(wantTenth.length).toBeGreaterThan(20);
+      expect(wantTenth.length).toBeLessThan(want.length);
+      expectByTypeOrder(backend, tenth.items, wantTenth);
+      // A range without records and a reversed one hold nothing.
+      expect(await index.queryByTrader(TRADER, '2031-02-02T00:00:00Z', '2031-02-03T00:00:00Z', 10)).toEqual({
+        items: [],
+      });
+      expect(await index.queryByTrader(TRADER, to, from, 10)).toEqual({ items: [] });
+    });
+
+    it('keeps an empty trader_id on the record, outside every trader listing', async () => {
+      const index = await stores().audit();
+      const records = traderChain(40);
+      await index.putRecords(records);
+      const readBack = new Map<number, AuditRecord>();
+      for (const type of EVENT_TYPES) {
+        for (const r of await collectItems((token) => index.queryByType(type, ...wholeRange, 100, token))) {
+          readBack.set(r.sequence, r);
+        }
+      }
+      expect(bySequence([...readBack.values()])).toEqual(records);
+      const listed = [
+        ...(await collectItems((t) => index.queryByTrader(TRADER, ...wholeRange, 100, t))),
+        ...(await collectItems((t) => index.queryByTrader(OTHER_TRADER, ...wholeRange, 100, t))),
+      ];
+      expect(bySequence(listed)).toEqual(records.filter((r) => r.trader_id !== undefined && r.trader_id !== ''));
+    });
+
+    it('refuses a token from another query or a garbage token (ValidationError on nextToken)', async () => {
+      const index = await stores().audit();
+      await index.putRecords(traderChain(80));
+      const byTrader = (await index.queryByTrader(TRADER, ...wholeRange, 2)).nextToken;
+      const byOther = (await index.queryByTrader(OTHER_TRADER, ...wholeRange, 2)).nextToken;
+      const byType = (await index.queryByType('risk_check', ...wholeRange, 2)).nextToken;
+      const byOrder = (await index.queryByOrder('ORD-0', 2)).nextToken;
+      for (const token of [byTrader, byOther, byType, byOrder]) expect(token).toBeDefined();
+      // The token still works for its own query.
+      expect((await index.queryByTrader(TRADER, ...wholeRange, 2, byTrader)).items.length).toBe(2);
+
+      await expectTokenRejected(index.queryByTrader(OTHER_TRADER, ...wholeRange, 2, byTrader));
+      await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, byOther));
+      await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, byType));
+      await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, byOrder));
+      const approvalsToken = tokenOf({ status: 'PENDING', requested_at: second(0), approval_id: 'AP-1' });
+      await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, approvalsToken));
+      // Right trader, but no position in the index.
+      await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, tokenOf({ trader_id: TRADER })));
+      for (const garbage of ['not-a-token', '!!!', tokenOf([1]), tokenOf(7), tokenOf({ x: true })]) {
+        await expectTokenRejected(index.queryByTrader(TRADER, ...wholeRange, 2, garbage));
+      }
+      if (keyedTokens) {
+        await expectTokenRejected(index.queryByType('risk_check', ...wholeRange, 2, byTrader));
+        await expectTokenRejected(index.queryByOrder('ORD-0', 2, byTrader));
+      }
+    });
+
+    it('ends the by-trader listing at a token that names the last record (no restart)', async () => {
+      const index = await stores().audit();
+      const records = traderChain(80);
+      await index.putRecords(records);
+      const last = ofTrader(records, TRADER).at(-1) as AuditRecord;
+      // Each implementation's own key shape (DynamoDB: table key + index key; the others: index entry).
+      const token = tokenOf(
+        backend === 'dynalite'
+          ? { pk: recordKey(last.sequence), trader_id: TRADER, timestamp: last.timestamp }
+          : { trader_id: TRADER, timestamp: last.timestamp, sequence: last.sequence },
+      );
+      expect(await index.queryByTrader(TRADER, ...wholeRange, 2, token)).toEqual({ items: [] });
+    });
+
+    it('lists the records a commit stored, and the same after a restart', async () => {
+      let index = await stores().audit();
+      const records = traderChain(60);
+      const committing = index as Partial<CommittingAuditIndex>;
+      const head: ChainHead = { sequence: 59, hash: (records[59] as AuditRecord).hash, frontier: FRONTIER_5 };
+      if (committing.commitBatch) {
+        const genesis = await index.getHead();
+        const { won, durable } = committing.commitBatch(genesis, head, records);
+        expect(won).toBe(true);
+        await durable;
+      } else {
+        await index.putRecords(records);
+        expect(await index.advanceHead(await index.getHead(), head)).toBe(true);
+      }
+      const want = ofTrader(records, TRADER);
+      expectByTypeOrder(backend, await collectItems((t) => index.queryByTrader(TRADER, ...wholeRange, 4, t)), want);
+      const restart = stores().restartAudit;
+      if (!restart) return; // the in-memory index lives and dies with the process
+      index = await restart(index);
+      expect(await index.getHead()).toEqual(head);
+      expectByTypeOrder(backend, await collectItems((t) => index.queryByTrader(TRADER, ...wholeRange, 4, t)), want);
+    });
+  });
+
+  describe("AuditIndex: the head's Merkle frontier", () => {
+    it('stores the frontier with the head and reads it back as stored; a head without one has none', async () => {
+      const index = await stores().audit();
+      const genesis = await index.getHead();
+      expect(genesis).toEqual({ sequence: -1, hash: GENESIS_HASH });
+      expect(genesis).not.toHaveProperty('frontier');
+
+      const first: ChainHead = { sequence: 0, hash: HASH_A, frontier: [...FRONTIER_1] };
+      expect(await index.advanceHead(genesis, first)).toBe(true);
+      first.frontier?.push('f'.repeat(64)); // the caller's array is not the stored one
+      expect(await index.getHead()).toEqual({ sequence: 0, hash: HASH_A, frontier: FRONTIER_1 });
+
+      const third: ChainHead = {
+        sequence: 2,
+        hash: HASH_B,
+        batch: { archiveKey: 'records/dt=2031-02-01/000.jsonl', body: '{"sequence":1}\n{"sequence":2}\n' },
+        frontier: FRONTIER_3,
+      };
+      expect(await index.advanceHead({ sequence: 0, hash: HASH_A }, third)).toBe(true);
+      const read = await index.getHead();
+      expect(read).toEqual(third);
+      read.frontier?.reverse(); // nor is a returned one
+      expect((await index.getHead()).frontier).toEqual(FRONTIER_3); // in order: largest subtree first
+
+      // A head stored without a frontier reads back without one (not the previous head's).
+      const bare: ChainHead = { sequence: 3, hash: 'c'.repeat(64) };
+      expect(await index.advanceHead(third, bare)).toBe(true);
+      const bareRead = await index.getHead();
+      expect(bareRead).toEqual(bare);
+      expect(bareRead).not.toHaveProperty('frontier');
+      expect(await index.advanceHead(bare, { sequence: 5, hash: 'd'.repeat(64), frontier: FRONTIER_5 })).toBe(true);
+      expect(await index.getHead()).toEqual({ sequence: 5, hash: 'd'.repeat(64), frontier: FRONTIER_5 });
+    });
+
+    it('leaves the stored frontier untouched when a conditional advance loses', async () => {
+      const index = await stores().audit();
+      const head: ChainHead = { sequence: 2, hash: HASH_A, frontier: FRONTIER_3 };
+      expect(await index.advanceHead(await index.getHead(), head)).toBe(true);
+      const rival: ChainHead = { sequence: 5, hash: HASH_B, frontier: ['e'.repeat(64)] };
+      const genesis: ChainHead = { sequence: -1, hash: GENESIS_HASH };
+      expect(await index.advanceHead(genesis, rival)).toBe(false);
+      expect(await index.advanceHead({ sequence: 2, hash: HASH_B, frontier: FRONTIER_3 }, rival)).toBe(false);
+      expect(await index.advanceHead({ sequence: 1, hash: HASH_A }, rival)).toBe(false);
+      expect(await index.advanceHead(head, { sequence: 4, hash: HASH_B })).toBe(true);
+      expect(await index.advanceHead(head, rival)).toBe(false); // stale now: the bare head stays bare
+      expect(await index.getHead()).toEqual({ sequence: 4, hash: HASH_B });
+
+      // Two racing writers: the winner's frontier is stored, whole, and only it.
+      const next = await index.getHead();
+      const mine: ChainHead = { sequence: 6, hash: 'd'.repeat(64), frontier: FRONTIER_5 };
+      const theirs: ChainHead = { sequence: 6, hash: 'e'.repeat(64), frontier: FRONTIER_1 };
+      const wins = await Promise.all([index.advanceHead(next, mine), index.advanceHead(next, theirs)]);
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect(await index.getHead()).toEqual(wins[0] ? mine : theirs);
+    });
+
+    it('claims the frontier with the head through claimHead, where the store has it', async () => {
+      const index = await stores().audit();
+      const { claimHead } = index as Partial<CommittingAuditIndex>;
+      if (!claimHead) return; // advanceHead only (above)
+      const genesis = await index.getHead();
+      const claimed: ChainHead = { sequence: 0, hash: HASH_A, frontier: FRONTIER_1 };
+      const lost = claimHead.call(index, { sequence: 0, hash: HASH_B }, { ...claimed, frontier: FRONTIER_5 });
+      expect(lost.won).toBe(false);
+      await lost.durable;
+      expect(await index.getHead()).toEqual(genesis);
+      const { won, durable } = claimHead.call(index, genesis, claimed);
+      expect(won).toBe(true);
+      await durable;
+      expect(await index.getHead()).toEqual(claimed);
+      expect(claimHead.call(index, genesis, { ...claimed, frontier: FRONTIER_5 }).won).toBe(false);
+      expect(await index.getHead()).toEqual(claimed);
+      const bare: ChainHead = { sequence: 1, hash: HASH_B };
+      const next = claimHead.call(index, claimed, bare);
+      expect(next.won).toBe(true);
+      await next.durable;
+      const read = await index.getHead();
+      expect(read).toEqual(bare);
+      expect(read).not.toHaveProperty('frontier');
+    });
+
+    it('commits the frontier with the head and the records through commitBatch, where the store has it', async () => {
+      const index = await stores().audit();
+      const { commitBatch } = index as Partial<CommittingAuditIndex>;
+      if (!commitBatch) return; // advanceHead only (above)
+      const genesis = await index.getHead();
+      const records = traderChain(4);
+      const next: ChainHead = { sequence: 3, hash: (records[3] as AuditRecord).hash, frontier: FRONTIER_3 };
+      const stale = commitBatch.call(index, { sequence: 0, hash: HASH_B }, { ...next, frontier: FRONTIER_5 }, records);
+      expect(stale.won).toBe(false);
+      await stale.durable;
+      expect(await index.getHead()).toEqual(genesis);
+      const { won, durable } = commitBatch.call(index, genesis, next, records);
+      expect(won).toBe(true);
+      await durable;
+      expect(await index.getHead()).toEqual(next);
+
+      // A losing commit leaves the head, its frontier and the records as they were.
+      const more = hashChainFrom(records, 2);
+      const bare: ChainHead = { sequence: 5, hash: (more[1] as AuditRecord).hash };
+      expect(commitBatch.call(index, genesis, bare, more).won).toBe(false);
+      expect(await index.getHead()).toEqual(next);
+      expect(await collectItems((t) => index.queryByTrader(TRADER, ...wholeRange, 10, t))).toEqual(
+        ofTrader(records, TRADER),
+      );
+      // A head committed without a frontier has none.
+      const commit = commitBatch.call(index, next, bare, more);
+      expect(commit.won).toBe(true);
+      await commit.durable;
+      const read = await index.getHead();
+      expect(read).toEqual(bare);
+      expect(read).not.toHaveProperty('frontier');
+      expect(await collectItems((t) => index.queryByTrader(TRADER, ...wholeRange, 10, t))).toEqual(
+        ofTrader([...records, ...more], TRADER),
+      );
+    });
+
+    it('keeps the frontier across a restart', async () => {
+      const restart = stores().restartAudit;
+      if (!restart) return; // the in-memory index lives and dies with the process
+      let index = await stores().audit();
+      const head: ChainHead = { sequence: 2, hash: HASH_A, frontier: FRONTIER_3 };
+      expect(await index.advanceHead(await index.getHead(), head)).toBe(true);
+      index = await restart(index);
+      expect(await index.getHead()).toEqual(head);
+      const bare: ChainHead = { sequence: 3, hash: HASH_B };
+      expect(await index.advanceHead(head, bare)).toBe(true);
+      index = await restart(index);
+      const read = await index.getHead();
+      expect(read).toEqual(bare);
+      expect(read).not.toHaveProperty('frontier');
+    });
+  });
+}
+
+/** `count` more records chained after `records`. */
+function hashChainFrom(records: readonly AuditRecord[], count: number): AuditRecord[] {
+  const out: AuditRecord[] = [];
+  let prev = records.at(-1) as AuditRecord;
+  for (let i = 0; i < count; i++) {
+    const partial: Omit<AuditRecord, 'hash'> = {
+      sequence: prev.sequence + 1,
+      event_id: eventIdFor(prev.sequence + 1),
+      timestamp: traderStamp(prev.sequence + 1),
+      event_type: 'risk_check',
+      trader_id: TRADER,
+      actor: 'CN=TRADER-7',
+      input: { seq: prev.sequence + 1 },
+      decision: '',
+      reason: 'more',
+      prev_hash: prev.hash,
+    };
+    prev = { ...partial, hash: hashRecord(partial) };
+    out.push(prev);
+  }
+  return out;
 }
 
 // --- the risk engine's data: reference items beyond profiles and prices, accounts' risk state -------
@@ -1541,4 +1974,9 @@ describe('risk-data contract on the in-memory stores', () => {
     reference: async () => new InMemoryReferenceStore(),
     accountRisk: async () => new InMemoryAccountRiskStore(),
   }));
+});
+
+// The same for the audit index: by trader, and the head's frontier.
+describe('audit trader and frontier contract on the in-memory index', () => {
+  auditTraderAndFrontierContract('memory', () => ({ audit: async () => new InMemoryAuditIndex() }));
 });

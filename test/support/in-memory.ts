@@ -2,12 +2,13 @@
 // network, no DynamoDB. Each one behaves like its adapter (conditional writes, idempotent retries,
 // pagination) and can be told to fail, so the core's failure paths can be driven deterministically.
 
+import { clampLimit, decodePageToken, encodePageToken } from '../../functions/adapters/dynamodb-common.js';
 import {
   locateKey as adapterLocateKey,
   restrictionKey as adapterRestrictionKey,
 } from '../../functions/adapters/dynamodb-reference-store.js';
 import { AuditLog, type AuditLogOptions } from '../../functions/core/audit-chain.js';
-import { TransientError } from '../../functions/core/errors.js';
+import { TransientError, ValidationError } from '../../functions/core/errors.js';
 import type {
   AccountRiskState,
   ApprovalRecord,
@@ -26,7 +27,7 @@ import type {
   TradingState,
 } from '../../functions/core/model.js';
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
-import { formatNs, parseNs } from '../../functions/core/time.js';
+import { formatNs, normaliseTimestamp, parseNs } from '../../functions/core/time.js';
 import type {
   AccountRiskStore,
   AppliedFill,
@@ -670,14 +671,20 @@ export class InMemoryAuditIndex implements AuditIndex {
     return clone(this.head);
   }
 
-  /** Conditional on both sequence and hash, as the DynamoDB adapter is. */
+  /**
+   * Conditional on both sequence and hash, as the DynamoDB adapter is; the head is stored with its
+   * batch and frontier, as given (a field left undefined is not stored).
+   */
   async advanceHead(expected: ChainHead, next: ChainHead): Promise<boolean> {
     this.calls.advanceHead += 1;
     if (this.head.sequence !== expected.sequence || this.head.hash !== expected.hash) {
       this.calls.advanceHeadLost += 1;
       return false;
     }
-    this.head = clone(next);
+    const head: ChainHead = { sequence: next.sequence, hash: next.hash };
+    if (next.batch !== undefined) head.batch = clone(next.batch);
+    if (next.frontier !== undefined) head.frontier = [...next.frontier];
+    this.head = head;
     return true;
   }
 
@@ -705,10 +712,53 @@ export class InMemoryAuditIndex implements AuditIndex {
     limit: number,
     nextToken?: string,
   ): Promise<Page<AuditRecord>> {
+    // Bounds are read as the instants they name ('...T00:00:00Z' is '...T00:00:00.000000000Z').
+    const from = normaliseTimestamp(fromTs);
+    const to = normaliseTimestamp(toTs);
     const items = this.all()
-      .filter((r) => r.event_type === eventType && r.timestamp >= fromTs && r.timestamp <= toTs)
+      .filter((r) => r.event_type === eventType && r.timestamp >= from && r.timestamp <= to)
       .sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.sequence - b.sequence);
     return paginate(items, limit, nextToken);
+  }
+
+  /**
+   * As the by-trader GSI answers: records with this (non-empty) trader_id within the inclusive
+   * bounds (read as instants), by timestamp then sequence; tokens bound to the trader, as the
+   * adapter's are, so one from another query is refused.
+   */
+  async queryByTrader(
+    traderId: string,
+    fromTs: string,
+    toTs: string,
+    limit: number,
+    nextToken?: string,
+  ): Promise<Page<AuditRecord>> {
+    if (traderId === '') return { items: [] };
+    const after = decodePageToken(nextToken, { trader_id: traderId });
+    if (after !== undefined && (typeof after.timestamp !== 'string' || typeof after.sequence !== 'number')) {
+      throw new ValidationError([{ field: 'nextToken', rule: 'format', message: 'is not valid for this query' }]);
+    }
+    const from = normaliseTimestamp(fromTs);
+    const to = normaliseTimestamp(toTs);
+    const entries = this.all()
+      .filter((r) => r.trader_id === traderId)
+      .map((r) => ({ ts: normaliseTimestamp(r.timestamp), r }))
+      .filter(({ ts }) => ts >= from && ts <= to)
+      .sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.r.sequence - b.r.sequence))
+      .filter(
+        ({ ts, r }) =>
+          after === undefined ||
+          ts > (after.timestamp as string) ||
+          (ts === after.timestamp && r.sequence > (after.sequence as number)),
+      );
+    const n = clampLimit(limit);
+    const items = entries.slice(0, n);
+    const last = items[items.length - 1];
+    if (entries.length > n && last !== undefined) {
+      const token = encodePageToken({ trader_id: traderId, timestamp: last.ts, sequence: last.r.sequence });
+      if (token !== undefined) return { items: items.map((e) => e.r), nextToken: token };
+    }
+    return { items: items.map((e) => e.r) };
   }
 
   /** Every indexed record in sequence order. */

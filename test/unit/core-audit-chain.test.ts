@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   AuditLog,
@@ -9,10 +10,11 @@ import {
   parseBatch,
   serializeBatch,
   verifyChain,
+  withHashMember,
 } from '../../functions/core/audit-chain.js';
 import { canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from '../../functions/core/errors.js';
-import type { AuditEvent, AuditRecord } from '../../functions/core/model.js';
+import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from '../../functions/core/model.js';
 import type { AuditArchive, ChainHead } from '../../functions/ports.js';
 import { DeadWriterArchive, InMemoryAuditArchive, InMemoryAuditIndex, ManualClock } from '../support/in-memory.js';
 
@@ -61,7 +63,7 @@ describe('record helpers', () => {
     expect(eventIdFor(1234)).toBe('EVT-00000000000000001234');
   });
 
-  it('hashRecord is the SHA-256 of the canonical record without its hash', () => {
+  it('hashRecord is the RFC 9162 leaf hash, SHA-256(0x00 || canonical record without its hash)', () => {
     const rest: Omit<AuditRecord, 'hash'> = {
       sequence: 0,
       event_id: eventIdFor(0),
@@ -73,10 +75,38 @@ describe('record helpers', () => {
       reason: 'r',
       prev_hash: GENESIS_HASH,
     };
-    expect(hashRecord(rest)).toBe(sha256Hex(canonicalJson(rest)));
+    // The canonical bytes written out by hand: keys sorted, no whitespace.
+    const bytes =
+      '{"actor":"a","decision":"accepted","event_id":"EVT-00000000000000000000","event_type":"order_submitted",' +
+      '"input":{"a":"x","b":1},"prev_hash":"' +
+      GENESIS_HASH +
+      '","reason":"r","sequence":0,"timestamp":"2026-01-02T14:30:00.000000000Z"}';
+    expect(canonicalJson(rest)).toBe(bytes);
+    const expected = createHash('sha256')
+      .update(Buffer.concat([Buffer.from([0]), Buffer.from(bytes, 'utf8')]))
+      .digest('hex');
+    expect(hashRecord(rest)).toBe(expected);
+    expect(hashRecord(rest)).not.toBe(sha256Hex(bytes));
     expect(hashRecord({ ...rest, input: { a: 'x', b: 1 } })).toBe(hashRecord(rest));
     expect(hashRecord({ ...rest, reason: 'R' })).not.toBe(hashRecord(rest));
     expect(hashRecord({ ...rest, prev_hash: '1'.repeat(64) })).not.toBe(hashRecord(rest));
+  });
+
+  it.each(AUDIT_EVENT_TYPES)('withHashMember gives the canonical JSON of the record with its hash (%s)', (type) => {
+    const rest: Omit<AuditRecord, 'hash'> = {
+      sequence: 7,
+      event_id: eventIdFor(7),
+      timestamp: '2026-01-02T14:30:00.000000000Z',
+      event_type: type,
+      order_id: 'O,"event_type":"x"',
+      actor: String.raw`a\",\"event_type\":\"`,
+      input: { event_type: type, nested: { ',"event_type":"order_submitted"': 1, hash: 'h' } },
+      decision: 'd',
+      reason: `,"event_type":"${type}"`,
+      prev_hash: GENESIS_HASH,
+    };
+    const hash = 'ab'.repeat(32);
+    expect(withHashMember(canonicalJson(rest), type, hash)).toBe(canonicalJson({ ...rest, hash }));
   });
 
   it('archive keys are partitioned by the first record’s day and named by its sequence', () => {

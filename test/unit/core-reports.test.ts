@@ -1,5 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { SignedCheckpoint } from '../../functions/core/checkpoint.js';
 import {
+  type AuditTrail,
   type ComplianceDeps,
   generateReport,
   logEvent,
@@ -64,7 +66,7 @@ const replay = (ts: string, original: AuditRecord) =>
     ...(original.order_id ? { order_id: original.order_id } : {}),
   });
 
-const META = { generated_at: '2026-01-03T00:00:00.000000000Z', generated_by: 'examiner' };
+const META = { generated_at: '2026-01-03T00:00:00.000000000Z', generated_by: 'examiner', checkpoint: null };
 const RANGE = { from: '2026-01-01', to: '2026-01-31' };
 const build = (type: Report['report_type'], records: AuditRecord[]) => {
   const byType = new Map<AuditEventType, AuditRecord[]>();
@@ -195,14 +197,21 @@ describe('reportToCsv', () => {
     rows,
     totals: {},
   });
+  const dataRows = (csv: string) =>
+    csv
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
 
   it('writes a header of every column and one line per row', () => {
     expect(
-      reportToCsv(
-        report([
-          { a: 'x', b: 1 },
-          { a: 'y', c: 'z' },
-        ]),
+      dataRows(
+        reportToCsv(
+          report([
+            { a: 'x', b: 1 },
+            { a: 'y', c: 'z' },
+          ]),
+        ),
       ),
     ).toBe('a,b,c\nx,1,\ny,,z\n');
   });
@@ -214,12 +223,15 @@ describe('reportToCsv', () => {
     ['a carriage return', 'a\rb', '"a\rb"'],
     ['all of them', 'x, "y"\r\nz', '"x, ""y""\r\nz"'],
     ['nothing special', 'plain text', 'plain text'],
+    ['a hash (never read as a comment line)', '#1', '"#1"'],
   ])('escapes a field with %s (RFC 4180)', (_what, value, escaped) => {
-    expect(reportToCsv(report([{ reason: value, n: 2 }]))).toBe(`reason,n\n${escaped},2\n`);
+    expect(dataRows(reportToCsv(report([{ reason: value, n: 2 }])))).toBe(`reason,n\n${escaped},2\n`);
   });
 
-  it('a report without rows is just a line break', () => {
-    expect(reportToCsv(report([]))).toBe('\n');
+  it('a report without rows is its comment lines and a line break', () => {
+    const csv = reportToCsv(report([]));
+    expect(dataRows(csv)).toBe('\n');
+    expect(csv).toContain('# checkpoint none');
   });
 });
 
@@ -229,6 +241,15 @@ describe('compliance use cases', () => {
   let deps: ComplianceDeps;
   let accountRisk: InMemoryAccountRiskStore;
   let orders: InMemoryOrderStore;
+  let covered: number | undefined;
+  const CHECKPOINT: SignedCheckpoint = {
+    origin: 'test.acme-trading/audit',
+    tree_size: 0,
+    root_hash: 'a'.repeat(64),
+    timestamp: '2026-01-02T14:30:00.000000000Z',
+    key_id: 'b'.repeat(64),
+    signature: 'c2lnbmF0dXJl',
+  };
   const ORDER: Order = {
     order_id: 'ORD-1',
     symbol: 'AAPL',
@@ -261,7 +282,14 @@ describe('compliance use cases', () => {
       },
     ]);
     orders = new InMemoryOrderStore();
-    deps = { audit, index: audit.index, accountRisk, orders, clock, identity: 'compliance-agent' };
+    covered = undefined;
+    const trail: AuditTrail = {
+      archive: { list: async () => [], get: async () => undefined },
+      // A checkpoint over every record so far, or over the first `covered`.
+      checkpoint: async () => ({ ...CHECKPOINT, tree_size: covered ?? audit.records().length }),
+      size: async () => audit.records().length,
+    };
+    deps = { audit, index: audit.index, trail, accountRisk, orders, clock, identity: 'compliance-agent' };
   });
 
   it('logEvent appends to the chain', async () => {
@@ -349,6 +377,9 @@ describe('compliance use cases', () => {
       ['an impossible date', { event_type: 'approved', to: '2026-02-30' }, ['to:format']],
       ['to before from', { event_type: 'approved', from: '2026-01-03', to: '2026-01-02' }, ['to:range']],
       ['several at once', { limit: '0', x: '1' }, ['limit:range', 'order_id:required', 'x:unknown_field']],
+      ['two selectors', { order_id: 'O', trader_id: 'T' }, ['trader_id:one_of']],
+      ['a malformed trader id', { trader_id: 'a b' }, ['trader_id:format']],
+      ['a time range with an order id', { order_id: 'O', from: '2026-01-01' }, ['from:not_with_order_id']],
     ])('rejects %s', (_what, q, expected) => {
       try {
         parseAuditQuery(q);
@@ -413,5 +444,52 @@ describe('compliance use cases', () => {
     );
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).errors.map((e) => `${e.field}:${e.rule}`).sort()).toEqual(expected);
+    // Refused before anything is read or written.
+    expect(audit.records()).toEqual([]);
+  });
+
+  it('a report counts only what its checkpoint covers, carries the checkpoint, and is itself audited', async () => {
+    clock.set('2026-01-02T10:00:00.000000000Z');
+    for (let i = 0; i < 5; i++) await logEvent(deps, event('order_rejected_risk', { order_id: `ORD-${i}` }));
+    covered = 3; // records 3 and 4 came after the latest checkpoint
+    const report = await generateReport(
+      deps,
+      { report_type: 'risk_violations', from: '2026-01-02', to: '2026-01-02' },
+      'examiner-7',
+    );
+    expect(report.rows.map((r) => r.order_id)).toEqual(['ORD-0', 'ORD-1', 'ORD-2']);
+    expect(report.checkpoint).toEqual({ ...CHECKPOINT, tree_size: 3 });
+    const logged = audit.records().at(-1);
+    expect(logged).toMatchObject({
+      event_type: 'report_generated',
+      actor: 'examiner-7',
+      decision: 'generated',
+      input: {
+        report_type: 'risk_violations',
+        from: '2026-01-02',
+        to: '2026-01-02',
+        rows: 3,
+        checkpoint_tree_size: 3,
+        checkpoint_root_hash: 'a'.repeat(64),
+      },
+    });
+    const csv = reportToCsv(report);
+    expect(csv.split('\n').slice(0, 3)).toEqual([
+      '# report_type=risk_violations from=2026-01-02 to=2026-01-02',
+      `# generated_at=${report.generated_at} generated_by=examiner-7`,
+      `# checkpoint origin=test.acme-trading/audit tree_size=3 root_hash=${'a'.repeat(64)} timestamp=2026-01-02T14:30:00.000000000Z key_id=${'b'.repeat(64)} signature=c2lnbmF0dXJl`,
+    ]);
+  });
+
+  it('queryAuditLog reads a trader’s records within a time range', async () => {
+    clock.set('2026-01-02T10:00:00.000000000Z');
+    await logEvent(deps, event('order_submitted', { trader_id: 'trader-1', order_id: 'A' }));
+    await logEvent(deps, event('order_submitted', { trader_id: 'trader-2', order_id: 'B' }));
+    clock.set('2026-01-04T10:00:00.000000000Z');
+    await logEvent(deps, event('order_submitted', { trader_id: 'trader-1', order_id: 'C' }));
+    const all = await queryAuditLog(deps, parseAuditQuery({ trader_id: 'trader-1' }));
+    expect(all.items.map((r) => r.order_id)).toEqual(['A', 'C']);
+    const early = await queryAuditLog(deps, parseAuditQuery({ trader_id: 'trader-1', to: '2026-01-03' }));
+    expect(early.items.map((r) => r.order_id)).toEqual(['A']);
   });
 });

@@ -14,6 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TransientError } from '../../functions/adapters/errors.js';
 import { S3AuditArchive } from '../../functions/adapters/s3-audit-archive.js';
+import { checkpointKey, serializeCheckpoint } from '../../functions/core/checkpoint.js';
 
 const DAY_MS = 86_400_000;
 const s3Mock = mockClient(S3Client);
@@ -155,5 +156,110 @@ describe('S3AuditArchive.get and list', () => {
   it('lists nothing for an empty prefix', async () => {
     s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 0, IsTruncated: false });
     expect(await new S3AuditArchive(client, 'b', 1).list('records/dt=2030-01-01/')).toEqual([]);
+  });
+});
+
+// Both kinds of object the agents write: a batch of records and a signed checkpoint. Each must be a
+// create (If-None-Match), locked in COMPLIANCE mode until now + retention, with its checksum.
+const CHECKPOINT_KEY = checkpointKey(2);
+const CHECKPOINT_BODY = serializeCheckpoint({
+  origin: 'acme-trading/audit/v1',
+  tree_size: 2,
+  root_hash: 'ab'.repeat(32),
+  timestamp: '2026-11-23T19:25:00.000000000Z',
+  key_id: 'cd'.repeat(32),
+  signature: 'MEUCIQDx',
+});
+
+describe.each([
+  ['records/', KEY, BODY],
+  ['checkpoints/', CHECKPOINT_KEY, CHECKPOINT_BODY],
+])('S3AuditArchive.putIfAbsent under %s', (prefix, key, text) => {
+  const RETENTION_DAYS = 2555;
+  const now = new Date('2026-11-23T19:25:00.000Z');
+  const archive = () => new S3AuditArchive(client, 'audit-bucket', RETENTION_DAYS, { now: () => now });
+
+  it('sends IfNoneMatch *, COMPLIANCE mode until now + retention, and the SHA-256 checksum of the body', async () => {
+    expect(key.startsWith(prefix)).toBe(true);
+    s3Mock.on(PutObjectCommand).resolves({});
+    expect(await archive().putIfAbsent(key, text)).toBe('written');
+
+    const input = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
+    expect(input?.Bucket).toBe('audit-bucket');
+    expect(input?.Key).toBe(key);
+    expect(input?.IfNoneMatch).toBe('*');
+    expect(input?.ObjectLockMode).toBe('COMPLIANCE');
+    expect(input?.ObjectLockRetainUntilDate).toEqual(new Date(now.getTime() + RETENTION_DAYS * DAY_MS));
+    expect(input?.ChecksumAlgorithm).toBe('SHA256');
+    expect(input?.ChecksumSHA256).toBe(createHash('sha256').update(text, 'utf8').digest('base64'));
+    expect(Buffer.from(input?.Body as Uint8Array).toString('utf8')).toBe(text);
+    // Never a legal hold or a governance-mode lock that a privileged user could lift.
+    expect(input).not.toHaveProperty('ObjectLockLegalHoldStatus');
+  });
+
+  it("answers 'exists' on 412 PreconditionFailed, and the caller can read the object to compare bodies", async () => {
+    s3Mock.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3Mock.on(GetObjectCommand, { Bucket: 'audit-bucket', Key: key }).resolves({ Body: body(text) });
+    const a = archive();
+    expect(await a.putIfAbsent(key, text)).toBe('exists');
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(1); // a taken key is not retried
+    // What a caller does next: the same bytes mean its own earlier write; others, a conflict.
+    expect(await a.get(key)).toBe(text);
+    expect(s3Mock.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({ Bucket: 'audit-bucket', Key: key });
+  });
+
+  it('retries 409 ConditionalRequestConflict, then gives up with TransientError', async () => {
+    s3Mock.on(PutObjectCommand).rejectsOnce(s3Error('ConditionalRequestConflict', 409)).resolves({});
+    expect(await archive().putIfAbsent(key, text)).toBe('written');
+    const calls = s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(calls).toHaveLength(2);
+    // The retry is the same conditional, locked, checksummed write.
+    expect(calls[1]).toEqual(calls[0]);
+
+    s3Mock.reset();
+    s3Mock.on(PutObjectCommand).rejects(s3Error('ConditionalRequestConflict', 409));
+    const failure = archive().putIfAbsent(key, text);
+    await expect(failure).rejects.toBeInstanceOf(TransientError);
+    await expect(failure).rejects.toThrow(/conflict persisted/);
+  });
+
+  it('surfaces other errors as S3 gave them, and maps throttling and 5xx to TransientError', async () => {
+    for (const [name, status] of [
+      ['AccessDenied', 403],
+      ['InvalidRequest', 400],
+      ['NoSuchBucket', 404],
+    ] as const) {
+      s3Mock.on(PutObjectCommand).rejects(s3Error(name, status));
+      await expect(archive().putIfAbsent(key, text)).rejects.toMatchObject({ name });
+    }
+    for (const [name, status] of [
+      ['SlowDown', 503],
+      ['InternalError', 500],
+      ['ServiceUnavailable', 503],
+    ] as const) {
+      s3Mock.on(PutObjectCommand).rejects(s3Error(name, status));
+      await expect(archive().putIfAbsent(key, text)).rejects.toBeInstanceOf(TransientError);
+    }
+  });
+
+  it('publishes nothing before publishAfter resolves, and nothing at all if it rejects', async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const put = archive().putIfAbsent(key, text, { publishAfter: gate });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(0);
+    release();
+    expect(await put).toBe('written');
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(1);
+
+    s3Mock.reset();
+    s3Mock.on(PutObjectCommand).resolves({});
+    await expect(
+      archive().putIfAbsent(key, text, { publishAfter: Promise.reject(new Error('claim lost')) }),
+    ).rejects.toThrow('claim lost');
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(0);
   });
 });

@@ -1,0 +1,220 @@
+// Signs a checkpoint of the audit log every `everyRecords` records or `everyMs` milliseconds,
+// whichever comes first, and archives it (write-once) beside the records. Only a tree whose records
+// are all in the archive is signed, so a checkpoint never names records an auditor cannot read.
+//
+// The audit log reports each committed head (its size and Merkle root) and, when the archive is
+// written behind the store, the archiver reports how far the archive has got; the latest committed
+// head the archive covers is the candidate. Several writers (Lambda instances) may each sign: their
+// checkpoints differ in size or are the same size with the same root (the second write finds the
+// key taken and checks the root matches: a different root would be a fork, and is refused loudly).
+import type { AuditArchive, CheckpointSigner, Clock, OperationalMetrics } from '../ports.js';
+import {
+  CHECKPOINT_PREFIX,
+  type Checkpoint,
+  checkpointKey,
+  keyIdOf,
+  parseCheckpoint,
+  type SignedCheckpoint,
+  serializeCheckpoint,
+  signCheckpoint,
+} from './checkpoint.js';
+import { IntegrityError } from './errors.js';
+import { formatNs, parseNs } from './time.js';
+
+export interface CheckpointerOptions {
+  /** Sign once this many records have been added since the last checkpoint. */
+  everyRecords?: number;
+  /** Sign once this long has passed since the last checkpoint, if any record was added. */
+  everyMs?: number;
+  /** Committed heads remembered while the archive catches up. */
+  maxCandidates?: number;
+  onError?: (err: unknown) => void;
+}
+
+export interface CheckpointerDeps {
+  archive: AuditArchive;
+  signer: CheckpointSigner;
+  clock: Clock;
+  /** The log's name, in every checkpoint. */
+  origin: string;
+  metrics?: OperationalMetrics;
+}
+
+/** The latest archived checkpoint, or undefined when none has been signed yet. */
+export async function latestCheckpoint(
+  archive: Pick<AuditArchive, 'list' | 'get'>,
+): Promise<SignedCheckpoint | undefined> {
+  const keys = await archive.list(CHECKPOINT_PREFIX);
+  const key = keys[keys.length - 1];
+  if (key === undefined) return undefined;
+  const text = await archive.get(key);
+  if (text === undefined) throw new IntegrityError(`checkpoint ${key} is listed but cannot be read`);
+  return parseCheckpoint(text);
+}
+
+interface Signed {
+  size: number;
+  atNs: bigint;
+}
+
+export class Checkpointer {
+  private readonly everyRecords: number;
+  private readonly everyNs: bigint;
+  private readonly maxCandidates: number;
+  /** Committed (size, root) pairs above the last signed size, ascending. */
+  private readonly candidates: Array<{ size: number; root: string }> = [];
+  private archivedSize = 0;
+  private last: Signed | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private keyId: string | undefined;
+
+  constructor(
+    private readonly deps: CheckpointerDeps,
+    private readonly options: CheckpointerOptions = {},
+  ) {
+    this.everyRecords = options.everyRecords ?? 1000;
+    this.everyNs = BigInt(options.everyMs ?? 10_000) * 1_000_000n;
+    this.maxCandidates = options.maxCandidates ?? 4096;
+    if (!Number.isSafeInteger(this.everyRecords) || this.everyRecords < 1) {
+      throw new RangeError('everyRecords must be a whole number ≥ 1');
+    }
+    if (this.everyNs < 1_000_000n) throw new RangeError('everyMs must be ≥ 1');
+  }
+
+  /** A head is committed: `size` records, Merkle root `root` (hex). */
+  noteCommitted(size: number, root: string): void {
+    const top = this.candidates[this.candidates.length - 1];
+    if (top && top.size >= size) return;
+    this.candidates.push({ size, root });
+    if (this.candidates.length > this.maxCandidates)
+      this.candidates.splice(0, this.candidates.length - this.maxCandidates);
+    this.poke();
+  }
+
+  /** The archive holds records 0..size-1. */
+  noteArchived(size: number): void {
+    if (size <= this.archivedSize) return;
+    this.archivedSize = size;
+    this.poke();
+  }
+
+  /** The time rule: called by a timer (locally) or a schedule (AWS). Resolves once any due signing is done. */
+  async tick(): Promise<void> {
+    this.poke();
+    while (this.running) await this.running;
+  }
+
+  /** Signs now whatever archived head is newer than the last checkpoint, due or not (shutdown, tests). */
+  async flush(): Promise<SignedCheckpoint | undefined> {
+    await this.tick();
+    const c = await this.candidate();
+    if (!c) return undefined;
+    return this.sign(c);
+  }
+
+  private poke(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    const run = (async () => {
+      try {
+        do {
+          this.again = false;
+          const c = await this.candidate();
+          if (c && this.due(c.size)) await this.sign(c);
+        } while (this.again);
+      } catch (err) {
+        // The records stay protected by the chain; the next trigger tries again.
+        this.deps.metrics?.auditWriteFailed('checkpoint');
+        this.options.onError?.(err);
+      }
+    })();
+    this.running = run;
+    void run.finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+  }
+
+  /** The newest committed head the archive covers, above the last signed size. */
+  private async candidate(): Promise<{ size: number; root: string } | undefined> {
+    const last = await this.lastSigned();
+    while (this.candidates.length > 0 && (this.candidates[0] as { size: number }).size <= last.size) {
+      this.candidates.shift();
+    }
+    let best: { size: number; root: string } | undefined;
+    for (const c of this.candidates) if (c.size <= this.archivedSize) best = c;
+    return best;
+  }
+
+  private due(size: number): boolean {
+    const last = this.last;
+    if (!last) return false;
+    if (size - last.size >= this.everyRecords) return true;
+    return size > last.size && this.deps.clock.nowNs() - last.atNs >= this.everyNs;
+  }
+
+  private async lastSigned(): Promise<Signed> {
+    if (this.last) return this.last;
+    const cp = await latestCheckpoint(this.deps.archive);
+    // No checkpoint yet: count time from now, so the first is signed within everyMs.
+    this.last = cp
+      ? { size: cp.tree_size, atNs: parseNs(cp.timestamp) ?? 0n }
+      : { size: 0, atNs: this.deps.clock.nowNs() };
+    return this.last;
+  }
+
+  private async sign(c: { size: number; root: string }): Promise<SignedCheckpoint> {
+    this.keyId ??= keyIdOf(await this.deps.signer.publicKey());
+    const atNs = this.deps.clock.nowNs();
+    const cp: Checkpoint = {
+      origin: this.deps.origin,
+      tree_size: c.size,
+      root_hash: c.root,
+      timestamp: formatNs(atNs),
+    };
+    const signed = await signCheckpoint(this.deps.signer, cp, this.keyId);
+    const key = checkpointKey(c.size);
+    const result = await this.deps.archive.putIfAbsent(key, serializeCheckpoint(signed));
+    let stored = signed;
+    if (result === 'exists') {
+      // Another writer signed this size first: the same tree must have the same root.
+      const text = await this.deps.archive.get(key);
+      const theirs = text === undefined ? undefined : parseCheckpoint(text);
+      if (!theirs || theirs.root_hash !== c.root || theirs.origin !== cp.origin) {
+        throw new IntegrityError(`checkpoint ${key} already holds a different tree: the log has forked`);
+      }
+      stored = theirs;
+    }
+    const storedNs = parseNs(stored.timestamp) ?? atNs;
+    if (!this.last || c.size > this.last.size) this.last = { size: c.size, atNs: storedNs };
+    return stored;
+  }
+}
+
+/**
+ * The trail auditors see: `checkpoint()` brings the archive up to the committed head (`settle`
+ * finishes a batch left unwritten, or waits for the archiver), signs what the latest checkpoint
+ * does not cover yet, and returns the latest.
+ */
+export class CheckpointedTrail {
+  constructor(
+    readonly archive: AuditArchive,
+    private readonly checkpointer: Checkpointer,
+    private readonly settle: () => Promise<{ size: number; root: string }>,
+  ) {}
+
+  /** Records in the committed log (archived, once this resolves). */
+  async size(): Promise<number> {
+    return (await this.settle()).size;
+  }
+
+  async checkpoint(): Promise<SignedCheckpoint | undefined> {
+    const tree = await this.settle();
+    this.checkpointer.noteCommitted(tree.size, tree.root);
+    this.checkpointer.noteArchived(tree.size);
+    await this.checkpointer.flush();
+    return latestCheckpoint(this.archive);
+  }
+}
