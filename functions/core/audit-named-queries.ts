@@ -221,6 +221,8 @@ WHERE pick = 1 OR event_type IN ('order_invalid', 'approval_rejected', 'approval
 ORDER BY sequence`,
 };
 
+// Trades and approvals each get a scan of their own rather than one shared CTE: DuckDB materialises
+// a CTE that is used twice, and a shared one would copy every input of the range first.
 const highValueTrades: AuditNamedQuery = {
   name: 'high_value_trades',
   description:
@@ -228,14 +230,8 @@ const highValueTrades: AuditNamedQuery = {
     'when and how. Approvals are looked up from the day before the range on, so that a trade just ' +
     'after midnight keeps the approval given before it.',
   params: [FROM, TO],
-  placeholders: [...RANGE_PLACEHOLDERS, 'from_date'],
-  sql: `WITH r AS (
-  SELECT *
-  FROM audit_records
-  WHERE dt BETWEEN CAST(CAST(CAST(? AS DATE) - INTERVAL '1' DAY AS DATE) AS VARCHAR) AND ?
-    AND substr("timestamp", 1, 10) BETWEEN CAST(CAST(CAST(? AS DATE) - INTERVAL '1' DAY AS DATE) AS VARCHAR) AND ?
-),
-filled AS (
+  placeholders: [...RANGE_PLACEHOLDERS, ...RANGE_PLACEHOLDERS],
+  sql: `WITH filled AS (
   SELECT sequence, event_id, "timestamp", order_id, trader_id, replay,
     json_extract_scalar(fill, '$.symbol') AS symbol,
     json_extract_scalar(fill, '$.quantity') AS quantity,
@@ -244,9 +240,10 @@ filled AS (
     SELECT sequence, event_id, "timestamp", order_id, trader_id,
       ${REPLAY_RANK} AS replay,
       json_extract(input, '$.fill') AS fill
-    FROM r
-    WHERE event_type = 'trade_executed' AND decision = 'filled'
-      AND substr("timestamp", 1, 10) >= ?
+    FROM audit_records
+    WHERE dt BETWEEN ? AND ?
+      AND substr("timestamp", 1, 10) BETWEEN ? AND ?
+      AND event_type = 'trade_executed' AND decision = 'filled'
   ) x
 ),
 ${TRADES},
@@ -255,8 +252,11 @@ given AS (
     ${REPLAY_RANK} AS replay,
     json_extract_scalar(input, '$.order_value') AS order_value,
     json_extract_scalar(input, '$.via') AS via
-  FROM r
-  WHERE event_type = 'approved' AND order_id IS NOT NULL
+  FROM audit_records
+  WHERE dt BETWEEN CAST(CAST(CAST(? AS DATE) - INTERVAL '1' DAY AS DATE) AS VARCHAR) AND ?
+    AND substr("timestamp", 1, 10)
+      BETWEEN CAST(CAST(CAST(? AS DATE) - INTERVAL '1' DAY AS DATE) AS VARCHAR) AND ?
+    AND event_type = 'approved' AND order_id IS NOT NULL
 ),
 approvals AS (
   SELECT given.*, ${FIRST_PER_ORDER} AS pick

@@ -945,7 +945,7 @@ export class LogVerifier {
     if (!isEventIdOf(text, v + EVENT_ID_MEMBER.length, seq)) {
       return this.rejectLine('event_id', `event_id must be ${eventIdFor(seq)}`, key, line, LINE_SENT_AND_REJECTED);
     }
-    // slice and === rather than startsWith(x, position), which is several times slower on Node 20.
+    // slice and === rather than startsWith(x, position), which measured slower here on Node 20.
     if (text.slice(this.prevHashAt, this.prevHashAt + 64) !== this.prevHash) {
       const message =
         seq === 0 ? 'the first record must link to the genesis hash' : "prev_hash is not the previous record's hash";
@@ -978,7 +978,7 @@ export class LogVerifier {
       const close = open - TRADER_KEY.length - 1; // the timestamp's closing quote
       open = text.charCodeAt(close) === QUOTE ? stringStart(text, close, lo) : -1;
     }
-    if (open < 0 || text.slice(open - TIMESTAMP_KEY.length, open) !== TIMESTAMP_KEY) return false;
+    if (open <= lo || text.slice(open - TIMESTAMP_KEY.length, open) !== TIMESTAMP_KEY) return false;
     this.timestampAt = open + 1;
     const digitsEnd = open - TIMESTAMP_KEY.length;
     let d = digitsEnd;

@@ -308,6 +308,23 @@ describe('LocalStepFunctions on the order-lifecycle ASL', () => {
     expect(ended.at(-1)).toMatchObject({ status: 'FAILED', error: 'OrderFailed' });
   });
 
+  it('stops the order as AuditTrailUnavailable when even its failure cannot be recorded', async () => {
+    const { sfn, agents } = setup();
+    agents.failures.set('local:execution', [new NamedError('IntegrityError', 'approval hash mismatch')]);
+    // The audit trail is down: RecordFailure fails on every attempt (its retries included).
+    agents.failures.set(
+      'local:compliance',
+      Array.from({ length: 20 }, () => new NamedError('TransientError', 'audit write failed after 5 attempts: S3 down')),
+    );
+    const { executionId } = await sfn.start('ord-no-audit', orderInput('ord-no-audit', 'approved'));
+    const end = await sfn.waitForEnd(executionId, 10_000);
+    expect(end).toMatchObject({ status: 'FAILED', error: 'AuditTrailUnavailable' });
+    expect(String(end.cause)).toContain('audit write failed after 5 attempts');
+    expect(entered(sfn, executionId).slice(-2)).toEqual(['RecordFailure', 'OrderStopped']);
+    // Nothing after the failure ran: the order never went on unrecorded.
+    expect(agents.called('local:execution')).toHaveLength(1);
+  });
+
   it('refuses an unknown token with TaskDoesNotExist', async () => {
     const { sfn } = setup();
     expect(await rejectionName(sfn.sendTaskSuccess('not-a-token', {}))).toBe('TaskDoesNotExist');

@@ -815,7 +815,7 @@ export type WorkflowCall =
 /** Records every call; idempotent start by name; can be told to throw named errors. */
 export class RecordingWorkflow implements Workflow {
   readonly calls: WorkflowCall[] = [];
-  readonly executions = new Map<string, { input: unknown; status: WorkflowStatus }>();
+  readonly executions = new Map<string, { input: unknown; status: WorkflowStatus; error?: string; cause?: string }>();
   /** Errors the next calls of a method throw, in order (e.g. namedError('TaskTimedOut')). */
   readonly failures: { [M in WorkflowCall['method']]: Error[] } = {
     start: [],
@@ -848,15 +848,28 @@ export class RecordingWorkflow implements Workflow {
     this.throwIfTold('sendTaskFailure');
   }
 
-  async describe(executionId: string): Promise<{ status: WorkflowStatus } | undefined> {
-    for (const [name, e] of this.executions) if (this.executionIdFor(name) === executionId) return { status: e.status };
+  async describe(executionId: string): Promise<{ status: WorkflowStatus; error?: string; cause?: string } | undefined> {
+    for (const [name, e] of this.executions) {
+      if (this.executionIdFor(name) === executionId) {
+        return {
+          status: e.status,
+          ...(e.error !== undefined ? { error: e.error } : {}),
+          ...(e.cause !== undefined ? { cause: e.cause } : {}),
+        };
+      }
+    }
     return undefined;
   }
 
-  setStatus(name: string, status: WorkflowStatus): void {
+  /** How the execution ended (with a Fail state's error and cause, if given). */
+  setStatus(name: string, status: WorkflowStatus, failure?: { error: string; cause: string }): void {
     const e = this.executions.get(name);
     if (!e) throw new Error(`no execution ${name}`);
     e.status = status;
+    if (failure) {
+      e.error = failure.error;
+      e.cause = failure.cause;
+    }
   }
 
   callsOf<M extends WorkflowCall['method']>(method: M): Array<Extract<WorkflowCall, { method: M }>> {

@@ -105,6 +105,37 @@ describe('AuditLog keeps the Merkle tree with the head', () => {
   });
 });
 
+describe('AuditLog counts writes that failed for good (the alarm metric)', () => {
+  it('an archive write that keeps failing is surfaced to the caller and counted as archive', async () => {
+    const failing = {
+      putIfAbsent: async () => {
+        throw new Error('S3 unavailable');
+      },
+      get: async () => undefined,
+      list: async () => [],
+    };
+    const log = new AuditLog(
+      { archive: failing, index, clock, metrics: { auditWriteFailed: (s) => failures.push(s) } },
+      { maxWriteAttempts: 2 },
+    );
+    await expect(log.append(ev(1))).rejects.toThrow(/audit write failed after 2 attempts/);
+    expect(failures).toEqual(['archive']);
+  });
+
+  it('an index write that keeps failing is counted as index', async () => {
+    const broken = new InMemoryAuditIndex();
+    broken.putRecords = async () => {
+      throw new Error('DynamoDB unavailable');
+    };
+    const log = new AuditLog(
+      { archive, index: broken, clock, metrics: { auditWriteFailed: (s) => failures.push(s) } },
+      { maxWriteAttempts: 2 },
+    );
+    await expect(log.append(ev(1))).rejects.toThrow(/audit write failed/);
+    expect(failures).toEqual(['index']);
+  });
+});
+
 describe('Checkpointer', () => {
   it('signs every N records: the checkpoints cover the archived tree and verify with the public key', async () => {
     const cp = checkpointerOf(4);

@@ -295,6 +295,21 @@ describe('getOrder', () => {
     },
   );
 
+  it('says why an order stopped when its lifecycle ended without a final record (the audit trail was down)', async () => {
+    await submit(ORDER);
+    await append('risk_check', 'approved');
+    workflow.setStatus('ORD-1', 'FAILED', {
+      error: 'AuditTrailUnavailable',
+      cause: 'audit write failed after 5 attempts: S3 down',
+    });
+    const view = await getOrder(deps, 'ORD-1');
+    expect(view.status).toBe('FAILED');
+    expect(view.failure).toEqual({
+      error: 'AuditTrailUnavailable',
+      cause: 'audit write failed after 5 attempts: S3 down',
+    });
+  });
+
   it.each(['RUNNING', 'SUCCEEDED'] as const)('keeps the derived status while the workflow is %s', async (status) => {
     await submit(ORDER);
     await append('risk_check', 'needs_approval');
