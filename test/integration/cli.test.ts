@@ -242,7 +242,9 @@ describe('trading CLI against the local platform', () => {
     expect(report.code).toBe(0);
     // The comment lines name the report and the signed checkpoint it was computed against.
     expect(report.stdout).toMatch(/^# report_type=high_value_trades /);
-    expect(report.stdout).toMatch(/^# checkpoint origin=local\.acme-trading\/audit tree_size=\d+ root_hash=[0-9a-f]{64} /m);
+    expect(report.stdout).toMatch(
+      /^# checkpoint origin=local\.acme-trading\/audit tree_size=\d+ root_hash=[0-9a-f]{64} /m,
+    );
     expect(report.stdout).toMatch(/^executed_at,order_id,trader_id,symbol,quantity,price,order_value,approved_by,/m);
     expect(report.stdout).toMatch(/,ORD-BIG,TRADER-123,MSFT,1250,/);
   });

@@ -314,7 +314,10 @@ describe('LocalStepFunctions on the order-lifecycle ASL', () => {
     // The audit trail is down: RecordFailure fails on every attempt (its retries included).
     agents.failures.set(
       'local:compliance',
-      Array.from({ length: 20 }, () => new NamedError('TransientError', 'audit write failed after 5 attempts: S3 down')),
+      Array.from(
+        { length: 20 },
+        () => new NamedError('TransientError', 'audit write failed after 5 attempts: S3 down'),
+      ),
     );
     const { executionId } = await sfn.start('ord-no-audit', orderInput('ord-no-audit', 'approved'));
     const end = await sfn.waitForEnd(executionId, 10_000);
