@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { AgentFunction, type AgentName } from './constructs/agent-function.js';
 import { ApiFirewall } from './constructs/api-firewall.js';
 import { AuditAlarms } from './constructs/audit-alarms.js';
+import { AuditAnalytics } from './constructs/audit-analytics.js';
 import { AuditArchive } from './constructs/audit-archive.js';
 import { AuditCheckpointSchedule } from './constructs/audit-checkpoint-schedule.js';
 import { AuditSigningKey } from './constructs/audit-signing-key.js';
@@ -46,6 +47,8 @@ export class TradingPlatformStack extends Stack {
   public readonly auditSigningKey: AuditSigningKey;
   public readonly auditAlarms: AuditAlarms;
   public readonly auditCheckpointSchedule: AuditCheckpointSchedule;
+  /** Glue table over the archive, the Athena workgroup and the named queries. */
+  public readonly auditAnalytics: AuditAnalytics;
   /** The audit log's name, in every signed checkpoint. */
   public readonly auditLogOrigin: string;
   public readonly agents: TradingPlatformAgents;
@@ -74,6 +77,12 @@ export class TradingPlatformStack extends Stack {
     this.auditSigningKey = new AuditSigningKey(this, 'AuditSigningKey');
     this.auditLogOrigin = `acme-trading/${this.account}/${this.region}/${this.stackName}/audit`;
     this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', { topicEncryptionKey: key });
+    this.auditAnalytics = new AuditAnalytics(this, 'AuditAnalytics', {
+      archiveBucket: this.auditArchive.bucket,
+      encryptionKey: key,
+      resultsRetentionDays: 30,
+      accessLogBucket: this.auditArchive.accessLogBucket,
+    });
 
     const stateMachineName = `${this.stackName}-order-lifecycle`;
     const stateMachineArn = OrderLifecycle.arnFor(this, stateMachineName);

@@ -3,8 +3,8 @@
 //
 // What is queried is a materialisation of the archive, kept in step with it: before every query,
 // refresh() lists the archive's objects and loads each one not loaded yet (objects are immutable
-// and keyed by name, so a name seen with the same size is the same object), and drops the rows of
-// any object no longer there (retention expired). So a query sees exactly what the archive holds,
+// and keyed by name: a name loaded once is that object for good), and drops the rows of any object
+// no longer there (retention expired). So a query sees exactly what the archive holds,
 // at the cost of one directory listing when nothing changed. Reading the JSON files anew for every
 // query cannot answer in time (DuckDB's read_json parsed about 33,000 records a second here:
 // half a minute for a million); the materialisation, stored clustered by day and event type,
@@ -24,6 +24,7 @@
 //     come back as DuckDB prints them, which is Trino's text for every number JavaScript writes
 //     (integers; decimals without trailing zeros); money is a JSON string anyway.
 //   json_format(json): the JSON text of a JSON value ('true', '"x"', '{"a":1}').
+import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -317,15 +318,15 @@ export class DuckDbAudit {
 
   private async refreshNow(): Promise<RefreshStats> {
     const started = process.hrtime.bigint();
-    const present = await listObjects(this.archiveDir);
     const known = new Map<string, number>();
     const loaded = await this.conn.runAndReadAll('SELECT object_key, size FROM audit_objects');
     for (const [key, size] of loaded.getRowsJS() as Array<[string, bigint | number]>) known.set(key, Number(size));
+    const present = await listObjects(this.archiveDir, known);
 
-    const gone = [...known.keys()].filter((k) => present.get(k)?.size !== known.get(k));
-    const fresh = [...present.values()].filter((o) => known.get(o.key) !== o.size);
+    const gone = [...known.keys()].filter((k) => !present.has(k));
+    const fresh = [...present.values()].filter((o) => !known.has(o.key));
     if (gone.length > 0) {
-      // Retention expired (or, impossibly for a write-once archive, an object changed): its rows go.
+      // Retention expired: the object's rows go.
       await this.inTransaction(async () => {
         for (const part of chunks(gone, 500)) {
           const marks = part.map(() => '?').join(', ');
@@ -343,7 +344,7 @@ export class DuckDbAudit {
     const stats: RefreshStats = {
       objects_loaded: fresh.length,
       records_loaded: recordsLoaded,
-      objects_dropped: gone.length - fresh.filter((o) => known.has(o.key)).length,
+      objects_dropped: gone.length,
       objects_total: Number(objects),
       records_total: Number(records),
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
@@ -471,42 +472,41 @@ interface ArchiveObject {
 }
 
 /**
- * The archive's record objects, as Athena's partition projection sees them: every object under
- * `records/dt=YYYY-MM-DD/`, except names starting with `.` or `_` (Athena skips those too).
+ * The archive's record objects, as Athena's partition projection sees them: every file under
+ * `records/dt=YYYY-MM-DD/`, except names starting with `.` or `_` (Athena skips those too). Only
+ * names not in `known` are stat'ed (for their size): a name, once published, never changes (the
+ * write-once archive links complete objects into place and has no overwrite path), so a refresh
+ * that finds nothing new costs one directory listing a day.
  */
-async function listObjects(archiveDir: string): Promise<Map<string, ArchiveObject>> {
+async function listObjects(
+  archiveDir: string,
+  known: ReadonlyMap<string, number>,
+): Promise<Map<string, ArchiveObject>> {
   const out = new Map<string, ArchiveObject>();
   const recordsDir = join(archiveDir, 'records');
-  let days: string[];
+  let days: Dirent[];
   try {
-    days = await readdir(recordsDir);
+    days = await readdir(recordsDir, { withFileTypes: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out; // an empty archive
     throw new AuditSqlError(`cannot list ${recordsDir}: ${(err as Error).message}`, 'archive');
   }
   await Promise.all(
     days
-      .filter((d) => /^dt=\d{4}-\d{2}-\d{2}$/.test(d))
+      .filter((d) => d.isDirectory() && /^dt=\d{4}-\d{2}-\d{2}$/.test(d.name))
       .map(async (day) => {
-        const dayDir = join(recordsDir, day);
-        let names: string[];
-        try {
-          names = await readdir(dayDir);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-          throw err;
-        }
+        const dayDir = join(recordsDir, day.name);
+        const entries = await readdir(dayDir, { withFileTypes: true });
         await Promise.all(
-          names
-            .filter((n) => !n.startsWith('.') && !n.startsWith('_'))
-            .map(async (name) => {
-              const key = `records/${day}/${name}`;
+          entries
+            .filter((e) => e.isFile() && !e.name.startsWith('.') && !e.name.startsWith('_'))
+            .map(async (e) => {
+              const key = `records/${day.name}/${e.name}`;
               const m = OBJECT_KEY.exec(key);
               if (!m) return;
-              const path = join(dayDir, name);
-              const st = await stat(path);
-              if (!st.isFile()) return;
-              out.set(key, { key, path, dt: m[1] as string, size: st.size });
+              const path = join(dayDir, e.name);
+              const size = known.get(key) ?? (await stat(path)).size;
+              out.set(key, { key, path, dt: m[1] as string, size });
             }),
         );
       }),

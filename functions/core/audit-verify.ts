@@ -40,6 +40,7 @@
 // text checks run on it.
 import { isUtf8 } from 'node:buffer';
 import { type KeyObject, hash as oneShot, verify } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { archiveKeyFor, eventIdFor, GENESIS_HASH } from './audit-chain.js';
 import { canonicalJson } from './canonical-json.js';
@@ -157,8 +158,8 @@ export interface LogVerifierOptions {
    */
   knownCheckpoints?: readonly SignedCheckpoint[];
   /**
-   * Hash in a worker thread once the log outgrows one batch (default true). Off, or for a log of
-   * one batch, everything runs on the calling thread.
+   * Hash in a worker thread once the log outgrows one batch (default: when the process may use
+   * more than one core). Off, or for a log of one batch, everything runs on the calling thread.
    */
   parallel?: boolean;
   /** Bytes of records handed to the hash stage at a time (default 1 MiB). */
@@ -580,7 +581,8 @@ export class LogVerifier {
     this.keyId = keyIdOf(spkiDerOf(opts.publicKey));
     this.origin = opts.origin;
     this.known = opts.knownCheckpoints ?? [];
-    this.parallel = opts.parallel ?? true;
+    // A worker only pays where a second core runs it: on one, the hand-over is pure cost.
+    this.parallel = opts.parallel ?? availableParallelism() > 1;
     this.batchBytes = Math.max(4096, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
     this.bytes = ownBuffer(this.batchBytes);
     this.offsets = offsetsFor(this.batchBytes);

@@ -151,6 +151,7 @@ export function parseAuditQuery(q: Record<string, string | undefined>): AuditQue
 }
 
 const EARLIEST = '0000-01-01T00:00:00.000000000Z';
+const DAY_NS = 86_400_000_000_000n;
 const LATEST = '9999-12-31T23:59:59.999999999Z';
 
 export function queryAuditLog(deps: ComplianceDeps, q: AuditQuery): Promise<Page<AuditRecord>> {
@@ -206,7 +207,9 @@ export async function generateReport(
       const all: AuditRecord[] = [];
       let token: string | undefined;
       do {
-        const page = await deps.index.queryByType(t, start, end, 1000, token);
+        // A trade early in the range may have been approved the day before (approvals wait minutes).
+        const since = t === 'approved' ? formatNs((parseNs(start) as bigint) - DAY_NS) : start;
+        const page = await deps.index.queryByType(t, since, end, 1000, token);
         for (const r of page.items) if (r.sequence < covered) all.push(r);
         token = page.nextToken;
       } while (token);

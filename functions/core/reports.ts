@@ -102,7 +102,8 @@ export function buildReport(
       break;
     }
     case 'high_value_trades': {
-      const approvals = new Map(get('approved').map((r) => [r.order_id, r]));
+      // The approval on record: the first, not a replay of it.
+      const approvals = new Map(firstPerOrder(get('approved')).map((r) => [r.order_id, r]));
       rows = trades
         .filter((r) => r.order_id !== undefined && approvals.has(r.order_id))
         .map((r) => {

@@ -247,6 +247,23 @@ describe('the synthesized platform', () => {
       }
     });
 
+    it('Athena reads the archive: a Glue table projected on dt, an enforced encrypted workgroup, the named queries', () => {
+      template.hasResourceProperties('AWS::Glue::Table', {
+        TableInput: Match.objectLike({
+          Parameters: Match.objectLike({ 'projection.enabled': 'true', 'projection.dt.type': 'date' }),
+        }),
+      });
+      template.hasResourceProperties('AWS::Athena::WorkGroup', {
+        WorkGroupConfiguration: Match.objectLike({
+          EnforceWorkGroupConfiguration: true,
+          ResultConfiguration: Match.objectLike({
+            EncryptionConfiguration: Match.objectLike({ EncryptionOption: 'SSE_KMS' }),
+          }),
+        }),
+      });
+      expect(Object.keys(resources(template, 'AWS::Athena::NamedQuery')).sort()).toHaveLength(5);
+    });
+
     it('an alarm watches AuditWriteFailures', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',

@@ -637,6 +637,15 @@ describe('the report semantics, on a crafted archive', () => {
     const both = await db.runNamed('high_value_trades', [D0, D]);
     expect(asReport(both.rows)).toEqual(tsReport('high_value_trades', { from: D0, to: D }));
   });
+
+  it('drops the rows of an object that left the archive (its retention expired)', async () => {
+    const count = async () => (await db.query('SELECT count(*) AS n FROM audit_records')).rows[0]?.n;
+    expect(await count()).toBe(records.length);
+    const key = archiveKeyFor(records[0] as AuditRecord);
+    await rm(join(dir, 'archive', key));
+    expect(await count()).toBe(records.filter((r) => !r.timestamp.startsWith(D0)).length);
+    expect(db.lastRefresh).toMatchObject({ objects_dropped: 1, objects_loaded: 0, objects_total: 1 });
+  });
 });
 
 describe('an empty archive', () => {

@@ -481,6 +481,35 @@ describe('compliance use cases', () => {
     ]);
   });
 
+  it('high_value_trades finds the approval given the evening before a trade just after midnight', async () => {
+    clock.set('2026-01-01T23:59:30.000000000Z');
+    await logEvent(
+      deps,
+      event('approved', { decision: 'approved', actor: 'checker-1', input: { order_value: '600000' } }),
+    );
+    clock.set('2026-01-02T00:00:01.000000000Z');
+    const fill = {
+      symbol: 'MSFT',
+      side: 'BUY',
+      quantity: 1500,
+      price: '400.00',
+      executed_at: '2026-01-02T00:00:01.000000000Z',
+    };
+    await logEvent(deps, event('trade_executed', { decision: 'filled', input: { fill } }));
+    const report = await generateReport(
+      deps,
+      { report_type: 'high_value_trades', from: '2026-01-02', to: '2026-01-02' },
+      'examiner',
+    );
+    expect(report.rows).toEqual([
+      expect.objectContaining({
+        order_id: 'ORD-1',
+        approved_by: 'checker-1',
+        approved_at: '2026-01-01T23:59:30.000000000Z',
+      }),
+    ]);
+  });
+
   it('queryAuditLog reads a trader’s records within a time range', async () => {
     clock.set('2026-01-02T10:00:00.000000000Z');
     await logEvent(deps, event('order_submitted', { trader_id: 'trader-1', order_id: 'A' }));
