@@ -13,8 +13,8 @@
 import type { AuditArchive, AuditIndex, ChainHead, Clock, CommittingAuditIndex, OperationalMetrics } from '../ports.js';
 import type { AuditArchiver } from './audit-archiver.js';
 import type { Checkpointer } from './audit-checkpointer.js';
-import { CanonicalText, canonicalJson } from './canonical-json.js';
-import { IntegrityError, TransientError, ValidationError } from './errors.js';
+import { CanonicalText, canonicalJson, quote } from './canonical-json.js';
+import { type FieldError, IntegrityError, TransientError, ValidationError } from './errors.js';
 import { leafHash, MerkleFrontier } from './merkle.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditRecord } from './model.js';
 import { formatNs } from './time.js';
@@ -28,6 +28,22 @@ const EVENT_TYPES: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES);
  */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
   return leafHash(canonicalJson(record)).toString('hex');
+}
+
+/** An event's fields as a record needs them (the payload of log_event is not typed at run time). */
+function eventShapeErrors(event: AuditEvent): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const field of ['actor', 'decision', 'reason'] as const) {
+    if (typeof event[field] !== 'string') errors.push({ field, rule: 'string', message: `${field} must be a string` });
+  }
+  for (const field of ['order_id', 'trader_id'] as const) {
+    const v = event[field];
+    if (v !== undefined && typeof v !== 'string') {
+      errors.push({ field, rule: 'string', message: `${field} must be a string when given` });
+    }
+  }
+  if (event.input === undefined) errors.push({ field: 'input', rule: 'required', message: 'input is required' });
+  return errors;
 }
 
 export function eventIdFor(sequence: number): string {
@@ -198,6 +214,8 @@ export class AuditLog {
         ]),
       );
     }
+    const malformed = eventShapeErrors(event);
+    if (malformed.length > 0) return Promise.reject(new ValidationError(malformed));
     let input: CanonicalText;
     try {
       // Refuse a non-canonical input here, so it cannot fail the other events of its batch.
@@ -425,11 +443,10 @@ export class AuditLog {
         prev_hash: prevHash,
       };
       // Hash and line reuse the input's canonical text: the same bytes as serialising it again.
-      const text = canonicalJson({ ...partial, input });
-      const leaf = leafHash(text);
+      const leaf = leafHash(recordText(partial, input.text));
       frontier.push(leaf);
       const hash = leaf.toString('hex');
-      lines.push(withHashMember(text, e.event_type, hash));
+      lines.push(recordText(partial, input.text, hash));
       const record: AuditRecord = { ...partial, hash };
       prevHash = hash;
       return record;
@@ -474,18 +491,19 @@ export class AuditLog {
 }
 
 /**
- * The record's line: its canonical JSON with `"hash"` added, without serialising it again. Keys
- * sort actor, decision, event_id, event_type, hash, input, …: the member goes right after
- * event_type's, and the first `,"event_type":"<type>"` is that member, since the values before it
- * are strings, which cannot hold an unescaped quote. Equal to canonicalJson({...record, hash})
- * (the unit test compares them).
+ * canonicalJson of a record (with its hash if given, without it for the leaf), `input` given as
+ * its canonical text: the record's fields in their sorted order (actor, decision, event_id,
+ * event_type, hash, input, order_id, prev_hash, reason, sequence, timestamp, trader_id), written
+ * directly, as every append does this twice. The unit test holds it equal to canonicalJson.
  */
-export function withHashMember(text: string, eventType: string, hash: string): string {
-  const marker = `,"event_type":${JSON.stringify(eventType)}`;
-  const at = text.indexOf(marker);
-  if (at < 0) throw new IntegrityError('a record without its event_type member');
-  const end = at + marker.length;
-  return `${text.slice(0, end)},"hash":"${hash}"${text.slice(end)}`;
+export function recordText(r: Omit<AuditRecord, 'hash' | 'input'>, input: string, hash?: string): string {
+  return (
+    `{"actor":${quote(r.actor)},"decision":${quote(r.decision)},"event_id":${quote(r.event_id)}` +
+    `,"event_type":${quote(r.event_type)}${hash === undefined ? '' : `,"hash":${quote(hash)}`},"input":${input}` +
+    `${r.order_id === undefined ? '' : `,"order_id":${quote(r.order_id)}`},"prev_hash":${quote(r.prev_hash)}` +
+    `,"reason":${quote(r.reason)},"sequence":${r.sequence},"timestamp":${quote(r.timestamp)}` +
+    `${r.trader_id === undefined ? '' : `,"trader_id":${quote(r.trader_id)}`}}`
+  );
 }
 
 /** The head's Merkle frontier; a head written before the log kept one cannot be extended. */

@@ -18,7 +18,8 @@
 // every leaf, compares it with the member, and keeps the Merkle frontier to compare the roots.
 // The two together check the chain: prev_hash(i) = member(i-1) here, member(i-1) = leaf hash there.
 // For a large log the stage runs in a worker thread, so the hashing and the text reading go on at
-// once on two cores; its first problem and this thread's are merged by their place in the log.
+// once on two cores, and when the worker is behind this thread hashes leaves too (see flush);
+// the first problems each side finds are merged by their place in the log.
 //
 // Why the text checks can skip JSON.parse, and when they may. They find members by their text: the
 // first `,"hash":"` and `,"event_id":"`, and the members after `input` by walking back from the
@@ -54,7 +55,7 @@ import {
   spkiDerOf,
 } from './checkpoint.js';
 import { IntegrityError, ValidationError } from './errors.js';
-import { EMPTY_ROOT } from './merkle.js';
+import { EMPTY_ROOT, HASH_BYTES } from './merkle.js';
 import type { AuditRecord } from './model.js';
 import { CANONICAL_NS } from './time.js';
 
@@ -300,12 +301,13 @@ export function sortRecordKeys(keys: readonly string[]): string[] {
 // (which cannot load this TypeScript module under tsx, vitest or a bundle) and on this thread.
 // Input: a batch buffer whose last CLAIM_BYTES are free scratch, and, per line, the byte offsets of
 // its start, of its `,"hash":"` member (9 bytes, then 64 hex digits and a quote: 74 bytes) and of
-// its end. Each leaf is hashed in place: the claimed hash is copied aside, the bytes before the
-// member move up over it and a 0x00 goes just before them, so the leaf is one contiguous view,
-// copied once. The digest goes straight into the frontier (MerkleFrontier's, merkle.ts, in one
-// buffer) and is compared there with the claim's hex digits. crypto.hash is asked for latin1
-// strings, as on Node 20 a Buffer result costs twice the time. The stage stops at its first
-// problem: a leaf hash that is not the claim, or a root that is not a checkpoint's.
+// its end; or leaf hashes the reading thread computed itself (hashLeaves, the same code). Each leaf
+// is hashed in place: the claimed hash is copied aside, the bytes before the member move up over
+// it and a 0x00 goes just before them, so the leaf is one contiguous view, copied once. The digest
+// goes straight into the frontier (MerkleFrontier's, merkle.ts, in one buffer) and is compared
+// there with the claim's hex digits. crypto.hash is asked for latin1 strings, as on Node 20 a
+// Buffer result costs twice the time. The stage stops at its first problem: a leaf hash that is
+// not the claim, or a root that is not a checkpoint's.
 const CLAIM_BYTES = 64;
 const STAGE_SOURCE = `
 function createStage(hash, targets) {
@@ -317,19 +319,42 @@ function createStage(hash, targets) {
   var nodeInput = tree.subarray(0, STACK_AT);
   // Buffer#latin1Write skips Buffer#write's argument handling; it is there on every Node we run on.
   var put = typeof tree.latin1Write === 'function'
-    ? function (s, at) { tree.latin1Write(s, at, SLOT); }
-    : function (s, at) { tree.write(s, at, SLOT, 'latin1'); };
+    ? function (dst, s, at) { dst.latin1Write(s, at, SLOT); }
+    : function (dst, s, at) { dst.write(s, at, SLOT, 'latin1'); };
   var size = 0, depth = 0, next = 0, problem = null;
-  function settle() {
+  function view(bytes) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  // Line i of a batch: its leaf hash into dst[at..at + 32); false if that is not the claimed hash.
+  function leaf(b, offsets, i, dst, at) {
+    var s = offsets[3 * i], h = offsets[3 * i + 1], e = offsets[3 * i + 2], claim = b.length - 64;
+    b.copyWithin(claim, h + 9, h + 73);
+    b.copyWithin(s + 74, s, h);
+    b[s + 73] = 0;
+    put(dst, hash('sha256', b.subarray(s + 73, e), 'latin1'), at);
+    for (var k = 0; k < SLOT; k++) {
+      var v = dst[at + k];
+      if (b[claim + 2 * k] !== HEX[v >> 4] || b[claim + 2 * k + 1] !== HEX[v & 15]) return false;
+    }
+    return true;
+  }
+  // The leaf in the slot above the stack joins the tree; false if a checkpoint's root then fails.
+  function grow() {
     var top = depth;
     for (var m = size; m % 2 === 1; m = (m - 1) / 2) {
       var left = STACK_AT + (top - 1) * SLOT;
       tree.copyWithin(1, left, left + 2 * SLOT);
-      put(hash('sha256', nodeInput, 'latin1'), left);
+      put(tree, hash('sha256', nodeInput, 'latin1'), left);
       top -= 1;
     }
     depth = top + 1;
     size += 1;
+    while (next < targets.length && targets[next].size === size) {
+      var r = root();
+      if (r !== targets[next].root) { problem = { kind: 'root', target: next, root: r }; return false; }
+      next += 1;
+    }
+    return true;
   }
   function root() {
     if (depth === 0) return hash('sha256', '', 'hex');
@@ -337,38 +362,36 @@ function createStage(hash, targets) {
     for (var i = depth - 2; i >= 0; i--) {
       tree.copyWithin(1, STACK_AT + i * SLOT, STACK_AT + (i + 1) * SLOT);
       tree.copyWithin(1 + SLOT, FOLD_AT, FOLD_AT + SLOT);
-      put(hash('sha256', nodeInput, 'latin1'), FOLD_AT);
+      put(tree, hash('sha256', nodeInput, 'latin1'), FOLD_AT);
     }
     return tree.toString('hex', FOLD_AT, FOLD_AT + SLOT);
   }
+  // Lines to hash and add.
   function batch(bytes, offsets, count) {
-    if (problem !== null) return;
-    var b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    var claim = b.length - 64;
-    for (var i = 0; i < count; i++) {
-      var s = offsets[3 * i], h = offsets[3 * i + 1], e = offsets[3 * i + 2];
-      b.copyWithin(claim, h + 9, h + 73);
-      b.copyWithin(s + 74, s, h);
-      b[s + 73] = 0;
-      var slot = STACK_AT + depth * SLOT;
-      put(hash('sha256', b.subarray(s + 73, e), 'latin1'), slot);
-      for (var k = 0; k < SLOT; k++) {
-        var v = tree[slot + k];
-        if (b[claim + 2 * k] !== HEX[v >> 4] || b[claim + 2 * k + 1] !== HEX[v & 15]) {
-          problem = { kind: 'record_hash', sequence: size };
-          return;
-        }
-      }
-      settle();
-      while (next < targets.length && targets[next].size === size) {
-        var r = root();
-        if (r !== targets[next].root) { problem = { kind: 'root', target: next, root: r }; return; }
-        next += 1;
-      }
+    var b = view(bytes);
+    for (var i = 0; i < count && problem === null; i++) {
+      if (!leaf(b, offsets, i, tree, STACK_AT + depth * SLOT)) problem = { kind: 'record_hash', sequence: size };
+      else grow();
     }
+  }
+  // Leaf hashes computed (and checked) elsewhere, 32 bytes each, to add.
+  function leaves(bytes, count) {
+    for (var i = 0; i < count && problem === null; i++) {
+      tree.set(bytes.subarray(SLOT * i, SLOT * (i + 1)), STACK_AT + depth * SLOT);
+      grow();
+    }
+  }
+  // The leaf half alone, for the reading thread to take a share: hashes into out, 32 bytes a line,
+  // and returns how many lines matched their claim before the first that did not.
+  function hashLeaves(bytes, offsets, count, out) {
+    var b = view(bytes), o = view(out);
+    for (var i = 0; i < count; i++) if (!leaf(b, offsets, i, o, SLOT * i)) return i;
+    return count;
   }
   return {
     batch: batch,
+    leaves: leaves,
+    hashLeaves: hashLeaves,
     failed: function () { return problem !== null; },
     finish: function () { return { problem: problem, size: size, root: root() }; },
   };
@@ -390,7 +413,10 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
-    if (error === null) stage.batch(new Uint8Array(m.bytes), new Int32Array(m.offsets), m.count);
+    if (error !== null || stage.failed()) {
+      // stopped at its first problem: the batch is only counted off
+    } else if (m.offsets) stage.batch(new Uint8Array(m.bytes), new Int32Array(m.offsets), m.count);
+    else stage.leaves(new Uint8Array(m.bytes), m.count);
   } catch (err) {
     error = String(err && err.stack || err);
   }
@@ -410,8 +436,19 @@ interface StageResult {
 
 interface Stage {
   batch(bytes: Uint8Array, offsets: Int32Array, count: number): void;
+  leaves(bytes: Uint8Array, count: number): void;
+  hashLeaves(bytes: Uint8Array, offsets: Int32Array, count: number, out: Uint8Array): number;
   failed(): boolean;
   finish(): StageResult;
+}
+
+/** The stage's text made a function on this thread (the same text the worker runs). */
+function createStage(targets: readonly StageTarget[]): Stage {
+  const create = new Function('Buffer', `${STAGE_SOURCE}\nreturn createStage;`)(Buffer) as (
+    hash: typeof oneShot,
+    targets: readonly StageTarget[],
+  ) => Stage;
+  return create(oneShot, targets);
 }
 
 interface StageTarget {
@@ -423,7 +460,11 @@ interface StageTarget {
 interface StageHost {
   /** True when the batch's buffers are handed over (a worker), so new ones are needed. */
   readonly transfers: boolean;
+  /** True when the stage has all the batches it may queue: the reader should not add to them. */
+  behind(): boolean;
   send(bytes: Buffer, offsets: Int32Array, count: number): void;
+  /** Leaf hashes the reader computed itself (32 bytes each), to add to the tree. */
+  sendLeaves(leaves: Buffer, count: number): void;
   failed(): boolean;
   finish(): Promise<StageResult>;
   close(): void;
@@ -434,16 +475,19 @@ class InlineStage implements StageHost {
   private readonly stage: Stage;
 
   constructor(targets: readonly StageTarget[]) {
-    // The same text the worker runs (see STAGE_SOURCE), evaluated once per verifier.
-    const create = new Function('Buffer', `${STAGE_SOURCE}\nreturn createStage;`)(Buffer) as (
-      hash: typeof oneShot,
-      targets: readonly StageTarget[],
-    ) => Stage;
-    this.stage = create(oneShot, targets);
+    this.stage = createStage(targets);
+  }
+
+  behind(): boolean {
+    return false;
   }
 
   send(bytes: Buffer, offsets: Int32Array, count: number): void {
     this.stage.batch(bytes, offsets, count);
+  }
+
+  sendLeaves(leaves: Buffer, count: number): void {
+    this.stage.leaves(leaves, count);
   }
 
   failed(): boolean {
@@ -481,17 +525,33 @@ class WorkerStage implements StageHost {
     this.done.catch(() => undefined); // awaited in finish(); never left unhandled
   }
 
+  behind(): boolean {
+    return Atomics.load(this.control, 0) >= MAX_IN_FLIGHT;
+  }
+
   send(bytes: Buffer, offsets: Int32Array, count: number): void {
-    // The caller is synchronous, so it waits on the counter itself (Atomics.wait) when the worker
-    // is behind; the worker's own event loop keeps taking batches meanwhile.
+    this.waitForRoom();
+    const transfer = [bytes.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer];
+    this.worker.postMessage({ bytes: transfer[0], offsets: transfer[1], count }, transfer);
+  }
+
+  sendLeaves(leaves: Buffer, count: number): void {
+    this.waitForRoom();
+    const transfer = leaves.buffer as ArrayBuffer;
+    this.worker.postMessage({ bytes: transfer, count }, [transfer]);
+  }
+
+  /**
+   * The caller is synchronous, so it waits on the counter itself (Atomics.wait) while the worker
+   * has MAX_IN_FLIGHT batches; the worker's own event loop keeps taking them meanwhile.
+   */
+  private waitForRoom(): void {
     const started = Date.now();
     for (let n = Atomics.load(this.control, 0); n >= MAX_IN_FLIGHT; n = Atomics.load(this.control, 0)) {
       if (Date.now() - started > STALL_MS) throw new IntegrityError('the hash stage stopped taking batches');
       Atomics.wait(this.control, 0, n, 100);
     }
     Atomics.add(this.control, 0, 1);
-    const transfer = [bytes.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer];
-    this.worker.postMessage({ bytes: transfer[0], offsets: transfer[1], count }, transfer);
   }
 
   failed(): boolean {
@@ -569,6 +629,10 @@ export class LogVerifier {
   private used = 0;
   private lines = 0;
   private stage: StageHost | undefined;
+  /** Lines handed to the stage so far: the sequence of the next batch's first line. */
+  private sent = 0;
+  /** The stage's leaf half on this thread, for the batches it hashes itself (see flush). */
+  private leafHasher: Stage | undefined;
   /** Where the line at hand has its members (set by record and locateTail). */
   private memberAt = 0;
   private prevHashAt = 0;
@@ -859,15 +923,32 @@ export class LogVerifier {
     });
   }
 
-  /** Hands the batch to the hash stage, starting it first: in a worker unless this is the last. */
+  /**
+   * Hands the batch to the hash stage, starting it first: in a worker unless this is the last. When
+   * the worker is behind, this thread hashes the batch's leaves itself instead of waiting, and hands
+   * over only the leaf hashes, which cost the worker a node hash each rather than a leaf and a node:
+   * the work shares itself out between the two threads, whatever their speeds.
+   */
   private flush(last: boolean): void {
     if (!this.stage) {
       const targets = this.stageTargets.map((t) => ({ size: t.size, root: t.root }));
       this.stage = this.parallel && !last ? new WorkerStage(targets) : new InlineStage(targets);
     }
-    if (this.lines > 0) this.stage.send(this.bytes, this.offsets, this.lines);
+    const first = this.sent;
+    this.sent += this.lines;
+    let handedOver = false;
+    if (this.lines > 0 && this.stage.transfers && this.stage.behind()) {
+      this.leafHasher ??= createStage([]);
+      const leaves = Buffer.from(new ArrayBuffer(HASH_BYTES * this.lines));
+      const good = this.leafHasher.hashLeaves(this.bytes, this.offsets, this.lines, leaves);
+      this.stage.sendLeaves(leaves, good);
+      if (good < this.lines) this.stageProblem({ kind: 'record_hash', sequence: first + good });
+    } else if (this.lines > 0) {
+      this.stage.send(this.bytes, this.offsets, this.lines);
+      handedOver = this.stage.transfers;
+    }
     // A worker was handed the buffers (they are detached here now): fresh ones for the next batch.
-    if (this.stage.transfers && !last) {
+    if (handedOver && !last) {
       this.bytes = ownBuffer(this.batchBytes);
       this.offsets = offsetsFor(this.batchBytes);
     }

@@ -94,7 +94,7 @@ function writeObject(obj: Record<string, unknown>): string {
 }
 
 /** JSON.stringify of a string, skipping the native call when there is nothing to escape. */
-function quote(s: string): string {
+export function quote(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     // '"', '\\', control characters, and any surrogate (a lone one is escaped, e.g. as \udc00).

@@ -14,12 +14,25 @@ export class SystemClock implements Clock {
   }
 }
 
+// The date and time of the last second formatted: every audit record formats a timestamp, and
+// most fall in the same second as the one before.
+let cachedSecond: bigint | undefined;
+let cachedPrefix = '';
+
 /** RFC 3339 UTC with exactly nine fractional digits: 2026-11-23T19:25:00.123456789Z. */
 export function formatNs(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // ...T19:25:00.123Z
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  let second = ns / 1_000_000_000n;
+  let frac = ns % 1_000_000_000n;
+  // BigInt division truncates towards zero: before 1970 the fraction counts up from the second below.
+  if (frac < 0n) {
+    frac += 1_000_000_000n;
+    second -= 1n;
+  }
+  if (second !== cachedSecond) {
+    cachedPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19); // ...T19:25:00
+    cachedSecond = second;
+  }
+  return `${cachedPrefix}.${frac.toString().padStart(9, '0')}Z`;
 }
 
 export function nowIso(clock: Clock): string {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   AuditLog,
@@ -8,9 +9,9 @@ import {
   GENESIS_HASH,
   hashRecord,
   parseBatch,
+  recordText,
   serializeBatch,
   verifyChain,
-  withHashMember,
 } from '../../functions/core/audit-chain.js';
 import { canonicalJson, sha256Hex } from '../../functions/core/canonical-json.js';
 import { IntegrityError, TransientError, ValidationError } from '../../functions/core/errors.js';
@@ -92,7 +93,39 @@ describe('record helpers', () => {
     expect(hashRecord({ ...rest, prev_hash: '1'.repeat(64) })).not.toBe(hashRecord(rest));
   });
 
-  it.each(AUDIT_EVENT_TYPES)('withHashMember gives the canonical JSON of the record with its hash (%s)', (type) => {
+  it('recordText is canonicalJson of the record, with and without its hash (property)', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            sequence: fc.nat(),
+            actor: text,
+            decision: text,
+            reason: text,
+            order_id: text,
+            trader_id: text,
+            event_type: fc.constantFrom(...AUDIT_EVENT_TYPES),
+            input: fc.object({ values: [text, fc.integer(), fc.boolean(), fc.constant(null)], maxDepth: 2 }),
+            timestamp: text,
+            prev_hash: text,
+          },
+          {
+            requiredKeys: ['sequence', 'actor', 'decision', 'reason', 'event_type', 'input', 'timestamp', 'prev_hash'],
+          },
+        ),
+        fc.option(fc.stringMatching(/^[0-9a-f]{64}$/), { nil: undefined }),
+        (fields, hash) => {
+          const rest = { ...fields, event_id: eventIdFor(fields.sequence) } as Omit<AuditRecord, 'hash'>;
+          const { input, ...withoutInput } = rest;
+          const expected = canonicalJson(hash === undefined ? rest : { ...rest, hash });
+          expect(recordText(withoutInput, canonicalJson(input), hash)).toBe(expected);
+        },
+      ),
+    );
+  });
+
+  it.each(AUDIT_EVENT_TYPES)('recordText gives the canonical JSON of the record with its hash (%s)', (type) => {
     const rest: Omit<AuditRecord, 'hash'> = {
       sequence: 7,
       event_id: eventIdFor(7),
@@ -106,7 +139,8 @@ describe('record helpers', () => {
       prev_hash: GENESIS_HASH,
     };
     const hash = 'ab'.repeat(32);
-    expect(withHashMember(canonicalJson(rest), type, hash)).toBe(canonicalJson({ ...rest, hash }));
+    const { input, ...withoutInput } = rest;
+    expect(recordText(withoutInput, canonicalJson(input), hash)).toBe(canonicalJson({ ...rest, hash }));
   });
 
   it('archive keys are partitioned by the first record’s day and named by its sequence', () => {

@@ -574,6 +574,19 @@ describe('LogVerifier', () => {
       objects.set(checkpointKey(cp.tree_size), serializeCheckpoint(cp));
     const report = await verifyArchive(new MapArchive(objects), { ...opts, parallel: true, batchBytes: 4096 });
     expect(report).toMatchObject({ ok: true, records: 300, checkpoints: 6, unsigned_tail: 0 });
+    // While the worker starts (or whenever it is behind) this thread hashes batches itself: a
+    // problem is named the same wherever its leaf was hashed, and the first one wins.
+    const flip = (key: string, seq: number) => {
+      const body = objects.get(key) as string;
+      objects.set(key, body.replace(`"reason":"r${seq}`, `"reason":"X${seq}`));
+    };
+    const keyOf = (seq: number) => archiveKeyFor(records[seq - (seq % 100)] as AuditRecord);
+    flip(keyOf(250), 250);
+    const late = await verifyArchive(new MapArchive(objects), { ...opts, parallel: true, batchBytes: 4096 });
+    expect(problemOf(late)).toMatchObject({ kind: 'record_hash', sequence: 250, object_key: keyOf(250), line: 51 });
+    flip(keyOf(40), 40);
+    const early = await verifyArchive(new MapArchive(objects), { ...opts, parallel: true, batchBytes: 4096 });
+    expect(problemOf(early)).toMatchObject({ kind: 'record_hash', sequence: 40, line: 41 });
   });
 });
 

@@ -16,13 +16,17 @@ describe('formatNs', () => {
     [T0_NS + 999_999_999n, '2026-01-02T14:30:00.999999999Z'],
     [T0_NS + 1_000_000_000n, '2026-01-02T14:30:01.000000000Z'],
     [T0_NS + 5_000n, '2026-01-02T14:30:00.000005000Z'],
+    // Before 1970 the fraction still counts up within its second.
+    [-1n, '1969-12-31T23:59:59.999999999Z'],
+    [-500_000_000n, '1969-12-31T23:59:59.500000000Z'],
+    [-1_000_000_000n, '1969-12-31T23:59:59.000000000Z'],
   ])('%s -> %s', (ns, text) => {
     expect(formatNs(ns)).toBe(text);
     expect(formatNs(ns)).toMatch(NS_FORMAT);
   });
 
   it('sorts lexically in time order (property)', () => {
-    const ns = fc.bigInt({ min: 0n, max: 253_402_300_799_999_999_999n });
+    const ns = fc.bigInt({ min: -62_135_596_800_000_000_000n, max: 253_402_300_799_999_999_999n });
     fc.assert(
       fc.property(ns, ns, (a, b) => {
         const [fa, fb] = [formatNs(a), formatNs(b)];
