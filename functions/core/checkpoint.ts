@@ -83,9 +83,16 @@ export function spkiDerOf(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' });
 }
 
+// A key's id, once per key: exporting it costs more than the signature check.
+const keyIds = new WeakMap<KeyObject, string>();
+
 /** Why a checkpoint does not verify under `publicKey`, or undefined when it does. */
 export function checkpointProblem(cp: SignedCheckpoint, publicKey: KeyObject): string | undefined {
-  const keyId = keyIdOf(spkiDerOf(publicKey));
+  let keyId = keyIds.get(publicKey);
+  if (keyId === undefined) {
+    keyId = keyIdOf(spkiDerOf(publicKey));
+    keyIds.set(publicKey, keyId);
+  }
   if (cp.key_id !== keyId) return `signed by key ${cp.key_id.slice(0, 16)}…, not the given key ${keyId.slice(0, 16)}…`;
   let ok = false;
   try {
