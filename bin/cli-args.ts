@@ -270,11 +270,22 @@ const AGENTS: Record<string, Record<string, CapabilitySpec | InternalCapability>
   compliance: {
     query_audit_log: {
       command: 'audit',
-      keys: { order_id: false, event_type: false, from: false, to: false, limit: false, next_token: false },
+      keys: {
+        order_id: false,
+        event_type: false,
+        trader_id: false,
+        from: false,
+        to: false,
+        limit: false,
+        next_token: false,
+      },
       aliases: { start_time: 'from', end_time: 'to' },
       build: (d, _raw, x) => {
-        if (d.order_id === undefined && d.event_type === undefined) {
-          throw new UsageError('query_audit_log: data needs order_id, or event_type (with optional from/to)', 'call');
+        if (d.order_id === undefined && d.event_type === undefined && d.trader_id === undefined) {
+          throw new UsageError(
+            'query_audit_log: data needs order_id, or event_type or trader_id (with optional from/to)',
+            'call',
+          );
         }
         return { kind: 'audit', query: { ...d }, all: x.all };
       },
