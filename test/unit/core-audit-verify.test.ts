@@ -252,6 +252,29 @@ describe.each(MODES)('verifyArchive %s', (_mode, modeOpts) => {
     }
   });
 
+  it.each<[string, (l: string, member: string) => string]>([
+    // Each leaves the line minus its member exactly the committed leaf bytes: only its place tells.
+    ['into input', (l, m) => l.replace(m, '').replace('"input":{', `"input":{${m.slice(1)},`)],
+    ['into the middle of a string in input', (l, m) => l.replace(m, '').replace('"symbol":"AA', `"symbol":"AA${m}`)],
+    ['into order_id', (l, m) => l.replace(m, '').replace('"order_id":"', `"order_id":"${m}`)],
+  ])('a hash member moved %s is refused as record_format, though the line still hashes right', async (_w, move) => {
+    for (const seq of [5, 21]) {
+      const archive = archiveOf();
+      const at = editRecord(archive, seq, (l) => {
+        const member = (/,"hash":"[0-9a-f]{64}"/.exec(l) as RegExpExecArray)[0];
+        const moved = move(l, member);
+        expect(moved).not.toBe(l);
+        return moved;
+      });
+      expect(problemOf(await verify(archive))).toMatchObject({
+        kind: 'record_format',
+        sequence: seq,
+        object_key: at.key,
+        line: at.line,
+      });
+    }
+  });
+
   it('a changed hash member is named as record_hash too', async () => {
     const archive = archiveOf();
     editRecord(archive, 9, (l) => l.replace(/"hash":"(.)/, (_m, c: string) => `"hash":"${c === 'a' ? 'b' : 'a'}`));
@@ -467,13 +490,12 @@ describe.each(MODES)('verifyArchive %s', (_mode, modeOpts) => {
   });
 
   it('a malformed line with a matching hash: the root catches it under a checkpoint, the parser after the last', async () => {
-    // The bytes are not a record (a member repeated), but the hash member is the leaf hash of
-    // exactly those bytes: the per-line hash alone would accept it.
+    // The bytes are not a canonical record (a key repeated in input, where the text checks do not
+    // look), but the hash member is the leaf hash of exactly those bytes: the per-line hash alone
+    // would accept it.
     const forge = (l: string) => {
       const { leaf } = recordLeafData(l);
-      const bytes = leaf
-        .toString('utf8')
-        .replace('"decision":"accepted"', '"decision":"accepted","decision":"accepted"');
+      const bytes = leaf.toString('utf8').replace('"input":{"n":', '"input":{"n":-1,"n":'); // a key repeated inside input
       const h = leafHash(bytes).toString('hex');
       return bytes.replace(',"input":', `,"hash":"${h}","input":`);
     };
