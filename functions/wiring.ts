@@ -59,7 +59,10 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
           metrics: metrics(),
         },
         {
-          // A frozen Lambda has no timers: the time rule runs on appends and on the schedule.
+          // Every instance signs by the count rule (only the batch that crosses a multiple of N);
+          // the time rule is the compliance agent's scheduled `checkpoint` (one signer, each
+          // minute), not every instance's: a frozen Lambda has no timers anyway.
+          everyMs: null,
           onError: (err) =>
             console.error(JSON.stringify({ level: 'ERROR', message: 'audit checkpoint failed', error: String(err) })),
         },

@@ -244,11 +244,22 @@ export class AuditLog {
         }
         let claimed: Claimed;
         try {
-          // Nothing new is claimed past a batch that cannot be written: its callers hear why.
+          // Nothing new is claimed past a batch that cannot be written (persist counts its failure):
+          // its callers hear why.
           await this.writeUnwritten();
-          claimed = await this.claim(batch);
         } catch (err) {
+          this.head = undefined;
+          for (const p of batch) p.reject(err);
+          continue;
+        }
+        try {
+          claimed = await this.claim(batch);
+          // A batch is cut at a UTC day's end: the rest goes first into the next one.
+          this.queue.unshift(...batch.splice(claimed.records.length));
+        } catch (err) {
+          // The head store failed, or stayed contended: nothing was recorded, and the alarm hears it.
           this.head = undefined; // re-read from the store next time
+          this.deps.metrics?.auditWriteFailed('append');
           for (const p of batch) p.reject(err);
           continue;
         }
@@ -262,8 +273,9 @@ export class AuditLog {
         }
         this.options.onBatch?.(claimed.records.length);
         if (this.deps.checkpointer && claimed.tree) {
-          this.deps.checkpointer.noteCommitted(claimed.tree.size, claimed.tree.root);
-          this.deps.checkpointer.noteArchived(claimed.tree.size);
+          const { size, root } = claimed.tree;
+          this.deps.checkpointer.noteCommitted(size, root, size - claimed.records.length);
+          this.deps.checkpointer.noteArchived(size);
         }
         batch.forEach((p, i) => {
           const r = claimed.records[i];
@@ -292,6 +304,8 @@ export class AuditLog {
       const refusal = committing.archiver.refusal();
       if (refusal) throw refusal;
       ({ records, lines, durable, tree } = await this.claimCommitted(batch, committing.index));
+      // A batch is cut at a UTC day's end: the rest goes first into the next one.
+      this.queue.unshift(...batch.splice(records.length));
     } catch (err) {
       this.head = undefined;
       this.deps.metrics?.auditWriteFailed('append');
@@ -310,7 +324,7 @@ export class AuditLog {
         }
         this.options.onBatch?.(records.length);
         // Signed once the archiver reports these records archived (noteArchived).
-        this.deps.checkpointer?.noteCommitted(tree.size, tree.root);
+        this.deps.checkpointer?.noteCommitted(tree.size, tree.root, tree.size - records.length);
         batch.forEach((p, i) => {
           const r = records[i];
           if (r) p.resolve(r);
@@ -355,7 +369,6 @@ export class AuditLog {
       this.head = undefined; // another writer moved the head: rebuild on top of theirs
       await sleep(Math.min(50, 2 ** i) * Math.random());
     }
-    this.deps.metrics?.auditWriteFailed('append');
     throw new TransientError('audit head contended: could not claim a sequence range');
   }
 
@@ -427,12 +440,19 @@ export class AuditLog {
     let seq = head.sequence;
     const frontier = frontierOf(head);
     const lines: string[] = [];
-    const records = items.map(({ event: e, input }) => {
+    const records: AuditRecord[] = [];
+    let day: string | undefined;
+    for (const { event: e, input } of items) {
+      const timestamp = formatNs(this.deps.clock.nowNs());
+      // One UTC day a batch: its object lands in that day's dt= partition, which the named queries
+      // prune on. The rest waits for the next batch.
+      day ??= timestamp.slice(0, 10);
+      if (timestamp.slice(0, 10) !== day) break;
       seq += 1;
       const partial: Omit<AuditRecord, 'hash'> = {
         sequence: seq,
         event_id: eventIdFor(seq),
-        timestamp: formatNs(this.deps.clock.nowNs()),
+        timestamp,
         event_type: e.event_type,
         ...(e.order_id !== undefined ? { order_id: e.order_id } : {}),
         ...(e.trader_id !== undefined ? { trader_id: e.trader_id } : {}),
@@ -447,10 +467,9 @@ export class AuditLog {
       frontier.push(leaf);
       const hash = leaf.toString('hex');
       lines.push(recordText(partial, input.text, hash));
-      const record: AuditRecord = { ...partial, hash };
+      records.push({ ...partial, hash });
       prevHash = hash;
-      return record;
-    });
+    }
     return {
       records,
       lines,

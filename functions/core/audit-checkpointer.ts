@@ -22,10 +22,16 @@ import { IntegrityError } from './errors.js';
 import { formatNs, parseNs } from './time.js';
 
 export interface CheckpointerOptions {
-  /** Sign once this many records have been added since the last checkpoint. */
+  /**
+   * Sign each time the log crosses a multiple of this many records: the writer whose batch
+   * crossed it signs, so concurrent writers sign once per multiple between them, not once each.
+   */
   everyRecords?: number;
-  /** Sign once this long has passed since the last checkpoint, if any record was added. */
-  everyMs?: number;
+  /**
+   * Sign once this long has passed since this writer's last checkpoint, if any record was added.
+   * null: no time rule here (on AWS one scheduled signer keeps it, not every Lambda instance).
+   */
+  everyMs?: number | null;
   /** Committed heads remembered while the archive catches up. */
   maxCandidates?: number;
   onError?: (err: unknown) => void;
@@ -59,10 +65,10 @@ interface Signed {
 
 export class Checkpointer {
   private readonly everyRecords: number;
-  private readonly everyNs: bigint;
+  private readonly everyNs: bigint | undefined;
   private readonly maxCandidates: number;
-  /** Committed (size, root) pairs above the last signed size, ascending. */
-  private readonly candidates: Array<{ size: number; root: string }> = [];
+  /** Committed (size, root) pairs above the last signed size, ascending; `crossed`: a multiple of everyRecords. */
+  private readonly candidates: Array<{ size: number; root: string; crossed: boolean }> = [];
   private archivedSize = 0;
   private last: Signed | undefined;
   private running: Promise<void> | undefined;
@@ -74,19 +80,23 @@ export class Checkpointer {
     private readonly options: CheckpointerOptions = {},
   ) {
     this.everyRecords = options.everyRecords ?? 1000;
-    this.everyNs = BigInt(options.everyMs ?? 10_000) * 1_000_000n;
+    this.everyNs = options.everyMs === null ? undefined : BigInt(options.everyMs ?? 10_000) * 1_000_000n;
     this.maxCandidates = options.maxCandidates ?? 4096;
     if (!Number.isSafeInteger(this.everyRecords) || this.everyRecords < 1) {
       throw new RangeError('everyRecords must be a whole number ≥ 1');
     }
-    if (this.everyNs < 1_000_000n) throw new RangeError('everyMs must be ≥ 1');
+    if (this.everyNs !== undefined && this.everyNs < 1_000_000n) throw new RangeError('everyMs must be ≥ 1');
   }
 
-  /** A head is committed: `size` records, Merkle root `root` (hex). */
-  noteCommitted(size: number, root: string): void {
+  /**
+   * A head is committed: `size` records, Merkle root `root` (hex), by a batch that began at
+   * `fromSize` (whoever committed the batch that crossed a multiple of everyRecords signs it).
+   */
+  noteCommitted(size: number, root: string, fromSize = size): void {
     const top = this.candidates[this.candidates.length - 1];
     if (top && top.size >= size) return;
-    this.candidates.push({ size, root });
+    const crossed = Math.floor(size / this.everyRecords) > Math.floor(fromSize / this.everyRecords);
+    this.candidates.push({ size, root, crossed });
     if (this.candidates.length > this.maxCandidates)
       this.candidates.splice(0, this.candidates.length - this.maxCandidates);
     this.poke();
@@ -123,7 +133,7 @@ export class Checkpointer {
         do {
           this.again = false;
           const c = await this.candidate();
-          if (c && this.due(c.size)) await this.sign(c);
+          if (c && this.due(c)) await this.sign(c);
         } while (this.again);
       } catch (err) {
         // The records stay protected by the chain; the next trigger tries again.
@@ -137,22 +147,30 @@ export class Checkpointer {
     });
   }
 
-  /** The newest committed head the archive covers, above the last signed size. */
-  private async candidate(): Promise<{ size: number; root: string } | undefined> {
+  /**
+   * The newest committed head the archive covers, above the last signed size; `crossed` if it or
+   * any head before it that the archive covers crossed a multiple of everyRecords.
+   */
+  private async candidate(): Promise<{ size: number; root: string; crossed: boolean } | undefined> {
     const last = await this.lastSigned();
     while (this.candidates.length > 0 && (this.candidates[0] as { size: number }).size <= last.size) {
       this.candidates.shift();
     }
-    let best: { size: number; root: string } | undefined;
-    for (const c of this.candidates) if (c.size <= this.archivedSize) best = c;
-    return best;
+    let best: { size: number; root: string; crossed: boolean } | undefined;
+    let crossed = false;
+    for (const c of this.candidates) {
+      if (c.size > this.archivedSize) break;
+      crossed ||= c.crossed;
+      best = c;
+    }
+    return best ? { ...best, crossed } : undefined;
   }
 
-  private due(size: number): boolean {
+  private due(c: { size: number; crossed: boolean }): boolean {
     const last = this.last;
-    if (!last) return false;
-    if (size - last.size >= this.everyRecords) return true;
-    return size > last.size && this.deps.clock.nowNs() - last.atNs >= this.everyNs;
+    if (!last || c.size <= last.size) return false;
+    if (c.crossed) return true;
+    return this.everyNs !== undefined && this.deps.clock.nowNs() - last.atNs >= this.everyNs;
   }
 
   private async lastSigned(): Promise<Signed> {

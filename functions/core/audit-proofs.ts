@@ -265,6 +265,9 @@ export function verifyProofBundle(bundle: ProofBundle, publicKey: KeyObject): Pr
   return { ok: true, kind: 'consistency', first, second };
 }
 
+/** Archive objects read ahead of the one being hashed. */
+const PREFETCH = 16;
+
 /**
  * The leaf hashes of the first `size` records in an archive, in order: each line's hash is taken
  * from its bytes (recordLeafData) and must be its `hash` member, and the objects must follow on
@@ -280,12 +283,24 @@ export async function loadLeafHashes(
     throw new ValidationError([{ field: 'size', rule: 'integer', message: 'size must be a whole number ≥ 0' }]);
   }
   const out: Buffer[] = [];
-  for (const key of sortRecordKeys(await archive.list(RECORDS_PREFIX))) {
+  const keys = sortRecordKeys(await archive.list(RECORDS_PREFIX));
+  // Objects are read PREFETCH at a time (on S3 each GET is a round trip; a batch is an object).
+  const reads: Array<Promise<string | undefined>> = [];
+  const readAhead = (from: number) => {
+    for (let j = reads.length; j < Math.min(keys.length, from + PREFETCH); j++) {
+      const read = archive.get(keys[j] as string);
+      read.catch(() => undefined); // awaited in order below; never left unhandled
+      reads.push(read);
+    }
+  };
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k] as string;
     if (out.length >= size) break;
     if (recordKeySequence(key) !== out.length) {
       throw new IntegrityError(`archive object ${key} does not start at record ${out.length}`);
     }
-    const body = await archive.get(key);
+    readAhead(k);
+    const body = await reads[k];
     if (body === undefined) throw new IntegrityError(`archive object ${key} is listed but cannot be read`);
     for (const line of body.split('\n')) {
       if (line.length === 0 || out.length >= size) continue;

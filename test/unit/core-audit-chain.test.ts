@@ -143,6 +143,20 @@ describe('record helpers', () => {
     expect(recordText(withoutInput, canonicalJson(input), hash)).toBe(canonicalJson({ ...rest, hash }));
   });
 
+  it('a batch is cut at midnight: every archive object holds one UTC day, under that day', async () => {
+    clock = new ManualClock('2026-01-02T23:59:59.999998000Z', 1_000n);
+    const log = logOf();
+    const records = await Promise.all(Array.from({ length: 6 }, (_, i) => log.append(ev(i))));
+    expect(records.map((r) => r.sequence)).toEqual([0, 1, 2, 3, 4, 5]);
+    const keys = await archive.list('records/');
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    for (const key of keys) {
+      const day = key.slice('records/dt='.length, 'records/dt='.length + 10);
+      for (const r of parseBatch((await archive.get(key)) as string)) expect(r.timestamp.slice(0, 10)).toBe(day);
+    }
+    expect(verifyChain(records)).toBeUndefined();
+  });
+
   it('archive keys are partitioned by the first record’s day and named by its sequence', () => {
     const r = { sequence: 42, timestamp: '2026-01-02T14:30:00.000000000Z' } as AuditRecord;
     expect(archiveKeyFor(r)).toBe('records/dt=2026-01-02/00000000000000000042.jsonl');

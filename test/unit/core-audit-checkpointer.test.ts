@@ -122,6 +122,16 @@ describe('AuditLog counts writes that failed for good (the alarm metric)', () =>
     expect(failures).toEqual(['archive']);
   });
 
+  it('a failing head store (throttled, 5xx) is counted as append', async () => {
+    const broken = new InMemoryAuditIndex();
+    broken.advanceHead = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    const log = new AuditLog({ archive, index: broken, clock, metrics: { auditWriteFailed: (s) => failures.push(s) } });
+    await expect(log.append(ev(1))).rejects.toThrow(/ProvisionedThroughput/);
+    expect(failures).toEqual(['append']);
+  });
+
   it('an index write that keeps failing is counted as index', async () => {
     const broken = new InMemoryAuditIndex();
     broken.putRecords = async () => {
@@ -172,10 +182,38 @@ describe('Checkpointer', () => {
     expect((await checkpoints()).map((c) => c.tree_size)).toEqual([2, 3]);
   });
 
+  it('of concurrent writers, only the one whose batch crossed a multiple of N signs it', async () => {
+    const a = checkpointerOf(10);
+    const b = checkpointerOf(10);
+    // Writer a committed 6..9 (no multiple of 10 crossed), writer b 9..12 (crossed 10).
+    a.noteCommitted(9, 'a'.repeat(64), 6);
+    a.noteArchived(9);
+    b.noteCommitted(12, 'b'.repeat(64), 9);
+    b.noteArchived(12);
+    // a sees a later batch of its own that crosses nothing either.
+    a.noteCommitted(14, 'c'.repeat(64), 12);
+    a.noteArchived(14);
+    await Promise.all([a.tick(), b.tick()]);
+    expect((await checkpoints()).map((c) => [c.tree_size, c.root_hash])).toEqual([[12, 'b'.repeat(64)]]);
+  });
+
+  it('without a time rule (everyMs null) only the count rule and explicit flushes sign', async () => {
+    const cp = new Checkpointer(
+      { archive, signer: keys.signer, clock, origin: ORIGIN },
+      { everyRecords: 100, everyMs: null },
+    );
+    cp.noteCommitted(3, 'a'.repeat(64), 0);
+    cp.noteArchived(3);
+    clock.advanceNs(3_600_000_000_000n);
+    await cp.tick();
+    expect(await checkpoints()).toEqual([]);
+    expect((await cp.flush())?.tree_size).toBe(3);
+  });
+
   it('never signs records the archive does not hold yet', async () => {
     const cp = checkpointerOf(2);
-    cp.noteCommitted(2, 'a'.repeat(64));
-    cp.noteCommitted(5, 'b'.repeat(64));
+    cp.noteCommitted(2, 'a'.repeat(64), 0);
+    cp.noteCommitted(5, 'b'.repeat(64), 2);
     await cp.tick();
     expect(await checkpoints()).toEqual([]);
     cp.noteArchived(3);
@@ -196,7 +234,7 @@ describe('Checkpointer', () => {
     // The latest checkpoint is read first; put the fork after it so that size 2 is still due.
     await archive.putIfAbsent(checkpointKey(2), serializeCheckpoint(other));
     const cp = checkpointerOf(1);
-    cp.noteCommitted(3, 'a'.repeat(64));
+    cp.noteCommitted(3, 'a'.repeat(64), 0);
     cp.noteArchived(3);
     await cp.tick();
     expect((await latestCheckpoint(archive))?.tree_size).toBe(3);
@@ -207,7 +245,7 @@ describe('Checkpointer', () => {
     );
     // This writer has not seen size 4 signed (it read the latest before), and holds another root.
     (racing as unknown as { last: { size: number; atNs: bigint } }).last = { size: 3, atNs: clock.nowNs() };
-    racing.noteCommitted(4, 'e'.repeat(64));
+    racing.noteCommitted(4, 'e'.repeat(64), 3);
     racing.noteArchived(4);
     await racing.tick();
     expect(errors.some((e) => e instanceof IntegrityError && /forked/.test(e.message))).toBe(true);
@@ -227,7 +265,7 @@ describe('Checkpointer', () => {
       { archive, signer: flaky, clock, origin: ORIGIN, metrics: { auditWriteFailed: (s) => failures.push(s) } },
       { everyRecords: 1, onError: (e) => errors.push(e) },
     );
-    cp.noteCommitted(1, 'a'.repeat(64));
+    cp.noteCommitted(1, 'a'.repeat(64), 0);
     cp.noteArchived(1);
     await cp.tick();
     expect(failures).toEqual(['checkpoint']);

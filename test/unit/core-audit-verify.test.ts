@@ -451,10 +451,9 @@ describe.each(MODES)('verifyArchive %s', (_mode, modeOpts) => {
       timestamp: '2026-01-03T00:00:00.000000000Z',
     });
     archive.objects.set(checkpointKey(12), serializeCheckpoint(early));
-    expect(problemOf(await verify(archive))).toMatchObject({
-      kind: 'checkpoint_order',
-      checkpoint_key: checkpointKey(12),
-    });
+    // A larger tree signed earlier than a smaller one is what two concurrent signers produce: each
+    // checkpoint is still true, and the log verifies.
+    expect(await verify(archive)).toMatchObject({ ok: true, records: N });
   });
 
   it('a checkpoint of the empty tree is compared too', async () => {
