@@ -46,12 +46,29 @@ export interface CheckpointerDeps {
   metrics?: OperationalMetrics;
 }
 
-/** The latest archived checkpoint, or undefined when none has been signed yet. */
+/**
+ * The latest archived checkpoint, or undefined when none has been signed yet. Given the log's size
+ * (no checkpoint is larger), it lists only the keys near it: sizes sharing all but the last 3
+ * digits first, then 5, 7… (a year of checkpoints is hundreds of thousands of keys; a full listing
+ * on every report or proof would be hundreds of round trips).
+ */
 export async function latestCheckpoint(
   archive: Pick<AuditArchive, 'list' | 'get'>,
+  atMost?: number,
 ): Promise<SignedCheckpoint | undefined> {
-  const keys = await archive.list(CHECKPOINT_PREFIX);
-  const key = keys[keys.length - 1];
+  let key: string | undefined;
+  if (atMost === undefined) {
+    const keys = await archive.list(CHECKPOINT_PREFIX);
+    key = keys[keys.length - 1];
+  } else {
+    const bound = checkpointKey(atMost);
+    const digits = bound.slice(CHECKPOINT_PREFIX.length, CHECKPOINT_PREFIX.length + 20);
+    for (let keep = 17; key === undefined; keep -= 2) {
+      const keys = await archive.list(`${CHECKPOINT_PREFIX}${digits.slice(0, Math.max(0, keep))}`);
+      key = keys.filter((k) => k <= bound).at(-1);
+      if (keep <= 0) break;
+    }
+  }
   if (key === undefined) return undefined;
   const text = await archive.get(key);
   if (text === undefined) throw new IntegrityError(`checkpoint ${key} is listed but cannot be read`);
@@ -175,7 +192,7 @@ export class Checkpointer {
 
   private async lastSigned(): Promise<Signed> {
     if (this.last) return this.last;
-    const cp = await latestCheckpoint(this.deps.archive);
+    const cp = await latestCheckpoint(this.deps.archive, this.candidates.at(-1)?.size);
     // No checkpoint yet: count time from now, so the first is signed within everyMs.
     this.last = cp
       ? { size: cp.tree_size, atNs: parseNs(cp.timestamp) ?? 0n }
@@ -233,6 +250,6 @@ export class CheckpointedTrail {
     this.checkpointer.noteCommitted(tree.size, tree.root);
     this.checkpointer.noteArchived(tree.size);
     await this.checkpointer.flush();
-    return latestCheckpoint(this.archive);
+    return latestCheckpoint(this.archive, tree.size);
   }
 }

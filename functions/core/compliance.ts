@@ -7,8 +7,9 @@ import {
   type InclusionProofBundle,
   inclusionBundleFromArchive,
 } from './audit-proofs.js';
+import { hashRecord } from './audit-chain.js';
 import { checkpointKey, parseCheckpoint, type SignedCheckpoint } from './checkpoint.js';
-import { type FieldError, NotFoundError, ValidationError } from './errors.js';
+import { type FieldError, IntegrityError, NotFoundError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
 import { buildReport, REPORT_TYPES, type Report, type ReportType } from './reports.js';
 import { formatNs, parseNs } from './time.js';
@@ -210,7 +211,16 @@ export async function generateReport(
         // A trade early in the range may have been approved the day before (approvals wait minutes).
         const since = t === 'approved' ? formatNs((parseNs(start) as bigint) - DAY_NS) : start;
         const page = await deps.index.queryByType(t, since, end, 1000, token);
-        for (const r of page.items) if (r.sequence < covered) all.push(r);
+        for (const r of page.items) {
+          if (r.sequence >= covered) continue;
+          // The index is a copy: a record whose content no longer hashes to its own hash (the leaf
+          // the signed tree holds) is not reported on, it is refused.
+          const { hash, ...rest } = r;
+          if (hashRecord(rest) !== hash) {
+            throw new IntegrityError(`audit index record ${r.event_id} does not match its hash; run audit verify`);
+          }
+          all.push(r);
+        }
         token = page.nextToken;
       } while (token);
       records.set(t, all);

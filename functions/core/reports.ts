@@ -152,7 +152,10 @@ function firstPerOrder(records: readonly AuditRecord[]): AuditRecord[] {
 export function reportToCsv(report: Report): string {
   const cols = [...new Set(report.rows.flatMap((r) => Object.keys(r)))];
   const esc = (v: string | number | undefined) => {
-    const s = v === undefined ? '' : String(v);
+    let s = v === undefined ? '' : String(v);
+    // A text cell a spreadsheet would run as a formula (=, +, @, a tab, or - not starting a
+    // number) is opened with an apostrophe, which spreadsheets show as text (OWASP CSV injection).
+    if (typeof v === 'string' && /^(?:[=+@\t\r]|-(?![0-9]))/.test(s)) s = `'${s}`;
     return /[",\n\r#]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const cp = report.checkpoint;

@@ -75,6 +75,19 @@ export class AuditArchive extends Construct {
       }),
     );
 
+    // Under Object Lock a DeleteObject without a version id still succeeds: it adds a delete
+    // marker, after which the key reads as absent and an If-None-Match put would succeed, giving the
+    // key a second current version. The locked versions stay, but nothing here ever deletes: deny it.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyDelete',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+
     this.acknowledgeFindings();
   }
 

@@ -139,6 +139,16 @@ describe('AuditArchive', () => {
     expect(deny?.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/*']] });
   });
 
+  it('refuses every delete: no delete marker can make a key look absent and be written again', () => {
+    const { template } = probe();
+    const { id } = archiveBucket(template);
+    const deny = bucketPolicyStatements(template, id).find((s) => s.Sid === 'DenyDelete');
+    expect(deny?.Effect).toBe('Deny');
+    expect(list(deny?.Action).sort()).toEqual(['s3:DeleteObject', 's3:DeleteObjectVersion']);
+    expect(deny?.Principal).toEqual({ AWS: '*' });
+    expect(deny?.Condition).toBeUndefined();
+  });
+
   it('refuses every request without TLS, and below TLS 1.2', () => {
     const { template } = probe();
     const { id } = archiveBucket(template);

@@ -291,6 +291,39 @@ describe('Checkpointer', () => {
   });
 });
 
+describe('latestCheckpoint', () => {
+  it('finds the latest at or below the log size by listing near it, widening only as needed', async () => {
+    const listed: string[] = [];
+    const spy = {
+      list: async (prefix: string) => {
+        listed.push(prefix);
+        return archive.list(prefix);
+      },
+      get: (key: string) => archive.get(key),
+    };
+    for (const size of [5, 1_200, 1_999, 250_000]) {
+      await archive.putIfAbsent(
+        checkpointKey(size),
+        serializeCheckpoint(
+          await signCheckpoint(keys.signer, {
+            origin: ORIGIN,
+            tree_size: size,
+            root_hash: 'a'.repeat(64),
+            timestamp: '2026-01-02T10:00:00.000000000Z',
+          }),
+        ),
+      );
+    }
+    expect((await latestCheckpoint(spy, 250_010))?.tree_size).toBe(250_000);
+    expect(listed).toEqual([`checkpoints/${'0'.repeat(14)}250`]);
+    listed.length = 0;
+    expect((await latestCheckpoint(spy, 249_999))?.tree_size).toBe(1_999);
+    expect(listed.length).toBeGreaterThan(1);
+    expect((await latestCheckpoint(spy, 4))?.tree_size).toBeUndefined();
+    expect((await latestCheckpoint(spy))?.tree_size).toBe(250_000);
+  });
+});
+
 describe('CheckpointedTrail', () => {
   it('signs on demand whatever the latest checkpoint does not cover, and returns it', async () => {
     const cp = checkpointerOf(1000);

@@ -9,7 +9,7 @@ import {
   queryAuditLog,
   recordFailure,
 } from '../../functions/core/compliance.js';
-import { ValidationError } from '../../functions/core/errors.js';
+import { IntegrityError, ValidationError } from '../../functions/core/errors.js';
 import type { AuditEvent, AuditEventType, AuditRecord, Fill, Order, Side } from '../../functions/core/model.js';
 import { buildReport, type Report, reportToCsv } from '../../functions/core/reports.js';
 import { InMemoryAccountRiskStore, InMemoryAuditTrail, InMemoryOrderStore, ManualClock } from '../support/in-memory.js';
@@ -224,6 +224,11 @@ describe('reportToCsv', () => {
     ['all of them', 'x, "y"\r\nz', '"x, ""y""\r\nz"'],
     ['nothing special', 'plain text', 'plain text'],
     ['a hash (never read as a comment line)', '#1', '"#1"'],
+    ['a formula', '=HYPERLINK("x")', `"'=HYPERLINK(""x"")"`],
+    ['a plus', '+1+1', "'+1+1"],
+    ['an at', '@SUM(A1)', "'@SUM(A1)"],
+    ['a dash before a letter', '-cmd', "'-cmd"],
+    ['a negative number', '-12.50', '-12.50'],
   ])('escapes a field with %s (RFC 4180)', (_what, value, escaped) => {
     expect(dataRows(reportToCsv(report([{ reason: value, n: 2 }])))).toBe(`reason,n\n${escaped},2\n`);
   });
@@ -508,6 +513,30 @@ describe('compliance use cases', () => {
         approved_at: '2026-01-01T23:59:30.000000000Z',
       }),
     ]);
+  });
+
+  it('a report refuses an index record that no longer matches its hash', async () => {
+    clock.set('2026-01-02T10:00:00.000000000Z');
+    await logEvent(deps, event('order_rejected_risk', { order_id: 'ORD-A' }));
+    // The index answers with the record edited after it was written.
+    const index = deps.index;
+    const edited: ComplianceDeps = {
+      ...deps,
+      index: {
+        ...index,
+        queryByType: async (...args: Parameters<typeof index.queryByType>) => {
+          const page = await index.queryByType(...args);
+          return { ...page, items: page.items.map((r) => ({ ...r, reason: 'edited in the index' })) };
+        },
+      },
+    };
+    const err = await generateReport(
+      edited,
+      { report_type: 'risk_violations', from: '2026-01-02', to: '2026-01-02' },
+      'examiner',
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(String((err as Error).message)).toMatch(/does not match its hash/);
   });
 
   it('queryAuditLog reads a trader’s records within a time range', async () => {
