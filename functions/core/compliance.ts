@@ -1,13 +1,13 @@
 // compliance agent use cases: log_event, record_failure, query_audit_log, generate_report.
 import type { AccountRiskStore, AuditArchive, AuditIndex, AuditSink, Clock, OrderStore, Page } from '../ports.js';
 import { releaseOrder } from './account-risk.js';
+import { hashRecord } from './audit-chain.js';
 import {
   type ConsistencyProofBundle,
   consistencyBundleFromArchive,
   type InclusionProofBundle,
   inclusionBundleFromArchive,
 } from './audit-proofs.js';
-import { hashRecord } from './audit-chain.js';
 import { checkpointKey, parseCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import { type FieldError, IntegrityError, NotFoundError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
