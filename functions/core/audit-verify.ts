@@ -22,9 +22,10 @@
 // the first problems each side finds are merged by their place in the log.
 //
 // Why the text checks can skip JSON.parse, and when they may. They find members by their text: the
-// `,"hash":"` member at its one canonical place (after the four leading strings, before `,"input":`:
-// hashMemberAt; cutting the same member out of anywhere else would leave the same leaf bytes), the
-// first `,"event_id":"`, and the members after `input` by walking back from the line's end. In valid JSON a pattern like `,"hash":"` is always a member (its quote follows a
+// `,"hash":"` member at its one canonical place, right before the first `,"input":` (hashMemberAt:
+// cutting the same member out of anywhere else would leave the same leaf bytes), the first
+// `,"event_id":"`, and the members after `input` by walking back from the line's end. In valid
+// JSON a pattern like `,"hash":"` is always a member (its quote follows a
 // comma, so it is not an escaped quote inside a string, and a string cannot end just before
 // `hash"`). In canonical JSON of a record (keys sorted, no whitespace) the members before `hash`
 // are actor, decision, event_id and event_type, all strings, so no nested object comes first and
@@ -207,37 +208,22 @@ export function recordLeafData(line: string): { leaf: Buffer; hash: string } {
   return { leaf: Buffer.from(line.slice(0, h) + line.slice(h + HASH_MEMBER_LENGTH), 'utf8'), hash };
 }
 
-const LEADING_MEMBERS = ['{"actor":', ',"decision":', ',"event_id":', ',"event_type":'] as const;
 const INPUT_KEY = ',"input":';
 
 /**
- * Where the top-level `"hash"` member of the line text[s, e) starts, or -1. It is pinned to its one
- * canonical place: right after the four leading string members (actor, decision, event_id,
- * event_type), and right before `,"input":`. Cutting a `,"hash":"…"` out of anywhere else would
- * leave the same leaf bytes (the committed content, with the member moved into `input` or into a
- * string), so a line so rearranged would hash to its committed leaf: the place must be checked,
- * not searched for.
+ * Where the top-level `"hash"` member of the line text[s, e) starts, or -1. It must sit at its one
+ * canonical place, right before the top-level `,"input":`: cutting a `,"hash":"…"` out of anywhere
+ * else (into `input`, into a string) would leave the same leaf bytes, so a line so rearranged would
+ * hash to its committed leaf: the place is checked, not just searched for. Checked as: the first
+ * `,"input":` of the line follows the member at once. Why that pins it: if the line minus the
+ * member is the committed leaf L (else the hash fails anyway), L is canonical, so its first
+ * `,"input":` is the top-level member (the members before it are strings, which cannot hold an
+ * unescaped quote); the member, having none, was cut from just before L's first `,"input":`.
  */
 export function hashMemberAt(text: string, s: number, e: number): number {
-  let i = s;
-  for (const key of LEADING_MEMBERS) {
-    if (!text.startsWith(key, i)) return -1;
-    i = stringEnd(text, i + key.length, e);
-    if (i < 0) return -1;
-  }
-  if (!text.startsWith(HASH_MEMBER, i) || !text.startsWith(INPUT_KEY, i + HASH_MEMBER_LENGTH)) return -1;
-  return i;
-}
-
-/** The index just after the JSON string that opens at text[open], or -1 if none ends before e. */
-function stringEnd(text: string, open: number, e: number): number {
-  if (text.charCodeAt(open) !== QUOTE) return -1;
-  for (let j = open + 1; j < e; j++) {
-    const c = text.charCodeAt(j);
-    if (c === BACKSLASH) j++;
-    else if (c === QUOTE) return j + 1;
-  }
-  return -1;
+  const h = text.indexOf(HASH_MEMBER, s);
+  if (h < 0 || h + HASH_MEMBER_LENGTH >= e) return -1;
+  return text.indexOf(INPUT_KEY, s) === h + HASH_MEMBER_LENGTH ? h : -1;
 }
 
 const REQUIRED_STRINGS = ['actor', 'decision', 'event_id', 'event_type', 'reason'] as const;

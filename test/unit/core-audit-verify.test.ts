@@ -70,7 +70,15 @@ function content(i: number): Content {
   if (i % 7 !== 6) c.trader_id = `trader-${i % 3}`;
   // Content that a text-only reader could trip on: members named like the top-level ones inside
   // input, escaped quotes and backslashes, and non-ASCII text (character and byte offsets differ).
-  if (i === 2) c.input = { hash: 'a'.repeat(64), prev_hash: 'b'.repeat(64), sequence: 999, reason: ',"sequence":7' };
+  if (i === 2) {
+    c.input = {
+      hash: 'a'.repeat(64),
+      prev_hash: 'b'.repeat(64),
+      sequence: 999,
+      reason: ',"sequence":7',
+      nested: { a: 1, input: 2 },
+    };
+  }
   if (i === 5) c.reason = 'he said "no", then \\ and ,"prev_hash":"x" \\';
   if (i === 6) c.reason = 'prix 12 € — 注文 😀';
   if (i === 13) c.trader_id = 'trader "quoted" \\';
@@ -273,6 +281,17 @@ describe.each(MODES)('verifyArchive %s', (_mode, modeOpts) => {
         line: at.line,
       });
     }
+  });
+
+  it('a hash member moved before a nested "input" key is refused too', async () => {
+    const archive = archiveOf();
+    const at = editRecord(archive, 2, (l) => {
+      const member = (/,"hash":"[0-9a-f]{64}"/.exec(l) as RegExpExecArray)[0];
+      const moved = l.replace(member, '').replace('"a":1,"input":2', `"a":1${member},"input":2`);
+      expect(moved).toContain(`${member},"input":2`);
+      return moved;
+    });
+    expect(problemOf(await verify(archive))).toMatchObject({ kind: 'record_format', sequence: 2, line: at.line });
   });
 
   it('a changed hash member is named as record_hash too', async () => {
