@@ -272,11 +272,7 @@ export class AuditLog {
           continue;
         }
         this.options.onBatch?.(claimed.records.length);
-        if (this.deps.checkpointer && claimed.tree) {
-          const { size, root } = claimed.tree;
-          this.deps.checkpointer.noteCommitted(size, root, size - claimed.records.length);
-          this.deps.checkpointer.noteArchived(size);
-        }
+        if (claimed.tree) this.archivedTree(claimed.tree, claimed.records.length);
         batch.forEach((p, i) => {
           const r = claimed.records[i];
           if (r) p.resolve(r);
@@ -377,6 +373,18 @@ export class AuditLog {
     if (!c) return;
     await this.persist(c.batch, c.records, c.durable);
     this.unwritten = undefined;
+    if (c.tree) this.archivedTree(c.tree, c.records.length);
+  }
+
+  /**
+   * Tells the checkpointer a batch is archived (direct mode), wherever it was finished: by its
+   * writer, later by the same writer, or by another reading the head. A batch that crossed a
+   * multiple of the count rule is then still signed, whoever finished it.
+   */
+  private archivedTree(tree: Tree, records: number): void {
+    if (!this.deps.checkpointer || this.committing) return;
+    this.deps.checkpointer.noteCommitted(tree.size, tree.root, tree.size - records);
+    this.deps.checkpointer.noteArchived(tree.size);
   }
 
   private claim(items: readonly Pending[]): Promise<Claimed> {
@@ -426,7 +434,12 @@ export class AuditLog {
     if (this.head) return this.head;
     const head = await this.deps.index.getHead();
     // A head read from the store may carry a batch whose writer died before writing it.
-    if (head.batch) await this.persist(head.batch, parseBatch(head.batch.body));
+    if (head.batch) {
+      const records = parseBatch(head.batch.body);
+      await this.persist(head.batch, records);
+      const frontier = frontierOf(head);
+      this.archivedTree({ size: frontier.size, root: frontier.root().toString('hex') }, records.length);
+    }
     this.head = head;
     return head;
   }

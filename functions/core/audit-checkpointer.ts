@@ -49,7 +49,7 @@ export interface CheckpointerDeps {
 /**
  * The latest archived checkpoint, or undefined when none has been signed yet. Given the log's size
  * (no checkpoint is larger), it lists only the keys near it: sizes sharing all but the last 3
- * digits first, then 5, 7… (a year of checkpoints is hundreds of thousands of keys; a full listing
+ * digits first, then 4, 5… (a year of checkpoints is hundreds of thousands of keys; a full listing
  * on every report or proof would be hundreds of round trips).
  */
 export async function latestCheckpoint(
@@ -59,13 +59,13 @@ export async function latestCheckpoint(
   let key: string | undefined;
   if (atMost === undefined) {
     const keys = await archive.list(CHECKPOINT_PREFIX);
-    key = keys[keys.length - 1];
+    key = keys.filter((k) => CHECKPOINT_KEY.test(k)).at(-1);
   } else {
     const bound = checkpointKey(atMost);
     const digits = bound.slice(CHECKPOINT_PREFIX.length, CHECKPOINT_PREFIX.length + 20);
-    for (let keep = 17; key === undefined; keep -= 2) {
+    for (let keep = 17; key === undefined; keep -= 1) {
       const keys = await archive.list(`${CHECKPOINT_PREFIX}${digits.slice(0, Math.max(0, keep))}`);
-      key = keys.filter((k) => k <= bound).at(-1);
+      key = keys.filter((k) => CHECKPOINT_KEY.test(k) && k <= bound).at(-1);
       if (keep <= 0) break;
     }
   }
@@ -74,6 +74,9 @@ export async function latestCheckpoint(
   if (text === undefined) throw new IntegrityError(`checkpoint ${key} is listed but cannot be read`);
   return parseCheckpoint(text);
 }
+
+/** Only keys of this form are checkpoints (anything else under the prefix is not read as one). */
+const CHECKPOINT_KEY = /^checkpoints\/\d{20}\.json$/;
 
 interface Signed {
   size: number;
@@ -110,9 +113,14 @@ export class Checkpointer {
    * `fromSize` (whoever committed the batch that crossed a multiple of everyRecords signs it).
    */
   noteCommitted(size: number, root: string, fromSize = size): void {
-    const top = this.candidates[this.candidates.length - 1];
-    if (top && top.size >= size) return;
     const crossed = Math.floor(size / this.everyRecords) > Math.floor(fromSize / this.everyRecords);
+    const top = this.candidates[this.candidates.length - 1];
+    if (top && top.size >= size) {
+      // A head noted late (a batch finished after a later one): its crossing still counts.
+      if (crossed) top.crossed = true;
+      this.poke();
+      return;
+    }
     this.candidates.push({ size, root, crossed });
     if (this.candidates.length > this.maxCandidates)
       this.candidates.splice(0, this.candidates.length - this.maxCandidates);

@@ -288,6 +288,8 @@ export async function loadLeafHashes(
   const reads: Array<Promise<string | undefined>> = [];
   const readAhead = (from: number) => {
     for (let j = reads.length; j < Math.min(keys.length, from + PREFETCH); j++) {
+      // Objects that start past `size` are not needed (keys name their first record).
+      if ((recordKeySequence(keys[j] as string) ?? size) >= size) break;
       const read = archive.get(keys[j] as string);
       read.catch(() => undefined); // awaited in order below; never left unhandled
       reads.push(read);

@@ -6,8 +6,8 @@
 // its frontier, so memory stays small however long the log.
 //
 // Order of work, and of problems (the report names the first): the checkpoints are added first and
-// checked as they come (form, archive key, signer, signature, origin, sizes increasing with
-// timestamps non-decreasing); then the known checkpoints, if any; then the records in sequence
+// checked as they come (form, archive key, signer, signature, origin, sizes increasing; not their
+// timestamps, which concurrent signers need not order); then the known checkpoints, if any; then the records in sequence
 // order, each checkpoint's root compared as soon as the log reaches its size (before the record
 // after it); last, truncation (a checkpoint covering records the archive does not hold). Within a
 // record: its form, its hash, then sequence, event_id, prev_hash and the object's key.
@@ -190,7 +190,7 @@ const NEWLINE = 0x0a;
 
 /**
  * A record line's leaf data and its `hash` member: the leaf is the line's UTF-8 bytes with the
- * top-level member `,"hash":"<64 hex>"` cut out (the first occurrence; see the top of this file),
+ * top-level member `,"hash":"<64 hex>"` cut out (at its one canonical place: hashMemberAt),
  * so leafHash(leaf) is the record's hash if the line is intact.
  */
 export function recordLeafData(line: string): { leaf: Buffer; hash: string } {

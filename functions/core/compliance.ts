@@ -1,7 +1,7 @@
 // compliance agent use cases: log_event, record_failure, query_audit_log, generate_report.
 import type { AccountRiskStore, AuditArchive, AuditIndex, AuditSink, Clock, OrderStore, Page } from '../ports.js';
 import { releaseOrder } from './account-risk.js';
-import { hashRecord } from './audit-chain.js';
+import { eventIdFor, hashRecord } from './audit-chain.js';
 import {
   type ConsistencyProofBundle,
   consistencyBundleFromArchive,
@@ -152,7 +152,8 @@ export function parseAuditQuery(q: Record<string, string | undefined>): AuditQue
 }
 
 const EARLIEST = '0000-01-01T00:00:00.000000000Z';
-const DAY_NS = 86_400_000_000_000n;
+/** How far before a report's range its trades' approvals are looked for: the redrive window and a day. */
+const APPROVAL_LOOKBACK_NS = 15n * 86_400_000_000_000n;
 const LATEST = '9999-12-31T23:59:59.999999999Z';
 
 export function queryAuditLog(deps: ComplianceDeps, q: AuditQuery): Promise<Page<AuditRecord>> {
@@ -208,15 +209,16 @@ export async function generateReport(
       const all: AuditRecord[] = [];
       let token: string | undefined;
       do {
-        // A trade early in the range may have been approved the day before (approvals wait minutes).
-        const since = t === 'approved' ? formatNs((parseNs(start) as bigint) - DAY_NS) : start;
+        // A trade early in the range may have been approved before it: an approval waits minutes,
+        // but a Step Functions redrive may resume an approved order up to 14 days later.
+        const since = t === 'approved' ? formatNs((parseNs(start) as bigint) - APPROVAL_LOOKBACK_NS) : start;
         const page = await deps.index.queryByType(t, since, end, 1000, token);
         for (const r of page.items) {
           if (r.sequence >= covered) continue;
-          // The index is a copy: a record whose content no longer hashes to its own hash (the leaf
-          // the signed tree holds) is not reported on, it is refused.
+          // The index is a copy: a record changed there without its hash is refused. (One changed
+          // and re-hashed, or one deleted, is caught only against the archive: audit verify.)
           const { hash, ...rest } = r;
-          if (hashRecord(rest) !== hash) {
+          if (hashRecord(rest) !== hash || r.event_id !== eventIdFor(r.sequence)) {
             throw new IntegrityError(`audit index record ${r.event_id} does not match its hash; run audit verify`);
           }
           all.push(r);

@@ -153,9 +153,9 @@ export function reportToCsv(report: Report): string {
   const cols = [...new Set(report.rows.flatMap((r) => Object.keys(r)))];
   const esc = (v: string | number | undefined) => {
     let s = v === undefined ? '' : String(v);
-    // A text cell a spreadsheet would run as a formula (=, +, @, a tab, or - not starting a
-    // number) is opened with an apostrophe, which spreadsheets show as text (OWASP CSV injection).
-    if (typeof v === 'string' && /^(?:[=+@\t\r]|-(?![0-9]))/.test(s)) s = `'${s}`;
+    // A text cell a spreadsheet would run as a formula (=, +, @, a tab, or a - unless the whole cell
+    // is a number) is opened with an apostrophe, which spreadsheets show as text (OWASP CSV injection).
+    if (typeof v === 'string' && /^[=+@\t\r-]/.test(s) && !/^-\d+(?:\.\d+)?$/.test(s)) s = `'${s}`;
     return /[",\n\r#]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const cp = report.checkpoint;

@@ -147,6 +147,10 @@ describe('AuditArchive', () => {
     expect(list(deny?.Action).sort()).toEqual(['s3:DeleteObject', 's3:DeleteObjectVersion']);
     expect(deny?.Principal).toEqual({ AWS: '*' });
     expect(deny?.Condition).toBeUndefined();
+    // Lifecycle expiration is not subject to the bucket policy: the archive must have none, or an
+    // expired key could take a delete marker and be written again.
+    const bucket = template.toJSON().Resources[id] as { Properties: { LifecycleConfiguration?: unknown } };
+    expect(bucket.Properties.LifecycleConfiguration).toBeUndefined();
   });
 
   it('refuses every request without TLS, and below TLS 1.2', () => {

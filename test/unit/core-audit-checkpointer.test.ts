@@ -197,6 +197,29 @@ describe('Checkpointer', () => {
     expect((await checkpoints()).map((c) => [c.tree_size, c.root_hash])).toEqual([[12, 'b'.repeat(64)]]);
   });
 
+  it('a crossing batch finished later (its first write failed) is still signed by the count rule', async () => {
+    let failAt: string | undefined = 'records/dt=2026-01-02/00000000000000000009.jsonl';
+    const flaky = {
+      putIfAbsent: async (key: string, body: string) => {
+        if (key === failAt) {
+          failAt = undefined;
+          throw new Error('SlowDown');
+        }
+        return archive.putIfAbsent(key, body);
+      },
+      get: (key: string) => archive.get(key),
+      list: (prefix: string) => archive.list(prefix),
+    };
+    const cp = new Checkpointer(
+      { archive: flaky, signer: keys.signer, clock, origin: ORIGIN },
+      { everyRecords: 10, everyMs: null },
+    );
+    const log = new AuditLog({ archive: flaky, index, clock, checkpointer: cp }, { maxWriteAttempts: 1 });
+    for (let i = 0; i < 19; i++) await log.append(ev(i)).catch(() => undefined); // record 9's first write fails
+    await cp.tick();
+    expect((await checkpoints()).map((c) => c.tree_size)).toEqual([10]);
+  });
+
   it('without a time rule (everyMs null) only the count rule and explicit flushes sign', async () => {
     const cp = new Checkpointer(
       { archive, signer: keys.signer, clock, origin: ORIGIN },

@@ -228,6 +228,7 @@ describe('reportToCsv', () => {
     ['a plus', '+1+1', "'+1+1"],
     ['an at', '@SUM(A1)', "'@SUM(A1)"],
     ['a dash before a letter', '-cmd', "'-cmd"],
+    ['a dash, a digit, then a formula', "-2+3+cmd|' /C calc'!A0", `'-2+3+cmd|' /C calc'!A0`],
     ['a negative number', '-12.50', '-12.50'],
   ])('escapes a field with %s (RFC 4180)', (_what, value, escaped) => {
     expect(dataRows(reportToCsv(report([{ reason: value, n: 2 }])))).toBe(`reason,n\n${escaped},2\n`);
