@@ -59,9 +59,18 @@ export function routeKey(event: APIGatewayProxyEvent): string {
 export function lambdaEntry(
   handler: AgentHandler,
   logger: { addContext(context: Context): void },
+  /**
+   * Work the invocation started in the background (a checkpoint being signed) that must finish
+   * before the handler returns: Lambda freezes the environment once it has answered.
+   */
+  settle?: () => Promise<void>,
 ): (event: unknown, context: Context) => Promise<unknown> {
-  return (event, context) => {
+  return async (event, context) => {
     logger.addContext(context);
-    return handler(event);
+    try {
+      return await handler(event);
+    } finally {
+      await settle?.().catch(() => undefined); // its own failures are counted and logged where they happen
+    }
   };
 }

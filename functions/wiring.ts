@@ -25,6 +25,8 @@ export interface AwsAgentContext {
   config: AgentConfig;
   identity: string;
   services: PlatformServices;
+  /** Resolves once a checkpoint this invocation began signing is done (lambdaEntry awaits it). */
+  settle(): Promise<void>;
 }
 
 export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentContext {
@@ -48,26 +50,27 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
       ),
   );
   const metrics = lazy(() => createCloudWatchMetrics({ serviceName: agent }));
-  const checkpointer = lazy(
-    () =>
-      new Checkpointer(
-        {
-          archive: archive(),
-          signer: new KmsCheckpointSigner(clients.kms, required(config, 'AUDIT_SIGNING_KEY_ARN')),
-          clock,
-          origin: required(config, 'AUDIT_LOG_ORIGIN'),
-          metrics: metrics(),
-        },
-        {
-          // Every instance signs by the count rule (only the batch that crosses a multiple of N);
-          // the time rule is the compliance agent's scheduled `checkpoint` (one signer, each
-          // minute), not every instance's: a frozen Lambda has no timers anyway.
-          everyMs: null,
-          onError: (err) =>
-            console.error(JSON.stringify({ level: 'ERROR', message: 'audit checkpoint failed', error: String(err) })),
-        },
-      ),
-  );
+  let checkpointerMade = false;
+  const checkpointer = lazy(() => {
+    checkpointerMade = true;
+    return new Checkpointer(
+      {
+        archive: archive(),
+        signer: new KmsCheckpointSigner(clients.kms, required(config, 'AUDIT_SIGNING_KEY_ARN')),
+        clock,
+        origin: required(config, 'AUDIT_LOG_ORIGIN'),
+        metrics: metrics(),
+      },
+      {
+        // Every instance signs by the count rule (only the batch that crosses a multiple of N);
+        // the time rule is the compliance agent's scheduled `checkpoint` (one signer, each
+        // minute), not every instance's: a frozen Lambda has no timers anyway.
+        everyMs: null,
+        onError: (err) =>
+          console.error(JSON.stringify({ level: 'ERROR', message: 'audit checkpoint failed', error: String(err) })),
+      },
+    );
+  });
   const audit = lazy(
     () =>
       new AuditLog({
@@ -129,5 +132,10 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
       return Number(required(config, 'APPROVAL_TIMEOUT_SECONDS'));
     },
   };
-  return { config, identity: config.AGENT_IDENTITY, services };
+  return {
+    config,
+    identity: config.AGENT_IDENTITY,
+    services,
+    settle: () => (checkpointerMade ? checkpointer().idle() : Promise.resolve()),
+  };
 }

@@ -8,6 +8,6 @@ import { createApprovalHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'approval' });
 const tracer = new Tracer({ serviceName: 'approval' });
-const { services, identity } = awsAgentContext('approval', tracer);
+const { services, identity, settle } = awsAgentContext('approval', tracer);
 
-export const handler = lambdaEntry(createApprovalHandler(approvalDeps(services, identity), logger), logger);
+export const handler = lambdaEntry(createApprovalHandler(approvalDeps(services, identity), logger), logger, settle);

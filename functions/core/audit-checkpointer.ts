@@ -140,6 +140,11 @@ export class Checkpointer {
     while (this.running) await this.running;
   }
 
+  /** Resolves once any signing under way is done (starts none). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** Signs now whatever archived head is newer than the last checkpoint, due or not (shutdown, tests). */
   async flush(): Promise<SignedCheckpoint | undefined> {
     await this.tick();

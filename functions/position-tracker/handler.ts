@@ -8,6 +8,10 @@ import { createPositionTrackerHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'position-tracker' });
 const tracer = new Tracer({ serviceName: 'position-tracker' });
-const { services, identity } = awsAgentContext('position-tracker', tracer);
+const { services, identity, settle } = awsAgentContext('position-tracker', tracer);
 
-export const handler = lambdaEntry(createPositionTrackerHandler(positionDeps(services, identity), logger), logger);
+export const handler = lambdaEntry(
+  createPositionTrackerHandler(positionDeps(services, identity), logger),
+  logger,
+  settle,
+);

@@ -8,9 +8,10 @@ import { createRiskHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'risk' });
 const tracer = new Tracer({ serviceName: 'risk' });
-const { services, identity } = awsAgentContext('risk', tracer);
+const { services, identity, settle } = awsAgentContext('risk', tracer);
 
 export const handler = lambdaEntry(
   createRiskHandler({ check: riskDeps(services, identity), admin: riskAdminDeps(services, identity) }, logger),
   logger,
+  settle,
 );

@@ -53,4 +53,26 @@ describe('lambdaEntry', () => {
     await expect(entry({ a: 1 }, context)).resolves.toEqual({ a: 1 });
     expect(seen).toEqual([context]);
   });
+
+  it('answers only once background work (a checkpoint being signed) has settled, even on failure', async () => {
+    const order: string[] = [];
+    const settle = async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      order.push('settled');
+      throw new Error('KMS down: counted elsewhere, not the invocation’s failure');
+    };
+    const ok = lambdaEntry(async (e) => e, { addContext: () => undefined }, settle);
+    await expect(ok({ a: 1 }, {} as Context).then((r) => (order.push('answered'), r))).resolves.toEqual({ a: 1 });
+    const failing = lambdaEntry(
+      async () => {
+        throw new Error('boom');
+      },
+      { addContext: () => undefined },
+      settle,
+    );
+    await expect(failing({}, {} as Context).catch((e: Error) => (order.push('failed'), e.message))).resolves.toBe(
+      'boom',
+    );
+    expect(order).toEqual(['settled', 'answered', 'settled', 'failed']);
+  });
 });
