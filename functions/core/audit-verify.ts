@@ -59,7 +59,10 @@ import {
 import { IntegrityError, ValidationError } from './errors.js';
 import { EMPTY_ROOT, HASH_BYTES } from './merkle.js';
 import type { AuditRecord } from './model.js';
-import { CANONICAL_NS } from './time.js';
+import { CANONICAL_NS, parseNs } from './time.js';
+
+/** How far a checkpoint's time may fall before its last record's: the clocks of two machines. */
+const CLOCK_SKEW_NS = 1_000_000_000n;
 
 export const RECORDS_PREFIX = 'records/';
 
@@ -93,6 +96,8 @@ export type VerifyProblemKind =
   | 'checkpoint_origin'
   /** Checkpoint sizes not increasing. */
   | 'checkpoint_order'
+  /** A checkpoint signed (by its own time) more than a second before its last record was written. */
+  | 'checkpoint_time'
   /** The records' Merkle root at an archived checkpoint's size is not the signed root. */
   | 'root_mismatch'
   /**
@@ -634,6 +639,8 @@ export class LogVerifier {
   private finished = false;
   private readonly archived: SignedCheckpoint[] = [];
   private targets: Target[] = [];
+  /** Targets whose time has been compared with their last record's (record() walks them). */
+  private timed = 0;
   /** The targets the hash stage compares (size > 0; size 0 is compared at once). */
   private stageTargets: Target[] = [];
   /** Records below this size are covered by a checkpoint and take the fast path (see the top). */
@@ -1059,6 +1066,19 @@ export class LogVerifier {
       if (key !== expected) {
         const message = `an object starting with this record must be ${expected}`;
         return this.rejectLine('object_key', message, key, line, LINE_SENT_AND_REJECTED);
+      }
+    }
+    // A checkpoint cannot have been signed before the last record it covers was written (a
+    // backdated one is refused), give or take the clocks of different machines.
+    while (this.timed < this.targets.length && (this.targets[this.timed] as Target).size <= seq + 1) {
+      const t = this.targets[this.timed] as Target;
+      this.timed += 1;
+      if (t.size !== seq + 1) continue;
+      const written = parseNs(text.slice(this.timestampAt, this.timestampAt + 30));
+      const signed = parseNs(t.cp.timestamp);
+      if (written !== undefined && signed !== undefined && signed + CLOCK_SKEW_NS < written) {
+        const message = `the checkpoint of size ${t.size} says it was signed at ${t.cp.timestamp}, before its last record was written`;
+        return this.rejectLine('checkpoint_time', message, key, line, LINE_SENT_AND_REJECTED);
       }
     }
     this.prevHash = text.slice(h + HASH_MEMBER.length, h + HASH_MEMBER_LENGTH - 1);

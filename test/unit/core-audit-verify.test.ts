@@ -473,6 +473,16 @@ describe.each(MODES)('verifyArchive %s', (_mode, modeOpts) => {
     // A larger tree signed earlier than a smaller one is what two concurrent signers produce: each
     // checkpoint is still true, and the log verifies.
     expect(await verify(archive)).toMatchObject({ ok: true, records: N });
+
+    // But one signed, by its own time, more than a second before its last record was written is
+    // backdated: named at that record.
+    archive = archiveOf();
+    const backdated = await signCheckpoint(A.signer, {
+      ...(CHECKPOINTS[2] as SignedCheckpoint),
+      timestamp: '2026-01-02T00:00:00.000000000Z',
+    });
+    archive.objects.set(checkpointKey(12), serializeCheckpoint(backdated));
+    expect(problemOf(await verify(archive))).toMatchObject({ kind: 'checkpoint_time', sequence: 11 });
   });
 
   it('a checkpoint of the empty tree is compared too', async () => {
