@@ -57,7 +57,7 @@ export type AuditOfflineAction =
       /** Checkpoint files kept from before: a rewritten history is caught as a fork. */
       known: string[];
     }
-  | { kind: 'audit-offline'; op: 'verify-proof'; file: string; publicKey?: string }
+  | { kind: 'audit-offline'; op: 'verify-proof'; file: string; publicKey?: string; origin?: string }
   | {
       kind: 'audit-offline';
       op: 'sql';
@@ -744,9 +744,10 @@ const AUDIT_COMMANDS: CommandSpec[] = [
   {
     name: 'audit verify-proof',
     args: ['file'],
-    synopsis: '[--public-key <file>]',
+    synopsis: '[--public-key <file>] [--origin <name>]',
     summary: 'verify an inclusion or consistency proof offline, with the public key only',
     flags: {
+      origin: { type: 'string', value: 'name', help: "the log's name the proof's checkpoints must carry" },
       'public-key': {
         type: 'string',
         value: 'file',
@@ -758,6 +759,7 @@ const AUDIT_COMMANDS: CommandSpec[] = [
       op: 'verify-proof',
       file: file as string,
       ...optional(v, 'public-key', 'publicKey'),
+      ...optional(v, 'origin', 'origin'),
     }),
   },
   {

@@ -46,7 +46,18 @@ export async function runAuditOffline(action: AuditOfflineAction, dataDir: strin
     case 'verify-proof': {
       const publicKey = await loadPublicKey(action.publicKey ?? LocalCheckpointSigner.publicKeyPath(dataDir));
       const bundle = parseProofBundle(await readText(action.file, '<file>'));
-      const result = verifyProofBundle(bundle, publicKey);
+      const verdict = verifyProofBundle(bundle, publicKey);
+      // Signed by the key is not enough when the auditor knows which log it must be.
+      const origins =
+        bundle.kind === 'inclusion' ? [bundle.checkpoint.origin] : [bundle.first.origin, bundle.second.origin];
+      const wrong = action.origin === undefined ? undefined : origins.find((o) => o !== action.origin);
+      const result: typeof verdict =
+        verdict.ok && wrong !== undefined
+          ? {
+              ok: false,
+              problem: `the proof's checkpoint is of the log ${JSON.stringify(wrong)}, not ${JSON.stringify(action.origin)}`,
+            }
+          : verdict;
       if (o.json) o.out(JSON.stringify(result, null, 2));
       else if (result.ok) o.out(`VERIFIED: ${describeBundle(bundle)}`);
       else o.out(`NOT VERIFIED: ${result.problem}`);

@@ -161,9 +161,14 @@ describe('the audit trail, verified by an auditor', () => {
       expect(bundle.leaf_index).toBe(fill?.sequence);
       expect((JSON.parse(bundle.record) as AuditRecord).order_id).toBe('AUD-3');
 
-      const ok = await trading('audit', 'verify-proof', file);
+      const ok = await trading('audit', 'verify-proof', file, '--origin', 'local.acme-trading/audit');
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
       expect(ok.stdout).toMatch(/^VERIFIED: record \d+ is in the log of \d+ records/);
+      const otherLog = await trading('audit', 'verify-proof', file, '--origin', 'another/log');
+      expect(otherLog.code).toBe(EXIT_NOT_VERIFIED);
+      expect(otherLog.stdout).toMatch(
+        /^NOT VERIFIED: the proof's checkpoint is of the log "local.acme-trading\/audit"/,
+      );
 
       const forged = join(dir, 'forged.json');
       await writeFile(forged, JSON.stringify({ ...bundle, record: bundle.record.replace('"filled"', '"rejected"') }));
