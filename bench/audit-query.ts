@@ -15,6 +15,7 @@
 // (refresh_noop_s), as is loading one new object (refresh_one_object_s).
 //
 //   tsx bench/audit-query.ts [records]     (or benchNamedQueries() from bench/audit.ts)
+
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,9 @@ import { join } from 'node:path';
 import { AUDIT_NAMED_QUERIES } from '../functions/core/audit-named-queries.js';
 import { canonicalJson } from '../functions/core/canonical-json.js';
 import type { AuditRecord } from '../functions/core/model.js';
+import { CONTROLS } from '../functions/core/risk.js';
 import { DuckDbAudit } from '../local/duckdb-audit.js';
+import { prng } from './prng.js';
 
 export interface QueryBenchResult {
   records: number;
@@ -69,39 +72,7 @@ const SYMBOLS: Array<[string, string]> = [
   ['ORCL', '125.70'],
   ['INTC', '31.25'],
 ];
-const CONTROLS = [
-  'risk_data',
-  'risk_profile',
-  'firm_settings',
-  'reference_price',
-  'price_freshness',
-  'position_prices',
-  'capital',
-  'max_order_value',
-  'max_order_quantity',
-  'price_collar',
-  'max_position_value',
-  'max_total_position_value',
-  'concentration',
-  'restricted_list',
-  'short_sale',
-  'halt',
-  'duplicate',
-  'throttle',
-];
 const ROLE = (agent: string) => `arn:aws:iam::123456789012:role/acme-trading-${agent}`;
-
-/** A small deterministic PRNG (mulberry32): the same archive every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Step = Omit<AuditRecord, 'sequence' | 'event_id' | 'timestamp' | 'prev_hash' | 'hash'>;
 
@@ -310,7 +281,7 @@ export interface BenchArchive {
 
 /** Writes an archive of `records` records under `<dir>/records/`. */
 export async function writeBenchArchive(dir: string, records: number): Promise<BenchArchive> {
-  const rand = rng(42);
+  const rand = prng(42);
   const days = Math.max(1, Math.ceil(records / RECORDS_PER_DAY));
   const perDay = Math.ceil(records / days);
   let sequence = 0;

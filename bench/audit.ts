@@ -10,14 +10,15 @@
 //    verifier to one thread too, so that like is also compared with like.
 //  - query: the slowest named query over 1,000,000 records on DuckDB (bench/audit-query.ts).
 //   npm run bench -- audit [--records N] [--query-records N] [--skip-query]
-import { generateKeyPairSync, hash, sign } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AuditLog, GENESIS_HASH } from '../functions/core/audit-chain.js';
 import { Checkpointer } from '../functions/core/audit-checkpointer.js';
 import { verifyArchive } from '../functions/core/audit-verify.js';
 import type { AuditEvent, AuditRecord } from '../functions/core/model.js';
 import { SystemClock } from '../functions/core/time.js';
-import type { AuditArchive, AuditIndex, ChainHead, CheckpointSigner, Page } from '../functions/ports.js';
+import type { AuditArchive, AuditIndex, ChainHead, Page } from '../functions/ports.js';
+import { ephemeralCheckpointSigner } from '../local/local-checkpoint-signer.js';
 import { benchNamedQueries } from './audit-query.js';
 
 /** The archive as a map: what the log wrote, for the verifier to read back. */
@@ -65,15 +66,6 @@ class MemoryIndex implements AuditIndex {
   }
 }
 
-function localSigner(): CheckpointSigner {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return {
-    publicKey: async () => spki,
-    sign: async (m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
-  };
-}
-
 /** A risk decision as the risk agent records it: the order, the values compared, the reasons. */
 function event(i: number): AuditEvent {
   const order = `ORD-${String(i).padStart(9, '0')}`;
@@ -113,7 +105,7 @@ export async function auditBench(argv: string[]): Promise<void> {
   const clock = new SystemClock();
   const archive = new MemoryArchive();
   const index = new MemoryIndex();
-  const signer = localSigner();
+  const { signer, publicKey } = ephemeralCheckpointSigner();
   const checkpointer = new Checkpointer(
     { archive, signer, clock, origin: 'bench.acme-trading/audit' },
     { everyRecords: 1000, everyMs: 60_000 },
@@ -134,11 +126,6 @@ export async function auditBench(argv: string[]): Promise<void> {
   console.error(`append: ${n} records in ${appendS.toFixed(2)} s = ${Math.round(appendPerS)}/s`);
 
   // Verification over the archive, and plain SHA-256 of the same lines, alternated, best of three.
-  const publicKey = (await import('node:crypto')).createPublicKey({
-    key: Buffer.from(await signer.publicKey()),
-    format: 'der',
-    type: 'spki',
-  });
   const lines: Buffer[] = [];
   for (const [key, body] of archive.objects) {
     if (!key.startsWith('records/')) continue;

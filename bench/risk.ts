@@ -20,24 +20,13 @@ import {
   priceView,
   type RestrictionView,
 } from '../functions/core/risk-views.js';
+import { prng } from './prng.js';
 
 const SYMBOLS = 10_000;
 const ACCOUNTS = 1_000;
 const POSITIONS_PER_ACCOUNT = 25;
 const OPEN_PER_ACCOUNT = 3;
 const RECENT_PER_ACCOUNT = 20;
-
-/** A small deterministic PRNG (mulberry32): the same data every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Account {
   limits: LimitsView;

@@ -2,18 +2,17 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AgentFunction, type AgentName } from './constructs/agent-function.js';
+import { AgentSchedule } from './constructs/agent-schedule.js';
 import { ApiFirewall } from './constructs/api-firewall.js';
 import { AuditAlarms } from './constructs/audit-alarms.js';
 import { AuditAnalytics } from './constructs/audit-analytics.js';
 import { AuditArchive } from './constructs/audit-archive.js';
-import { AuditCheckpointSchedule } from './constructs/audit-checkpoint-schedule.js';
 import { AuditSigningKey } from './constructs/audit-signing-key.js';
 import { DataBackup } from './constructs/data-backup.js';
 import { DataTables } from './constructs/data-tables.js';
 import { OrderApi, type OrderApiMtls } from './constructs/order-api.js';
 import { approvalTimeoutSeconds, OrderLifecycle } from './constructs/order-lifecycle.js';
 import { PlatformKey } from './constructs/platform-key.js';
-import { RiskSchedule } from './constructs/risk-schedule.js';
 import { ORDER_LIFECYCLE_ASL } from './project-paths.js';
 
 export interface TradingPlatformStackProps extends StackProps {
@@ -46,7 +45,8 @@ export class TradingPlatformStack extends Stack {
   public readonly auditArchive: AuditArchive;
   public readonly auditSigningKey: AuditSigningKey;
   public readonly auditAlarms: AuditAlarms;
-  public readonly auditCheckpointSchedule: AuditCheckpointSchedule;
+  /** The time rule of the audit checkpoints on AWS (a frozen Lambda runs no timers). */
+  public readonly auditCheckpointSchedule: AgentSchedule;
   /** Glue table over the archive, the Athena workgroup and the named queries. */
   public readonly auditAnalytics: AuditAnalytics;
   /** The audit log's name, in every signed checkpoint. */
@@ -55,7 +55,7 @@ export class TradingPlatformStack extends Stack {
   public readonly lifecycle: OrderLifecycle;
   public readonly orderApi: OrderApi;
   public readonly firewall: ApiFirewall;
-  public readonly riskSchedule: RiskSchedule;
+  public readonly riskSchedule: AgentSchedule;
 
   constructor(scope: Construct, id: string, props: TradingPlatformStackProps) {
     super(scope, id, props);
@@ -159,9 +159,16 @@ export class TradingPlatformStack extends Stack {
     });
 
     this.grantAccess();
-    this.riskSchedule = new RiskSchedule(this, 'RiskSchedule', { riskFunction: this.agents.risk.function });
-    this.auditCheckpointSchedule = new AuditCheckpointSchedule(this, 'AuditCheckpointSchedule', {
-      complianceFunction: this.agents.compliance.function,
+    // Temporary limit changes that have ended are recorded (they stop applying at their end anyway).
+    this.riskSchedule = new AgentSchedule(this, 'RiskSchedule', {
+      fn: this.agents.risk.function,
+      action: 'expire_temporary_limits',
+      description: 'Records temporary risk limit changes that have ended (risk agent: expire_temporary_limits)',
+    });
+    this.auditCheckpointSchedule = new AgentSchedule(this, 'AuditCheckpointSchedule', {
+      fn: this.agents.compliance.function,
+      action: 'checkpoint',
+      description: 'Signs an audit-log checkpoint over records not yet covered (compliance agent: checkpoint)',
     });
 
     this.orderApi = new OrderApi(this, 'OrderApi', {

@@ -26,6 +26,22 @@ interface LoadedKey {
   spki: Buffer;
 }
 
+/**
+ * A P-256 signer whose key lives only in memory, for tests and benchmarks: the same DER signatures
+ * as the key kept on disk, and its public key to verify them with.
+ */
+export function ephemeralCheckpointSigner(): { signer: CheckpointSigner; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  return {
+    publicKey,
+    signer: {
+      publicKey: async () => spki,
+      sign: async (message) => sign('sha256', message, { key: privateKey, dsaEncoding: 'der' }),
+    },
+  };
+}
+
 export class LocalCheckpointSigner implements CheckpointSigner {
   private loaded: Promise<LoadedKey> | undefined;
 

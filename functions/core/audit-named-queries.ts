@@ -14,7 +14,7 @@
 // - Parameters are positional `?` (Athena ExecutionParameters, DuckDB prepared statements), and
 //   only in WHERE clauses (Athena accepts them nowhere else): a date range binds its dates more
 //   than once, first in the `dt` predicate (constants once bound, so Athena's partition projection
-//   prunes to those days), then in the filters on the records' own times. `placeholders` names
+//   prunes to those days), then in the filters on the records' own times. `parameterMarkers` names
 //   what each `?` binds, in order; bindNamedQuery() expands the caller's values to that list.
 // - Money is decimal, never DOUBLE: a price is read as DECIMAL(18, 8) (8 fractional digits, as
 //   decimal.ts allows, and up to 10 integer digits: a price of ten billion or more fails the cast
@@ -61,7 +61,7 @@ export interface AuditNamedQuery {
   /** What the caller gives, in this order. */
   params: NamedQueryParam[];
   /** For each `?` of `sql`, in order, the name of the param it binds. */
-  placeholders: string[];
+  parameterMarkers: string[];
 }
 
 export class NamedQueryError extends Error {
@@ -70,7 +70,7 @@ export class NamedQueryError extends Error {
 
 const FROM: NamedQueryParam = { name: 'from_date', type: 'date', description: 'first UTC day, YYYY-MM-DD' };
 const TO: NamedQueryParam = { name: 'to_date', type: 'date', description: 'last UTC day, YYYY-MM-DD (inclusive)' };
-const RANGE_PLACEHOLDERS = ['from_date', 'to_date', 'from_date', 'to_date'];
+const RANGE_MARKERS = ['from_date', 'to_date', 'from_date', 'to_date'];
 
 /**
  * The records of the range: partitions pruned on the dates (constants once bound, so Athena's
@@ -128,7 +128,7 @@ const dailyTradingActivity: AuditNamedQuery = {
     'Trades per UTC day and symbol: count, shares bought and sold, notional (sum of price x quantity, exact, ' +
     'rounded half-even to cents). Each order counted once; a trade belongs to the day it executed.',
   params: [FROM, TO],
-  placeholders: [...RANGE_PLACEHOLDERS, 'from_date', 'to_date'],
+  parameterMarkers: [...RANGE_MARKERS, 'from_date', 'to_date'],
   sql: `WITH ${RANGE},
 ${FILLED},
 ${TRADES},
@@ -178,7 +178,7 @@ const riskViolations: AuditNamedQuery = {
     'Orders the pre-trade risk gate rejected, with the failed controls (reason codes). Each order once, ' +
     'preferring the original record over a replay.',
   params: [FROM, TO],
-  placeholders: RANGE_PLACEHOLDERS,
+  parameterMarkers: RANGE_MARKERS,
   sql: `WITH ${RANGE},
 rejections AS (
   SELECT sequence, event_id, "timestamp", order_id, trader_id, reason, ${REPLAY_RANK} AS replay
@@ -202,7 +202,7 @@ const rejectedOrders: AuditNamedQuery = {
     'checker (approval_rejected), approval timeout (approval_expired), the venue or the pre-execution ' +
     're-check (trade_failed). Risk and venue rejections once per order, preferring the original record.',
   params: [FROM, TO],
-  placeholders: RANGE_PLACEHOLDERS,
+  parameterMarkers: RANGE_MARKERS,
   sql: `WITH ${RANGE},
 stops AS (
   SELECT sequence, event_id, "timestamp", order_id, trader_id, event_type, reason, ${REPLAY_RANK} AS replay
@@ -230,7 +230,7 @@ const highValueTrades: AuditNamedQuery = {
     'when and how. Approvals are looked up from the day before the range on, so that a trade just ' +
     'after midnight keeps the approval given before it.',
   params: [FROM, TO],
-  placeholders: [...RANGE_PLACEHOLDERS, ...RANGE_PLACEHOLDERS],
+  parameterMarkers: [...RANGE_MARKERS, ...RANGE_MARKERS],
   sql: `WITH filled AS (
   SELECT sequence, event_id, "timestamp", order_id, trader_id, replay,
     json_extract_scalar(fill, '$.symbol') AS symbol,
@@ -283,7 +283,7 @@ const orderHistory: AuditNamedQuery = {
   name: 'order_history',
   description: 'The whole history of one order, in sequence: every record of it, whatever its day.',
   params: [{ name: 'order_id', type: 'string', description: 'the order id, e.g. ORD-123' }],
-  placeholders: ['order_id'],
+  parameterMarkers: ['order_id'],
   sql: `SELECT sequence, "timestamp", event_type, actor, decision, reason, order_id, trader_id, input, event_id,
   prev_hash, hash, dt
 FROM audit_records
@@ -343,9 +343,9 @@ export function bindNamedQuery(q: AuditNamedQuery, values: readonly string[]): s
   if (from !== undefined && to !== undefined && from > to) {
     throw new NamedQueryError(`${q.name}: to_date ${to} is before from_date ${from}`);
   }
-  return q.placeholders.map((name) => {
+  return q.parameterMarkers.map((name) => {
     const v = byName.get(name);
-    if (v === undefined) throw new NamedQueryError(`${q.name}: placeholder ${name} names no parameter`);
+    if (v === undefined) throw new NamedQueryError(`${q.name}: parameter marker ${name} names no parameter`);
     return v;
   });
 }
@@ -358,8 +358,8 @@ export function athenaExecutionParameters(q: AuditNamedQuery, values: readonly s
   return bindNamedQuery(q, values).map((v) => `'${v.replace(/'/g, "''")}'`);
 }
 
-/** How many `?` placeholders an SQL text has, outside string literals, quoted names and comments. */
-export function countPlaceholders(sql: string): number {
+/** How many `?` parameterMarkers an SQL text has, outside string literals, quoted names and comments. */
+export function countParameterMarkers(sql: string): number {
   let n = 0;
   for (let i = 0; i < sql.length; i++) {
     const c = sql[i];

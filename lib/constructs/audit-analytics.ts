@@ -167,12 +167,12 @@ export class AuditAnalytics extends Construct {
 
     const named: Record<string, athena.CfnNamedQuery> = {};
     for (const q of AUDIT_NAMED_QUERIES) {
-      const order = q.placeholders.join(', ');
+      const order = q.parameterMarkers.join(', ');
       const query = new athena.CfnNamedQuery(this, `Query-${q.name}`, {
         name: q.name,
         database: this.databaseName,
         workGroup: this.workGroup.ref,
-        description: `${q.description} Usage: ${namedQueryUsage(q)}; the ? placeholders, in order: ${order}.`.slice(
+        description: `${q.description} Usage: ${namedQueryUsage(q)}; the ? parameterMarkers, in order: ${order}.`.slice(
           0,
           1024,
         ),

@@ -188,7 +188,7 @@ describe('AuditAnalytics', () => {
       expect(saved?.QueryString).toBe(q.sql);
       expect(saved?.Database).toBe(analytics.databaseName);
       expect(saved?.WorkGroup).toEqual({ Ref: expect.stringMatching(/^AuditAnalyticsWorkGroup/) });
-      expect(String(saved?.Description)).toContain(q.placeholders.join(', '));
+      expect(String(saved?.Description)).toContain(q.parameterMarkers.join(', '));
     }
     expect(Object.keys(analytics.namedQueries).sort()).toEqual(AUDIT_NAMED_QUERIES.map((q) => q.name).sort());
   });

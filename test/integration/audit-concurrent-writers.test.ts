@@ -2,7 +2,6 @@
 // DynamoDB adapter (dynalite) and one write-once archive: the conditional write on the head is the
 // only arbiter, no transactions. The sequence and the Merkle tree must not fork: the archive then
 // verifies in full, every checkpoint any writer signed included, and holds every record once.
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { Checkpointer } from '../../functions/core/audit-checkpointer.js';
 import { verifyArchive } from '../../functions/core/audit-verify.js';
 import type { AuditEvent, AuditRecord } from '../../functions/core/model.js';
 import { SystemClock } from '../../functions/core/time.js';
-import type { CheckpointSigner } from '../../functions/ports.js';
 import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo.js';
 import { LocalArchive } from '../../local/local-archive.js';
+import { ephemeralCheckpointSigner } from '../../local/local-checkpoint-signer.js';
 import { freshTables } from '../support/fixtures.js';
 
 let dir: string;
@@ -31,18 +30,6 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function signer(): { signer: CheckpointSigner; publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return {
-    publicKey,
-    signer: {
-      publicKey: async () => spki,
-      sign: async (m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
-    },
-  };
-}
-
 const ev = (writer: number, i: number): AuditEvent => ({
   event_type: 'risk_check',
   order_id: `ORD-${writer}-${i}`,
@@ -57,7 +44,7 @@ describe('concurrent audit writers on DynamoDB', () => {
   it('neither the sequence nor the tree forks: the archive verifies in full, every record once', async () => {
     const table = await freshTables(dynamo.client, 'w')('audit');
     const archive = new LocalArchive({ dir: join(dir, 'archive'), retentionDays: 1 });
-    const keys = signer();
+    const keys = ephemeralCheckpointSigner();
     const clock = new SystemClock();
     const writers = Array.from({ length: 3 }, () => {
       // Each writer has its own index client state, checkpointer and log, as separate Lambdas do.

@@ -7,35 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_NOT_VERIFIED } from '../../bin/cli-audit.js';
-import { type CliIo, main } from '../../bin/cli-main.js';
 import { checkpointProblem, p256PublicKey, type SignedCheckpoint } from '../../functions/core/checkpoint.js';
 import type { AuditRecord } from '../../functions/core/model.js';
 import type { OrderView } from '../../functions/core/order-intake.js';
 import { LocalCheckpointSigner } from '../../local/local-checkpoint-signer.js';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform.js';
+import { runCli } from '../support/cli-run.js';
 
 let dataDir: string;
 let platform: LocalPlatform;
 /** The checkpoints signed by the count rule before anyone asked for one. */
 let countSigned: string[];
 
-async function trading(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: {},
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    now: () => Date.now(),
-  };
-  const code = await main(['--url', platform.url, '--data-dir', dataDir, ...argv], io);
-  return { code, stdout, stderr };
-}
+const trading = (...argv: string[]) => runCli(argv, { url: platform.url, dataDir });
 
 async function submit(orderId: string, quantity: number): Promise<OrderView> {
   const run = await trading(

@@ -6,44 +6,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, main } from '../../bin/cli-main.js';
 import type { AuditRecord } from '../../functions/core/model.js';
 import type { OrderView } from '../../functions/core/order-intake.js';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform.js';
+import { runCli } from '../support/cli-run.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 let dataDir: string;
 let platform: LocalPlatform;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI in-process against the test platform, capturing its output. */
-async function trading(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: {},
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    now: () => Date.now(),
-  };
-  // The test platform's URL and data dir, unless the case gives its own.
-  const defaults = [
-    ...(argv.includes('--url') ? [] : ['--url', platform.url]),
-    ...(argv.includes('--data-dir') ? [] : ['--data-dir', dataDir]),
-  ];
-  const code = await main([...defaults, ...argv], io);
-  return { code, stdout, stderr };
-}
+const trading = (...argv: string[]) => runCli(argv, { url: platform.url, dataDir });
 
 /** The order's lifecycle has ended (FILLED is derived before the position update is recorded). */
 async function settled(executionId: string): Promise<void> {

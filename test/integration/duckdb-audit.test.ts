@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditSql } from '../../bin/cli-audit-sql.js';
 import { archiveKeyFor, parseBatch, serializeBatch } from '../../functions/core/audit-chain.js';
-import { AUDIT_NAMED_QUERIES, countPlaceholders } from '../../functions/core/audit-named-queries.js';
+import { AUDIT_NAMED_QUERIES, countParameterMarkers } from '../../functions/core/audit-named-queries.js';
 import type { AuditEventType, AuditRecord } from '../../functions/core/model.js';
 import { buildReport, type ReportType } from '../../functions/core/reports.js';
 import { AuditSqlError, DuckDbAudit } from '../../local/duckdb-audit.js';
@@ -174,9 +174,9 @@ describe('named queries on DuckDB over the local archive', () => {
     expect(audit.lastRefresh?.records_total).toBe(archived.length);
   });
 
-  it('every named query runs, with one ? per placeholder, each in a WHERE clause (as Athena requires)', async () => {
+  it('every named query runs, with one ? per parameter marker, each in a WHERE clause (as Athena requires)', async () => {
     for (const q of AUDIT_NAMED_QUERIES) {
-      expect(countPlaceholders(q.sql), q.name).toBe(q.placeholders.length);
+      expect(countParameterMarkers(q.sql), q.name).toBe(q.parameterMarkers.length);
       // The clause each ? sits in: the last clause keyword before it.
       const tokens = q.sql.match(/\?|\b(?:SELECT|FROM|WHERE|GROUP|ORDER|ON|HAVING|JOIN)\b/g) ?? [];
       let clause = '';

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../functions/core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer, latestCheckpoint } from '../../functions/core/audit-checkpointer.js';
@@ -14,21 +14,10 @@ import {
 import { IntegrityError } from '../../functions/core/errors.js';
 import type { AuditEvent, AuditRecord } from '../../functions/core/model.js';
 import type { CheckpointSigner } from '../../functions/ports.js';
+import { ephemeralCheckpointSigner } from '../../local/local-checkpoint-signer.js';
 import { InMemoryAuditArchive, InMemoryAuditIndex, ManualClock } from '../support/in-memory.js';
 
 const ORIGIN = 'test.acme-trading/audit';
-
-function keyPair(): { signer: CheckpointSigner; publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return {
-    publicKey,
-    signer: {
-      publicKey: async () => spki,
-      sign: async (m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
-    },
-  };
-}
 
 // An independent RFC 9162 tree hash (recursive definition), to check the log's incremental roots.
 function mth(leaves: readonly Buffer[]): Buffer {
@@ -55,7 +44,7 @@ const ev = (n: number): AuditEvent => ({
 let clock: ManualClock;
 let archive: InMemoryAuditArchive;
 let index: InMemoryAuditIndex;
-let keys: ReturnType<typeof keyPair>;
+let keys: ReturnType<typeof ephemeralCheckpointSigner>;
 let errors: unknown[];
 let failures: string[];
 
@@ -75,7 +64,7 @@ beforeEach(() => {
   clock = new ManualClock('2026-01-02T10:00:00.000000000Z', 1_000n);
   archive = new InMemoryAuditArchive();
   index = new InMemoryAuditIndex();
-  keys = keyPair();
+  keys = ephemeralCheckpointSigner();
   errors = [];
   failures = [];
 });
@@ -310,7 +299,7 @@ describe('Checkpointer', () => {
     );
     expect(cp.key_id).toBe(keyIdOf(keys.publicKey.export({ format: 'der', type: 'spki' })));
     expect(checkpointProblem({ ...cp, tree_size: 8 }, keys.publicKey)).toMatch(/signature/);
-    expect(checkpointProblem(cp, keyPair().publicKey)).toMatch(/not the given key/);
+    expect(checkpointProblem(cp, ephemeralCheckpointSigner().publicKey)).toMatch(/not the given key/);
   });
 });
 

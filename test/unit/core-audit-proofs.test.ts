@@ -1,4 +1,3 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   archiveKeyFor,
@@ -32,22 +31,12 @@ import { IntegrityError, ValidationError } from '../../functions/core/errors.js'
 import { MerkleFrontier } from '../../functions/core/merkle.js';
 import type { AuditRecord } from '../../functions/core/model.js';
 import { addSeconds } from '../../functions/core/time.js';
-import type { CheckpointSigner } from '../../functions/ports.js';
+import { ephemeralCheckpointSigner } from '../../local/local-checkpoint-signer.js';
 
 const ORIGIN = 'test.acme-trading/audit';
 
-function keys(): { signer: CheckpointSigner; publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return {
-    publicKey,
-    signer: {
-      publicKey: async () => publicKey.export({ format: 'der', type: 'spki' }),
-      sign: async (m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
-    },
-  };
-}
-const A = keys();
-const B = keys();
+const A = ephemeralCheckpointSigner();
+const B = ephemeralCheckpointSigner();
 
 function chain(n: number, salt = ''): AuditRecord[] {
   let prev = GENESIS_HASH;

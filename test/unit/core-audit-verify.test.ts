@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   archiveKeyFor,
@@ -30,6 +30,7 @@ import { EMPTY_ROOT, leafHash, MerkleFrontier, rootOf } from '../../functions/co
 import type { AuditRecord } from '../../functions/core/model.js';
 import { addSeconds } from '../../functions/core/time.js';
 import type { CheckpointSigner } from '../../functions/ports.js';
+import { ephemeralCheckpointSigner } from '../../local/local-checkpoint-signer.js';
 
 const ORIGIN = 'test.acme-trading/audit';
 
@@ -38,18 +39,8 @@ interface Keys {
   publicKey: KeyObject;
 }
 
-function keys(): Keys {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return {
-    publicKey,
-    signer: {
-      publicKey: async () => publicKey.export({ format: 'der', type: 'spki' }),
-      sign: async (m) => sign('sha256', m, { key: privateKey, dsaEncoding: 'der' }),
-    },
-  };
-}
-const A = keys();
-const B = keys();
+const A: Keys = ephemeralCheckpointSigner();
+const B: Keys = ephemeralCheckpointSigner();
 
 type Content = Omit<AuditRecord, 'sequence' | 'event_id' | 'prev_hash' | 'hash'>;
 
