@@ -11,7 +11,7 @@ import {
 import { checkpointKey, parseCheckpoint, type SignedCheckpoint } from './checkpoint.js';
 import { type FieldError, IntegrityError, NotFoundError, ValidationError } from './errors.js';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType, type AuditRecord, type Order } from './model.js';
-import { buildReport, REPORT_TYPES, type Report, type ReportType } from './reports.js';
+import { buildReport, REPORT_SOURCES, REPORT_TYPES, type Report, type ReportType } from './reports.js';
 import { formatNs, parseNs } from './time.js';
 
 /** The audit trail as auditors see it: its signed checkpoints and the write-once archive. */
@@ -195,17 +195,8 @@ export async function generateReport(
   const covered = checkpoint?.tree_size ?? 0;
 
   const records = new Map<AuditEventType, AuditRecord[]>();
-  const needed: AuditEventType[] = [
-    'trade_executed',
-    'order_rejected_risk',
-    'approval_rejected',
-    'approval_expired',
-    'trade_failed',
-    'order_invalid',
-    'approved',
-  ];
   await Promise.all(
-    needed.map(async (t) => {
+    REPORT_SOURCES[type as ReportType].map(async (t) => {
       const all: AuditRecord[] = [];
       let token: string | undefined;
       do {

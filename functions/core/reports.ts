@@ -12,6 +12,14 @@ export const REPORT_TYPES = [
 ] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 
+/** The event types each report is computed from (only these are read for it). */
+export const REPORT_SOURCES: Readonly<Record<ReportType, readonly AuditEventType[]>> = {
+  daily_trading_activity: ['trade_executed'],
+  risk_violations: ['order_rejected_risk'],
+  rejected_orders: ['order_invalid', 'order_rejected_risk', 'approval_rejected', 'approval_expired', 'trade_failed'],
+  high_value_trades: ['trade_executed', 'approved'],
+};
+
 export interface Report {
   report_type: ReportType;
   from: string;
