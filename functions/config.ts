@@ -12,9 +12,11 @@ const COMMON = [
   'AUDIT_RETENTION_DAYS',
   'AUDIT_SIGNING_KEY_ARN',
   'AUDIT_LOG_ORIGIN',
+  // Every agent serves lifecycle tasks (or starts them) and refuses tasks from anything else.
+  'STATE_MACHINE_ARN',
 ] as const;
 const PER_AGENT = {
-  'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE', 'STATE_MACHINE_ARN'],
+  'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE'],
   risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
   approval: ['APPROVALS_TABLE', 'ORDERS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'RISK_STATE_TABLE'],
   execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],

@@ -1,9 +1,13 @@
 // What each agent needs, projected from one set of platform services. AWS wiring (wiring.ts) and
 // the local platform (local/platform.ts) build the services; this file decides who gets what.
+import type { AgentAccess } from './agent-runtime.js';
+import type { AgentName } from './config.js';
+import type { AccessDeps } from './core/access.js';
 import type { ApprovalDeps } from './core/approvals.js';
 import type { AuditTrail, ComplianceDeps } from './core/compliance.js';
 import type { ExecutionDeps } from './core/execution.js';
 import type { OrderIntakeDeps } from './core/order-intake.js';
+import type { PolicyEngine } from './core/policy-engine.js';
 import type { PositionDeps } from './core/position-keeping.js';
 import type { ReferenceCache } from './core/reference-cache.js';
 import type { RiskAdminDeps } from './core/risk-admin.js';
@@ -38,7 +42,25 @@ export interface PlatformServices {
   readonly venue: Venue;
   readonly clock: Clock;
   readonly approvalTimeoutSeconds: number;
+  /** The Cedar policy set, parsed once per process (policies/). */
+  readonly policy: PolicyEngine;
+  /** The order lifecycle whose tasks the agents serve (tasks from anything else are refused). */
+  readonly stateMachineArn: string | undefined;
 }
+
+/** The enforcement point's needs: the policies, the audit trail for refusals, traders' entitlements. */
+export const accessDeps = (s: PlatformServices, agent: AgentName, identity: string): AccessDeps => ({
+  policy: s.policy,
+  audit: s.audit,
+  self: agent,
+  identity,
+  entitlements: s.reference,
+});
+
+export const agentAccess = (s: PlatformServices, agent: AgentName, identity: string): AgentAccess => ({
+  deps: accessDeps(s, agent, identity),
+  task: { stateMachineArn: s.stateMachineArn },
+});
 
 export const routerDeps = (s: PlatformServices, identity: string): OrderIntakeDeps => ({
   orders: s.orders,
@@ -83,6 +105,7 @@ export const approvalDeps = (s: PlatformServices, identity: string): ApprovalDep
 });
 
 export const executionDeps = (s: PlatformServices, identity: string): ExecutionDeps => ({
+  access: accessDeps(s, 'execution', identity),
   orders: s.orders,
   approvals: s.approvals,
   reference: s.reference,

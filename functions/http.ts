@@ -1,4 +1,5 @@
-// API Gateway proxy mapping shared by the handlers: JSON responses, error mapping, caller identity.
+// API Gateway proxy mapping shared by the handlers: JSON responses, error mapping, parameters.
+// Who is calling is caller-identity.ts's business.
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError } from './core/errors.js';
 
@@ -28,34 +29,6 @@ export function errorResponse(err: unknown, logger: ErrorLogger, requestId?: str
 
 export function isApiEvent(event: unknown): event is APIGatewayProxyEvent {
   return typeof event === 'object' && event !== null && 'httpMethod' in event && 'requestContext' in event;
-}
-
-/**
- * Who is calling: the client certificate's subject CN (mutual TLS), else the IAM caller. Never
- * the request body.
- */
-export function callerOf(event: APIGatewayProxyEvent): string {
-  const identity = event.requestContext.identity as APIGatewayProxyEvent['requestContext']['identity'] & {
-    clientCert?: { subjectDN?: string } | null;
-  };
-  const dn = identity.clientCert?.subjectDN;
-  if (dn) {
-    const cn = /(?:^|,)\s*CN=([^,]+)/.exec(dn)?.[1]?.trim();
-    if (cn) return cn;
-  }
-  if (identity.userArn) return identity.userArn;
-  if (identity.caller) return identity.caller;
-  throw new UnauthenticatedError('no caller identity: present a client certificate or sign the request with IAM');
-}
-
-/**
- * The caller's role: the client certificate's subject OU (the dev CA and the firm's CA put it
- * there). IAM callers have none: they may act only where no role is needed.
- */
-export function callerRoleOf(event: APIGatewayProxyEvent): string | undefined {
-  const identity = event.requestContext.identity as { clientCert?: { subjectDN?: string } | null };
-  const dn = identity.clientCert?.subjectDN;
-  return dn ? /(?:^|,)\s*OU=([^,]+)/.exec(dn)?.[1]?.trim() : undefined;
 }
 
 export function queryOf(event: APIGatewayProxyEvent): Record<string, string | undefined> {

@@ -16,6 +16,7 @@ import type {
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TraderEntitlement,
   TradingHalt,
   TradingState,
 } from './core/model.js';
@@ -60,8 +61,8 @@ export interface ExecutionOutcome {
 
 /**
  * Reference and risk data (the reference table): limits, prices, lists, locates, halts, trading
- * states and limit changes. Read by the risk gate through a cache (ReferenceCache); written by the
- * risk officers' use cases (risk-admin.ts), every write audited.
+ * states, limit changes and traders' entitlements. Read through a cache (ReferenceCache); written by
+ * the risk officers' use cases (risk-admin.ts), every write audited, and by the seed and loaders.
  */
 export interface ReferenceStore {
   getRiskProfile(accountId: string): Promise<RiskProfile | undefined>;
@@ -125,6 +126,11 @@ export interface ReferenceStore {
   ): Promise<LimitChange | undefined>;
   /** Limit changes by status, oldest first. */
   listLimitChanges(status: LimitChange['status'], limit: number, nextToken?: string): Promise<Page<LimitChange>>;
+
+  /** The trader's entitlements; undefined: no entitlement on record (the trader may submit for nothing). */
+  getTraderEntitlement(traderId: string): Promise<TraderEntitlement | undefined>;
+  /** Unconditional: loaders and the initial seed. */
+  putTraderEntitlement(entitlement: TraderEntitlement): Promise<void>;
 }
 
 /**

@@ -13,24 +13,30 @@ import { DynamoDbReferenceStore } from './adapters/dynamodb-reference-store.js';
 import { KmsCheckpointSigner } from './adapters/kms-checkpoint-signer.js';
 import { S3AuditArchive } from './adapters/s3-audit-archive.js';
 import { SfnWorkflow } from './adapters/sfn-workflow.js';
+import type { AgentAccess } from './agent-runtime.js';
 import { type AgentConfig, type AgentName, loadConfig, required } from './config.js';
 import { AuditLog } from './core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer } from './core/audit-checkpointer.js';
+import { loadPolicyEngine } from './core/policy-engine.js';
 import { ReferenceCache } from './core/reference-cache.js';
 import { SimulatedVenue } from './core/simulated-venue.js';
 import { SystemClock } from './core/time.js';
-import type { PlatformServices } from './deps.js';
+import { agentAccess, type PlatformServices } from './deps.js';
 
 export interface AwsAgentContext {
   config: AgentConfig;
   identity: string;
   services: PlatformServices;
+  /** The agent as an enforcement point. */
+  access: AgentAccess;
   /** Resolves once a checkpoint this invocation began signing is done (lambdaEntry awaits it). */
   settle(): Promise<void>;
 }
 
 export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentContext {
   const config = loadConfig(agent);
+  // Parsed once per cold start; a policy set that does not validate fails the cold start.
+  const policy = loadPolicyEngine();
   const clients = createAwsClients(tracer ? { tracer } : {});
   const clock = new SystemClock();
   const lazy = <T>(make: () => T): (() => T) => {
@@ -131,11 +137,14 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
     get approvalTimeoutSeconds() {
       return Number(required(config, 'APPROVAL_TIMEOUT_SECONDS'));
     },
+    policy,
+    stateMachineArn: config.STATE_MACHINE_ARN,
   };
   return {
     config,
     identity: config.AGENT_IDENTITY,
     services,
+    access: agentAccess(services, agent, config.AGENT_IDENTITY),
     settle: () => (checkpointerMade ? checkpointer().idle() : Promise.resolve()),
   };
 }

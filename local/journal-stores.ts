@@ -15,9 +15,11 @@ import {
   limitChangeKey,
   locateKey,
   locatePrefix,
+  normaliseTraderEntitlement,
   RESTRICTION_PREFIX,
   restrictionKey,
   securityKey,
+  traderEntitlementKey,
   tradingStateKey,
 } from '../functions/adapters/dynamodb-reference-store.js';
 import { GENESIS_HASH } from '../functions/core/audit-chain.js';
@@ -36,6 +38,7 @@ import type {
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TraderEntitlement,
   TradingHalt,
   TradingState,
 } from '../functions/core/model.js';
@@ -381,6 +384,16 @@ export class JournalReferenceStore implements ReferenceStore {
       }),
       (c) => toLimitChange(c),
     );
+  }
+
+  async getTraderEntitlement(traderId: string): Promise<TraderEntitlement | undefined> {
+    return this.getItem<TraderEntitlement>(traderEntitlementKey(traderId));
+  }
+
+  async putTraderEntitlement(entitlement: TraderEntitlement): Promise<void> {
+    // The adapter's checks and normal form, before anything is written.
+    const stored = normaliseTraderEntitlement(entitlement);
+    await this.putItem(traderEntitlementKey(stored.trader_id), stored);
   }
 
   // --- plumbing -----------------------------------------------------------------------------------

@@ -25,10 +25,12 @@ import { AuditLog, isCommittingIndex } from '../functions/core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer, type CheckpointerOptions } from '../functions/core/audit-checkpointer.js';
 import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
+import { loadPolicyEngine } from '../functions/core/policy-engine.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../functions/core/simulated-venue.js';
 import { formatNs, SystemClock } from '../functions/core/time.js';
 import {
+  agentAccess,
   approvalDeps,
   complianceDeps,
   executionDeps,
@@ -144,6 +146,9 @@ export interface LocalPlatform {
   metrics: LocalMetrics;
   stop(): Promise<void>;
 }
+
+/** The local stand-in for the risk sweep's EventBridge rule (its ARN is the schedule's identity). */
+export const LOCAL_SWEEP_RULE_ARN = 'arn:aws:events:local:000000000000:rule/acme-local-risk-sweep';
 
 /** The identity each agent writes into the audit trail: the role it would assume on AWS. */
 export const localIdentity = (agent: AgentName): string => `arn:aws:iam::000000000000:role/acme-local-${agent}`;
@@ -262,13 +267,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       venue: new SimulatedVenue(),
       clock,
       approvalTimeoutSeconds,
+      policy: loadPolicyEngine(),
+      stateMachineArn: workflow.stateMachineArn,
     };
+    const access = (agent: AgentName) => agentAccess(services, agent, localIdentity(agent));
 
     const logLevel = options.logLevel ?? 'INFO';
     const logger = (agent: AgentName) => new Logger({ serviceName: agent, logLevel });
     handlers['order-router'] = createOrderRouterHandler(
       routerDeps(services, localIdentity('order-router')),
       logger('order-router'),
+      access('order-router'),
     );
     const marketData = new SimulatedMarketData(
       stores.reference,
@@ -284,19 +293,30 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       told?.(what);
       if (what.kind === 'security') marketData.track(what.key);
     };
-    handlers.risk = createRiskHandler({ check: riskDeps(services, localIdentity('risk')), admin }, logger('risk'));
-    handlers.approval = createApprovalHandler(approvalDeps(services, localIdentity('approval')), logger('approval'));
+    handlers.risk = createRiskHandler(
+      { check: riskDeps(services, localIdentity('risk')), admin },
+      logger('risk'),
+      access('risk'),
+    );
+    handlers.approval = createApprovalHandler(
+      approvalDeps(services, localIdentity('approval')),
+      logger('approval'),
+      access('approval'),
+    );
     handlers.execution = createExecutionHandler(
       executionDeps(services, localIdentity('execution')),
       logger('execution'),
+      access('execution'),
     );
     handlers['position-tracker'] = createPositionTrackerHandler(
       positionDeps(services, localIdentity('position-tracker')),
       logger('position-tracker'),
+      access('position-tracker'),
     );
     handlers.compliance = createComplianceHandler(
       complianceDeps(services, localIdentity('compliance')),
       logger('compliance'),
+      access('compliance'),
     );
 
     // Prices before recovery: a resumed order's risk step needs a fresh one like any other.
@@ -374,7 +394,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const sweepLog = new Logger({ serviceName: 'risk-schedule', logLevel });
     const sweep = setInterval(() => {
       handlers
-        .risk({ action: 'expire_temporary_limits' })
+        .risk({ action: 'expire_temporary_limits', schedule: { rule_arn: LOCAL_SWEEP_RULE_ARN } })
         .catch((err: unknown) =>
           sweepLog.warn('temporary limits sweep failed; the next one tries again', { error: String(err) }),
         );
@@ -518,7 +538,7 @@ async function createScratchTable(client: DynamoDBClient): Promise<string> {
  * The marker's layout version: a directory seeded under an earlier one gets what the seed has
  * gained since (restrictions as entries, the firm's settings), without anything on file changing.
  */
-const SEED_VERSION = 2;
+const SEED_VERSION = 3;
 
 /** Reference data is written on the first start only; later changes are kept across restarts. */
 async function seedOnce(marker: string, store: ReferenceStore, clock: Clock): Promise<void> {

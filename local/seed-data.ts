@@ -1,6 +1,7 @@
 // Reference data a fresh local platform (and `npm run load-reference` on AWS) starts with: the
 // seed's ACC-001 limits, a conservative default for other accounts, reference prices, the firm's
-// restricted and prohibited lists, and the firm's erroneous-order settings.
+// restricted and prohibited lists, the firm's erroneous-order settings, and which accounts each
+// example trader may submit for.
 import {
   FIRM_SCOPE,
   type FirmRiskSettings,
@@ -8,6 +9,7 @@ import {
   type RestrictionList,
   type RiskProfile,
   type SecurityReference,
+  type TraderEntitlement,
 } from '../functions/core/model.js';
 import type { ReferenceStore } from '../functions/ports.js';
 
@@ -43,7 +45,7 @@ export const CONSERVATIVE_DEFAULT: Omit<RiskProfile, 'account_id' | 'version'> =
   duplicate_window_ms: 2_000,
 };
 
-export const DEFAULT_ACCOUNTS = ['ACC-002', 'ACC-003'];
+export const DEFAULT_ACCOUNTS = ['ACC-002', 'ACC-003', 'ACC-004'];
 
 export const REFERENCE_PRICES: Record<string, string> = {
   AAPL: '190.00',
@@ -68,6 +70,16 @@ export const FIRM_LISTED: Record<string, { price: string; list: RestrictionList;
 export const FIRM_SETTINGS: FirmRiskSettings = { price_collar: '0.10', max_price_age_ms: 10_000, version: 'firm/v1' };
 
 export const SEED_ACTOR = 'seed';
+
+/**
+ * Which accounts each example trader may submit for: TRADER-123 (the seed's trader, in every
+ * example and test) the first three accounts; TRADER-456 only ACC-004, so a trader acting outside
+ * its entitlements has an account to try.
+ */
+export const TRADER_ACCOUNTS: Record<string, readonly string[]> = {
+  'TRADER-123': ['ACC-001', 'ACC-002', 'ACC-003'],
+  'TRADER-456': ['ACC-004'],
+};
 
 export function seedProfiles(): RiskProfile[] {
   return [
@@ -100,6 +112,16 @@ export function seedRestrictions(asOf: string): Restriction[] {
   }));
 }
 
+export function seedEntitlements(asOf: string): TraderEntitlement[] {
+  return Object.entries(TRADER_ACCOUNTS).map(([trader_id, accounts]) => ({
+    trader_id,
+    accounts: [...accounts],
+    updated_by: SEED_ACTOR,
+    updated_at: asOf,
+    version: `${trader_id}/v1`,
+  }));
+}
+
 export interface SeedResult {
   /** Keys of the items written (as the reference table names them). */
   written: string[];
@@ -113,7 +135,12 @@ export interface SeedResult {
  * platform's first start (and by a start on a data directory seeded by an earlier layout) and by
  * the loader for a deployed table.
  */
-export async function seedReference(store: ReferenceStore, asOf: string): Promise<SeedResult> {
+export async function seedReference(
+  store: ReferenceStore,
+  asOf: string,
+  /** Traders whose entitlements the caller writes itself (the loader's input file): not seeded. */
+  skipTraders: ReadonlySet<string> = new Set(),
+): Promise<SeedResult> {
   const result: SeedResult = { written: [], kept: [] };
   const step = async (key: string, present: boolean, write: () => Promise<void>): Promise<void> => {
     if (present) result.kept.push(key);
@@ -146,5 +173,12 @@ export async function seedReference(store: ReferenceStore, asOf: string): Promis
   await step('FIRM/RISK_SETTINGS', (await store.getFirmSettings()) !== undefined, () =>
     store.putFirmSettings(FIRM_SETTINGS),
   );
+  for (const e of seedEntitlements(asOf)) {
+    if (skipTraders.has(e.trader_id)) continue;
+    // An entitlement on file (narrowed or widened since) is the firm's current word: kept.
+    await step(`TRADER#${e.trader_id}`, (await store.getTraderEntitlement(e.trader_id)) !== undefined, () =>
+      store.putTraderEntitlement(e),
+    );
+  }
   return result;
 }

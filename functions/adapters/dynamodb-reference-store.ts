@@ -1,6 +1,7 @@
 // ReferenceStore on the reference table (pk/sk): account risk profiles, security reference data,
 // the firm's risk settings, trading states (kill switches), restricted and prohibited lists,
-// locates, market halts and maker-checker limit changes. Key layout: docs/contracts.md, "reference".
+// locates, market halts, maker-checker limit changes and traders' entitlements. Key layout:
+// docs/contracts.md, "reference".
 // Every read of the table is strongly consistent (risk data must be current); only the limit-change
 // index, a GSI, is read eventually consistent.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -11,7 +12,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { IntegrityError, ValidationError } from '../core/errors.js';
+import { type FieldError, IntegrityError, ValidationError } from '../core/errors.js';
 import type {
   FirmRiskSettings,
   LimitChange,
@@ -20,9 +21,11 @@ import type {
   Restriction,
   RiskProfile,
   SecurityReference,
+  TraderEntitlement,
   TradingHalt,
   TradingState,
 } from '../core/model.js';
+import { formatNs, parseNs } from '../core/time.js';
 import type { CreateResult, Page, ReferenceStore } from '../ports.js';
 import {
   batchGetAll,
@@ -76,6 +79,53 @@ export const locateKey = (l: Pick<Locate, 'account_id' | 'symbol' | 'locate_id'>
 });
 export const haltKey = (symbol: string): Key => ({ pk: `SECURITY#${symbol}`, sk: 'HALT' });
 export const limitChangeKey = (changeId: string): Key => ({ pk: `LIMIT_CHANGE#${changeId}`, sk: 'CHANGE' });
+export const traderEntitlementKey = (traderId: string): Key => ({ pk: `TRADER#${traderId}`, sk: 'ENTITLEMENT' });
+
+/**
+ * The entitlement as every store keeps it: checked field by field (loaders hand over parsed JSON,
+ * whatever its declared type), accounts sorted by code unit and without duplicates, so readers can
+ * compare and search it as they find it. Throws a ValidationError naming each bad field.
+ */
+export function normaliseTraderEntitlement(entitlement: TraderEntitlement): TraderEntitlement {
+  const errors: FieldError[] = [];
+  const text = (field: 'trader_id' | 'updated_by' | 'updated_at' | 'version'): string => {
+    const v: unknown = entitlement[field];
+    if (typeof v !== 'string' || v === '') {
+      errors.push({ field, rule: 'required', message: `${field} must be a non-empty string` });
+      return '';
+    }
+    return v;
+  };
+  const trader_id = text('trader_id');
+  const updated_by = text('updated_by');
+  let updated_at = text('updated_at');
+  if (updated_at !== '') {
+    // Stored as the other *_at fields are (nine digits, Z), so it compares as text.
+    const ns = parseNs(updated_at);
+    if (ns === undefined) {
+      errors.push({ field: 'updated_at', rule: 'timestamp', message: 'updated_at must be an RFC 3339 UTC timestamp' });
+    } else updated_at = formatNs(ns);
+  }
+  const version = text('version');
+  const accounts: unknown = entitlement.accounts;
+  const ids: string[] = [];
+  if (!Array.isArray(accounts)) {
+    errors.push({ field: 'accounts', rule: 'type', message: 'accounts must be an array of account ids' });
+  } else {
+    accounts.forEach((a: unknown, i) => {
+      if (typeof a === 'string' && a !== '') ids.push(a);
+      else
+        errors.push({
+          field: `accounts[${i}]`,
+          rule: 'required',
+          message: `accounts[${i}] must be a non-empty string`,
+        });
+    });
+  }
+  if (errors.length > 0) throw new ValidationError(errors);
+  // Default sort: by UTF-16 code unit, as DynamoDB orders strings; no locale in it.
+  return { trader_id, accounts: [...new Set(ids)].sort(), updated_by, updated_at, version };
+}
 
 export class DynamoDbReferenceStore implements ReferenceStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -316,6 +366,18 @@ export class DynamoDbReferenceStore implements ReferenceStore {
       decodePageToken(nextToken, { [LIMIT_CHANGE_STATUS_ATTRIBUTE]: status }),
       (item) => toRecord<LimitChange>(item),
     );
+  }
+
+  // --- trader entitlements ------------------------------------------------------------------------
+
+  async getTraderEntitlement(traderId: string): Promise<TraderEntitlement | undefined> {
+    const item = await this.getItem(traderEntitlementKey(traderId));
+    return item ? toRecord<TraderEntitlement>(item) : undefined;
+  }
+
+  async putTraderEntitlement(entitlement: TraderEntitlement): Promise<void> {
+    const stored = normaliseTraderEntitlement(entitlement);
+    await this.putItem({ ...stored, ...traderEntitlementKey(stored.trader_id) });
   }
 
   // --- plumbing -----------------------------------------------------------------------------------

@@ -1,85 +1,115 @@
 // approval: maker-checker. Tasks: request_approval (callback wait), confirm_approval,
 // record_rejection, expire_approval. API: list pending, approve, reject.
-import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+import { roleOf } from '../caller-identity.js';
 import {
   type ApprovalDeps,
   confirmApproval,
   decide,
   expireApproval,
   listPending,
+  orderIdOfApproval,
   type RiskSummary,
   recordRejection,
   requestApproval,
 } from '../core/approvals.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { validateOrder } from '../core/order.js';
-import { callerOf, callerRoleOf, json, objectBody, pathParam, queryOf } from '../http.js';
+import { json, objectBody, pathParam, queryOf } from '../http.js';
 
-export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger): AgentHandler {
+export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger, access: AgentAccess): AgentHandler {
   return agentHandler(
     logger,
-    async (event) => {
-      const caller = callerOf(event);
-      const key = routeKey(event);
-      switch (key) {
-        case 'GET /approvals': {
-          const q = queryOf(event);
-          const limit = q.limit === undefined ? 50 : Number(q.limit);
-          if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-            throw new ValidationError([
-              { field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 500' },
-            ]);
+    access,
+    {
+      routes: {
+        'GET /approvals': { action: 'list_approvals' },
+        'POST /approvals/{approval_id}/approve': { action: 'approve', subject: approvalSubject },
+        'POST /approvals/{approval_id}/reject': { action: 'reject', subject: approvalSubject },
+      },
+      async handle({ event, caller: who }) {
+        const caller = who.principal.id;
+        const key = routeKey(event);
+        switch (key) {
+          case 'GET /approvals': {
+            const q = queryOf(event);
+            const limit = q.limit === undefined ? 50 : Number(q.limit);
+            if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+              throw new ValidationError([
+                { field: 'limit', rule: 'range', message: 'limit must be a whole number from 1 to 500' },
+              ]);
+            }
+            const page = await listPending(deps, limit, q.next_token);
+            // Task tokens stay inside the platform: a decision goes through this API (or the console).
+            const approvals = page.items.map(({ task_token: _hidden, ...view }) => view);
+            return json(200, { approvals, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
           }
-          const page = await listPending(deps, limit, q.next_token);
-          // Task tokens stay inside the platform: a decision goes through this API (or the console).
-          const approvals = page.items.map(({ task_token: _hidden, ...view }) => view);
-          return json(200, { approvals, ...(page.nextToken ? { next_token: page.nextToken } : {}) });
-        }
-        case 'POST /approvals/{approval_id}/approve':
-        case 'POST /approvals/{approval_id}/reject': {
-          const body = objectBody(event);
-          const extra = Object.keys(body).filter((k) => k !== 'reason');
-          const errors = extra.map((k) => ({
-            field: k,
-            rule: 'unknown_field',
-            message: `unknown field ${JSON.stringify(k)}`,
-          }));
-          if (body.reason !== undefined && typeof body.reason !== 'string') {
-            errors.push({ field: 'reason', rule: 'type', message: 'reason must be a string' });
+          case 'POST /approvals/{approval_id}/approve':
+          case 'POST /approvals/{approval_id}/reject': {
+            const body = objectBody(event);
+            const extra = Object.keys(body).filter((k) => k !== 'reason');
+            const errors = extra.map((k) => ({
+              field: k,
+              rule: 'unknown_field',
+              message: `unknown field ${JSON.stringify(k)}`,
+            }));
+            if (body.reason !== undefined && typeof body.reason !== 'string') {
+              errors.push({ field: 'reason', rule: 'type', message: 'reason must be a string' });
+            }
+            if (errors.length > 0) throw new ValidationError(errors);
+            const verdict = key.endsWith('/approve') ? 'approve' : 'reject';
+            const decided = await decide(
+              deps,
+              pathParam(event, 'approval_id'),
+              { id: caller, role: roleOf(who) },
+              verdict,
+              body.reason as string | undefined,
+            );
+            const { task_token: _hidden, ...view } = decided;
+            return json(200, view);
           }
-          if (errors.length > 0) throw new ValidationError(errors);
-          const verdict = key.endsWith('/approve') ? 'approve' : 'reject';
-          const decided = await decide(
-            deps,
-            pathParam(event, 'approval_id'),
-            { id: caller, role: callerRoleOf(event) },
-            verdict,
-            body.reason as string | undefined,
-          );
-          const { task_token: _hidden, ...view } = decided;
-          return json(200, view);
+          default:
+            throw new NotFoundError(`no route ${key}`);
         }
-        default:
-          throw new NotFoundError(`no route ${key}`);
-      }
+      },
     },
     {
-      request_approval: async (p) => {
-        await requestApproval(deps, validateOrder(p.order), riskOf(p.risk), taskTokenOf(p.task_token));
-        return { status: 'PENDING' };
+      request_approval: {
+        action: 'request_approval',
+        run: async ({ payload: p }) => {
+          await requestApproval(deps, validateOrder(p.order), riskOf(p.risk), taskTokenOf(p.task_token));
+          return { status: 'PENDING' };
+        },
       },
-      confirm_approval: (p) => confirmApproval(deps, validateOrder(p.order), p.approval),
-      record_rejection: async (p) => {
-        const cause = (p.error as { Cause?: unknown } | undefined)?.Cause;
-        await recordRejection(deps, validateOrder(p.order), typeof cause === 'string' ? cause : '');
-        return { status: 'REJECTED' };
+      confirm_approval: {
+        action: 'confirm_approval',
+        run: ({ payload: p }) => confirmApproval(deps, validateOrder(p.order), p.approval),
       },
-      expire_approval: async (p) => {
-        await expireApproval(deps, validateOrder(p.order), 'no checker decided within the approval window');
-        return { status: 'EXPIRED' };
+      record_rejection: {
+        action: 'record_rejection',
+        run: async ({ payload: p }) => {
+          const cause = (p.error as { Cause?: unknown } | undefined)?.Cause;
+          await recordRejection(deps, validateOrder(p.order), typeof cause === 'string' ? cause : '');
+          return { status: 'REJECTED' };
+        },
+      },
+      expire_approval: {
+        action: 'expire_approval',
+        run: async ({ payload: p }) => {
+          await expireApproval(deps, validateOrder(p.order), 'no checker decided within the approval window');
+          return { status: 'EXPIRED' };
+        },
       },
     },
   );
+}
+
+/** A refused decision is indexed under the order the approval is for. */
+function approvalSubject(event: APIGatewayProxyEvent): { order_id?: string } {
+  const id = event.pathParameters?.approval_id;
+  const orderId = id === undefined ? undefined : orderIdOfApproval(decodeURIComponent(id));
+  return orderId === undefined ? {} : { order_id: orderId };
 }
 
 function riskOf(v: unknown): RiskSummary {

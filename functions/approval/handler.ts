@@ -8,6 +8,10 @@ import { createApprovalHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'approval' });
 const tracer = new Tracer({ serviceName: 'approval' });
-const { services, identity, settle } = awsAgentContext('approval', tracer);
+const { services, identity, access, settle } = awsAgentContext('approval', tracer);
 
-export const handler = lambdaEntry(createApprovalHandler(approvalDeps(services, identity), logger), logger, settle);
+export const handler = lambdaEntry(createApprovalHandler(approvalDeps(services, identity), logger, access), {
+  logger,
+  tracer,
+  settle,
+});

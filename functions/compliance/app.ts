@@ -1,7 +1,7 @@
 // compliance: log_event, record_failure and checkpoint (tasks), GET /audit (query_audit_log),
 // GET /reports/{report_type} (generate_report), and the proofs an auditor verifies offline:
 // GET /audit/proofs/{event_id}, GET /audit/consistency, GET /audit/checkpoint.
-import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
 import {
   type ComplianceDeps,
   currentCheckpoint,
@@ -17,56 +17,75 @@ import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { AuditEvent } from '../core/model.js';
 import { validateOrder } from '../core/order.js';
 import { reportToCsv } from '../core/reports.js';
-import { callerOf, json, pathParam, queryOf } from '../http.js';
+import { json, pathParam, queryOf } from '../http.js';
 
-export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogger): AgentHandler {
+export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogger, access: AgentAccess): AgentHandler {
   return agentHandler(
     logger,
-    async (event) => {
-      const caller = callerOf(event);
-      switch (routeKey(event)) {
-        case 'GET /audit': {
-          const page = await queryAuditLog(deps, parseAuditQuery(queryOf(event)));
-          return json(200, {
-            records: page.items,
-            count: page.items.length,
-            ...(page.nextToken ? { next_token: page.nextToken } : {}),
-          });
-        }
-        case 'GET /reports/{report_type}': {
-          const { format, ...q } = queryOf(event);
-          if (format !== undefined && format !== 'json' && format !== 'csv') {
-            throw new ValidationError([{ field: 'format', rule: 'enum', message: 'format must be json or csv' }]);
+    access,
+    {
+      routes: {
+        'GET /audit': { action: 'query_audit_log' },
+        'GET /audit/proofs/{event_id}': { action: 'query_audit_log' },
+        'GET /audit/consistency': { action: 'query_audit_log' },
+        'GET /audit/checkpoint': { action: 'query_audit_log' },
+        'GET /reports/{report_type}': { action: 'generate_report' },
+      },
+      async handle({ event, caller: who }) {
+        const caller = who.principal.id;
+        switch (routeKey(event)) {
+          case 'GET /audit': {
+            const page = await queryAuditLog(deps, parseAuditQuery(queryOf(event)));
+            return json(200, {
+              records: page.items,
+              count: page.items.length,
+              ...(page.nextToken ? { next_token: page.nextToken } : {}),
+            });
           }
-          const report = await generateReport(deps, { ...q, report_type: pathParam(event, 'report_type') }, caller);
-          if (format === 'csv') {
-            return { statusCode: 200, headers: { 'content-type': 'text/csv' }, body: reportToCsv(report) };
+          case 'GET /reports/{report_type}': {
+            const { format, ...q } = queryOf(event);
+            if (format !== undefined && format !== 'json' && format !== 'csv') {
+              throw new ValidationError([{ field: 'format', rule: 'enum', message: 'format must be json or csv' }]);
+            }
+            const report = await generateReport(deps, { ...q, report_type: pathParam(event, 'report_type') }, caller);
+            if (format === 'csv') {
+              return { statusCode: 200, headers: { 'content-type': 'text/csv' }, body: reportToCsv(report) };
+            }
+            return json(200, report);
           }
-          return json(200, report);
+          case 'GET /audit/proofs/{event_id}':
+            return json(200, await proveInclusion(deps, pathParam(event, 'event_id')));
+          case 'GET /audit/consistency':
+            return json(200, await proveConsistency(deps, queryOf(event)));
+          case 'GET /audit/checkpoint':
+            return json(200, await currentCheckpoint(deps));
+          default:
+            throw new NotFoundError(`no route ${routeKey(event)}`);
         }
-        case 'GET /audit/proofs/{event_id}':
-          return json(200, await proveInclusion(deps, pathParam(event, 'event_id')));
-        case 'GET /audit/consistency':
-          return json(200, await proveConsistency(deps, queryOf(event)));
-        case 'GET /audit/checkpoint':
-          return json(200, await currentCheckpoint(deps));
-        default:
-          throw new NotFoundError(`no route ${routeKey(event)}`);
-      }
+      },
     },
     {
-      log_event: async (p) => {
-        const r = await logEvent(deps, p.event as AuditEvent);
-        return { event_id: r.event_id, sequence: r.sequence };
+      log_event: {
+        action: 'log_event',
+        run: async ({ payload: p }) => {
+          const r = await logEvent(deps, p.event as AuditEvent);
+          return { event_id: r.event_id, sequence: r.sequence };
+        },
       },
       // The schedule's time rule: sign what the latest checkpoint does not cover yet.
-      checkpoint: async () => {
-        const cp = await deps.trail.checkpoint();
-        return cp ? { tree_size: cp.tree_size, root_hash: cp.root_hash, timestamp: cp.timestamp } : { tree_size: 0 };
+      checkpoint: {
+        action: 'sign_checkpoint',
+        run: async () => {
+          const cp = await deps.trail.checkpoint();
+          return cp ? { tree_size: cp.tree_size, root_hash: cp.root_hash, timestamp: cp.timestamp } : { tree_size: 0 };
+        },
       },
-      record_failure: async (p) => {
-        const r = await recordFailure(deps, validateOrder(p.order), p.error, String(p.execution_id ?? ''));
-        return { event_id: r.event_id, sequence: r.sequence };
+      record_failure: {
+        action: 'log_event',
+        run: async ({ payload: p }) => {
+          const r = await recordFailure(deps, validateOrder(p.order), p.error, String(p.execution_id ?? ''));
+          return { event_id: r.event_id, sequence: r.sequence };
+        },
       },
     },
   );

@@ -8,6 +8,10 @@ import { createComplianceHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'compliance' });
 const tracer = new Tracer({ serviceName: 'compliance' });
-const { services, identity, settle } = awsAgentContext('compliance', tracer);
+const { services, identity, access, settle } = awsAgentContext('compliance', tracer);
 
-export const handler = lambdaEntry(createComplianceHandler(complianceDeps(services, identity), logger), logger, settle);
+export const handler = lambdaEntry(createComplianceHandler(complianceDeps(services, identity), logger, access), {
+  logger,
+  tracer,
+  settle,
+});

@@ -35,6 +35,9 @@ export interface RiskSummary {
 const TOKEN_CLOSED: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 export const approvalIdFor = (orderId: string): string => `APR-${orderId}`;
+/** The order an approval id is for (undefined when it is not one of ours). */
+export const orderIdOfApproval = (approvalId: string): string | undefined =>
+  approvalId.startsWith('APR-') && approvalId.length > 4 ? approvalId.slice(4) : undefined;
 
 export async function requestApproval(
   deps: ApprovalDeps,

@@ -29,7 +29,8 @@ export class ConflictError extends Error {
 }
 
 export class ForbiddenError extends Error {
-  override readonly name = 'ForbiddenError';
+  // Widened so a refinement (AccessDenied) keeps its own name for the state machine's Catch.
+  override readonly name: string = 'ForbiddenError';
   constructor(
     message: string,
     readonly code: string,
@@ -39,7 +40,7 @@ export class ForbiddenError extends Error {
 }
 
 export class UnauthenticatedError extends Error {
-  override readonly name = 'UnauthenticatedError';
+  override readonly name: string = 'UnauthenticatedError';
 }
 
 /** The checker rejected the order (or the approval could not be confirmed): ends the order REJECTED. */

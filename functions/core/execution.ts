@@ -12,6 +12,7 @@ import type {
   OrderStore,
   Venue,
 } from '../ports.js';
+import { type AccessDeps, type Caller, DEFAULT_DENY, enforce, selfCaller } from './access.js';
 import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
 import { TransientError } from './errors.js';
@@ -27,6 +28,8 @@ export class RiskApprovalNotVerified extends Error {
 }
 
 export interface ExecutionDeps {
+  /** The enforcement point: execute_trade for the caller, send_to_venue for this agent. */
+  access: AccessDeps;
   orders: Pick<OrderStore, 'get' | 'recordExecution'>;
   approvals: Pick<ApprovalStore, 'get'>;
   reference: Pick<ReferenceCache, 'getSecurity'> & RiskSnapshotDeps['reference'];
@@ -46,21 +49,56 @@ export interface ExecutionResult {
   venue_reason?: string;
 }
 
-export async function executeTrade(deps: ExecutionDeps, order: Order, riskCheckId: string): Promise<ExecutionResult> {
+/** The venue, as the policies name it (the seed's exchange workload). */
+export const VENUE = { type: 'Agent', id: 'exchange' } as const;
+
+/**
+ * has_risk_approval, made real: the risk check is verified in the store (see verify), and the
+ * result is the policy context of both decisions: the caller's execute_trade, then this agent's
+ * send_to_venue. The policies refuse either without a verified approval; a refusal is recorded.
+ */
+export async function executeTrade(
+  deps: ExecutionDeps,
+  order: Order,
+  riskCheckId: string,
+  caller: Caller,
+): Promise<ExecutionResult> {
   const hash = orderHash(order);
   const rec = await deps.orders.get(order.order_id);
+  const subject = { order_id: order.order_id, trader_id: order.trader_id };
   if (rec?.execution && rec.risk?.check_id === riskCheckId && rec.order_hash === hash) {
-    // A retried step: the trade already happened; answer with what was recorded.
+    // A retried step: the trade already happened under this verified check; answer with what was
+    // recorded (the caller is still held to the policy).
+    const context = { risk_check_id: riskCheckId, risk_approval_verified: true };
+    await enforce(deps.access, caller, { action: 'execute_trade', context, ...subject });
     return settle(deps, order, riskCheckId, rec.execution, 'replayed');
   }
 
   const problem = await verify(deps, order, hash, riskCheckId, rec);
-  if (problem) return blocked(deps, order, riskCheckId, problem);
+  const context = { risk_check_id: riskCheckId, risk_approval_verified: problem === undefined };
+  if (problem !== undefined) {
+    // Refused whatever the policies say (fail closed); the record names the policy that decided.
+    const decision = deps.access.policy.authorize({
+      principal: caller.principal,
+      action: 'execute_trade',
+      resource: { type: 'Agent', id: deps.access.self },
+      context,
+    });
+    return blocked(deps, order, riskCheckId, problem, decidedBy(decision.determiningPolicies));
+  }
+  await enforce(deps.access, caller, { action: 'execute_trade', context, ...subject });
   const stale = await recheck(deps, order, rec);
   if (stale) return refuseAtExecution(deps, order, riskCheckId, hash, stale);
 
   const security = await deps.reference.getSecurity(order.symbol);
   if (!security) return blocked(deps, order, riskCheckId, `no reference price for ${order.symbol}`);
+  // The seed's execution -> exchange rule, this agent being the caller.
+  await enforce(deps.access, selfCaller(deps.access.self, deps.identity), {
+    action: 'send_to_venue',
+    resource: VENUE,
+    context,
+    ...subject,
+  });
   const venueResult = await deps.venue.submit({
     clientOrderId: order.order_id,
     symbol: order.symbol,
@@ -219,13 +257,21 @@ async function verify(
   return undefined;
 }
 
-async function blocked(deps: ExecutionDeps, order: Order, riskCheckId: string, reason: string): Promise<never> {
+const decidedBy = (policies: readonly string[]): string[] => (policies.length > 0 ? [...policies] : [DEFAULT_DENY]);
+
+async function blocked(
+  deps: ExecutionDeps,
+  order: Order,
+  riskCheckId: string,
+  reason: string,
+  decided?: readonly string[],
+): Promise<never> {
   await deps.audit.append({
     event_type: 'trade_failed',
     order_id: order.order_id,
     trader_id: order.trader_id,
     actor: deps.identity,
-    input: { order, risk_check_id: riskCheckId },
+    input: { order, risk_check_id: riskCheckId, ...(decided ? { decided_by: [...decided] } : {}) },
     decision: 'blocked',
     reason: `RISK_APPROVAL_NOT_VERIFIED: ${reason}`,
   });

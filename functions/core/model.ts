@@ -233,6 +233,18 @@ export interface LimitChange {
   applied_version?: string;
 }
 
+/** Which accounts a trader may submit orders for (and read orders/positions of). */
+export interface TraderEntitlement {
+  trader_id: string;
+  /** Account ids, sorted, no duplicates. */
+  accounts: string[];
+  /** Who last changed it and when (UTC, ns precision string like the other *_at fields). */
+  updated_by: string;
+  updated_at: string;
+  /** Opaque version for conditional replacement, e.g. "TRADER-123/v1". */
+  version: string;
+}
+
 /** An order the risk gate accepted that has not finished: its value stays committed. */
 export interface OpenOrder {
   order_id: string;
@@ -340,6 +352,9 @@ export const AUDIT_EVENT_TYPES = [
   'reference_price_set',
   'risk_admin_refused',
   'report_generated',
+  // An enforcement point refused a call: who (as the platform established it), what, and the
+  // policy that decided (functions/core/access.ts).
+  'access_denied',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -26,10 +26,23 @@ export interface Answer {
 /** Raw input kept in an order_invalid record, bounded so a hostile body cannot bloat the log. */
 const MAX_RAW_AUDIT = 4096;
 
-export async function submitOrder(deps: OrderIntakeDeps, rawBody: string | null, caller: string): Promise<Answer> {
+/** The enforcement point's decision on a well-formed order (throws, audited, when refused). */
+export type AuthorizeOrder = (order: Order) => Promise<void>;
+
+/**
+ * A well-formed order is authorised (the caller's entitlements to its account, in its own name)
+ * before anything about the account is looked up; a malformed one is answered with its field errors.
+ */
+export async function submitOrder(
+  deps: OrderIntakeDeps,
+  rawBody: string | null,
+  caller: string,
+  authorize: AuthorizeOrder,
+): Promise<Answer> {
   let order: Order;
   try {
     order = validateOrder(parseJsonBody(rawBody));
+    await authorize(order);
     if (!(await deps.reference.getRiskProfile(order.account_id))) {
       throw new ValidationError([
         { field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` },
@@ -132,8 +145,17 @@ export interface OrderView {
   >;
 }
 
-export async function getOrder(deps: OrderIntakeDeps, orderId: string): Promise<OrderView> {
+/**
+ * `authorize` sees the order's account ("" when there is no such order) before anything is
+ * answered, so a caller learns nothing of orders outside its entitlements, not even that they exist.
+ */
+export async function getOrder(
+  deps: OrderIntakeDeps,
+  orderId: string,
+  authorize: (accountId: string) => Promise<void>,
+): Promise<OrderView> {
   const rec = await deps.orders.get(orderId);
+  await authorize(rec?.order.account_id ?? '');
   if (!rec) throw new NotFoundError(`order ${orderId} not found`);
   const records: AuditRecord[] = [];
   let token: string | undefined;

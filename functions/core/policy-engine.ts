@@ -12,7 +12,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
+import type {
+  AuthorizationAnswer,
+  CedarValueJson,
+  DetailedError,
+  EntityJson,
+  PolicySet,
+} from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
 
@@ -29,6 +35,11 @@ export interface EntityRef {
 
 export interface AuthorizationRequest {
   principal: EntityRef;
+  /**
+   * The principal's attributes (a trader's entitlements), checked against the schema. Absent: the
+   * principal is passed without attributes, which suits every entity type declared without any.
+   */
+  principalAttrs?: Readonly<Record<string, unknown>>;
   /** Action id, e.g. 'send_to_venue'. */
   action: string;
   resource: EntityRef;
@@ -37,7 +48,10 @@ export interface AuthorizationRequest {
 
 export interface AuthorizationResult {
   decision: 'allow' | 'deny';
-  /** Ids of the policies that decided: the file name, or `<file>#<n>` when a file holds several. */
+  /**
+   * Ids of the policies that decided: the file name; `<file>#<id>` for a policy annotated
+   * `@id("<id>")`; `<file>#<n>` for the n-th unannotated policy of a file that holds several.
+   */
   determiningPolicies: string[];
   /** Why a request was refused before evaluation, or which policy failed to evaluate. */
   errors: string[];
@@ -167,7 +181,10 @@ function readPoliciesDir(dir: string): { policies: Record<string, string>; schem
   return { policies, schema: readFileSync(join(dir, SCHEMA_FILE), 'utf8') };
 }
 
-/** Split each file into its policies and name them after the file. */
+// The policy's own name, when it gives one: `@id("own-name")` before the effect.
+const ANNOTATED_ID = /^\s*@id\("([A-Za-z0-9_.-]+)"\)/;
+
+/** Split each file into its policies and name them after the file (and their @id, if any). */
 function splitPolicies(files: Readonly<Record<string, string>>): Record<string, string> {
   const byId: Record<string, string> = {};
   const errors: string[] = [];
@@ -185,7 +202,10 @@ function splitPolicies(files: Readonly<Record<string, string>>): Record<string, 
     const textual = Array.from({ length: n }, (_, i) => `policy${i}`).sort();
     parts.policies.forEach((policy, k) => {
       const index = Number(textual[k]?.slice('policy'.length));
-      byId[n === 1 ? file : `${file}#${index + 1}`] = policy;
+      const annotated = ANNOTATED_ID.exec(policy)?.[1];
+      const id = annotated !== undefined ? `${file}#${annotated}` : n === 1 ? file : `${file}#${index + 1}`;
+      if (byId[id] !== undefined) errors.push(`${file}: two policies are named ${id}`);
+      byId[id] = policy;
     });
   }
   if (errors.length > 0) throw new PolicyParseError('policies do not parse', errors);
@@ -249,14 +269,21 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   function authorize(request: AuthorizationRequest): AuthorizationResult {
     const context = toCedarContext(request.context);
     if (typeof context === 'string') return deny([context]);
+    const principal = { type: qualify(request.principal.type), id: request.principal.id };
+    let entities: EntityJson[] = [];
+    if (request.principalAttrs !== undefined) {
+      const attrs = toCedarContext(request.principalAttrs as Record<string, unknown>);
+      if (typeof attrs === 'string') return deny([`principal ${attrs.replace(/^context/, 'attribute')}`]);
+      entities = [{ uid: principal, attrs, parents: [] }];
+    }
     let answer: AuthorizationAnswer;
     try {
       answer = cedar.statefulIsAuthorized({
-        principal: { type: qualify(request.principal.type), id: request.principal.id },
+        principal,
         action: { type: actionType, id: request.action },
         resource: { type: qualify(request.resource.type), id: request.resource.id },
         context,
-        entities: [],
+        entities,
         preparsedPolicySetId: policySetId,
         preparsedSchemaName: schemaName,
         validateRequest,

@@ -1,7 +1,8 @@
 // Read-through cache over reference and risk data (limits, prices, lists, locates, halts, trading
-// states) with a bounded staleness: the hot path of every order avoids round trips, and a change
-// made anywhere is seen within ttlMs (the kill switch included). What the risk controls read comes
-// compiled (risk-views.ts), once per fill. Absent items are cached too, for the same bound.
+// states, traders' entitlements) with a bounded staleness: the hot path of every order avoids round
+// trips, and a change made anywhere is seen within ttlMs (the kill switch included). What the risk
+// controls read comes compiled (risk-views.ts), once per fill. Absent items are cached too, for the
+// same bound.
 import type { Clock, ReferenceStore } from '../ports.js';
 import { type FIRM_SCOPE, type RiskProfile, type SecurityReference, TRADING_MODES, type TradingMode } from './model.js';
 import { effectiveProfile } from './risk-limits.js';
@@ -46,6 +47,7 @@ export class ReferenceCache {
   private readonly restrictions = new Map<string, Entry<RestrictionView[]>>();
   private readonly locates = new Map<string, Entry<LocateView[]>>();
   private readonly halts = new Map<string, Entry<HaltView | undefined>>();
+  private readonly traderAccounts = new Map<string, Entry<readonly string[] | undefined>>();
   private readonly ttlNs: bigint;
 
   constructor(
@@ -65,6 +67,7 @@ export class ReferenceCache {
     this.restrictions.clear();
     this.locates.clear();
     this.halts.clear();
+    this.traderAccounts.clear();
   }
 
   /** The stored (base) profile. */
@@ -139,6 +142,15 @@ export class ReferenceCache {
     return this.through(this.halts, symbol, async () => {
       const h = await this.store.getHalt(symbol);
       return h ? haltView(h) : undefined;
+    });
+  }
+
+  /** The accounts the trader is entitled to; undefined when the trader has no entitlement on record. */
+  async getTraderAccounts(traderId: string): Promise<readonly string[] | undefined> {
+    return this.through(this.traderAccounts, traderId, async () => {
+      const e = await this.store.getTraderEntitlement(traderId);
+      // Frozen: every caller within the TTL shares this one array.
+      return e ? Object.freeze([...e.accounts]) : undefined;
     });
   }
 

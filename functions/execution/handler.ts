@@ -8,6 +8,10 @@ import { createExecutionHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'execution' });
 const tracer = new Tracer({ serviceName: 'execution' });
-const { services, identity, settle } = awsAgentContext('execution', tracer);
+const { services, identity, access, settle } = awsAgentContext('execution', tracer);
 
-export const handler = lambdaEntry(createExecutionHandler(executionDeps(services, identity), logger), logger, settle);
+export const handler = lambdaEntry(createExecutionHandler(executionDeps(services, identity), logger, access), {
+  logger,
+  tracer,
+  settle,
+});

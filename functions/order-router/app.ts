@@ -1,25 +1,45 @@
-// order-router: POST /orders (submit_order) and GET /orders/{order_id} (status).
-import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+// order-router: POST /orders (submit_order) and GET /orders/{order_id} (read_order).
+import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
 import { NotFoundError } from '../core/errors.js';
 import { getOrder, type OrderIntakeDeps, submitOrder } from '../core/order-intake.js';
-import { callerOf, json, pathParam } from '../http.js';
+import { json, pathParam } from '../http.js';
 
-export function createOrderRouterHandler(deps: OrderIntakeDeps, logger: AgentLogger): AgentHandler {
+export function createOrderRouterHandler(
+  deps: OrderIntakeDeps,
+  logger: AgentLogger,
+  access: AgentAccess,
+): AgentHandler {
   return agentHandler(
     logger,
-    async (event) => {
-      switch (routeKey(event)) {
-        case 'POST /orders': {
-          const answer = await submitOrder(deps, event.body, callerOf(event));
-          return json(answer.statusCode, answer.body);
+    access,
+    {
+      routes: {
+        // Both need the order first: its account and trader are the policy's context.
+        'POST /orders': { action: 'submit_order', deferred: true },
+        'GET /orders/{order_id}': { action: 'read_order', deferred: true },
+      },
+      async handle({ event, caller, authorize }) {
+        switch (routeKey(event)) {
+          case 'POST /orders': {
+            const answer = await submitOrder(deps, event.body, caller.principal.id, (order) =>
+              authorize(
+                { account_id: order.account_id, trader_id: order.trader_id },
+                { order_id: order.order_id, trader_id: order.trader_id },
+              ),
+            );
+            return json(answer.statusCode, answer.body);
+          }
+          case 'GET /orders/{order_id}': {
+            const orderId = pathParam(event, 'order_id');
+            return json(
+              200,
+              await getOrder(deps, orderId, (accountId) => authorize({ account_id: accountId }, { order_id: orderId })),
+            );
+          }
+          default:
+            throw new NotFoundError(`no route ${routeKey(event)}`);
         }
-        case 'GET /orders/{order_id}': {
-          callerOf(event);
-          return json(200, await getOrder(deps, pathParam(event, 'order_id')));
-        }
-        default:
-          throw new NotFoundError(`no route ${routeKey(event)}`);
-      }
+      },
     },
     {},
   );

@@ -8,6 +8,10 @@ import { createOrderRouterHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'order-router' });
 const tracer = new Tracer({ serviceName: 'order-router' });
-const { services, identity, settle } = awsAgentContext('order-router', tracer);
+const { services, identity, access, settle } = awsAgentContext('order-router', tracer);
 
-export const handler = lambdaEntry(createOrderRouterHandler(routerDeps(services, identity), logger), logger, settle);
+export const handler = lambdaEntry(createOrderRouterHandler(routerDeps(services, identity), logger, access), {
+  logger,
+  tracer,
+  settle,
+});

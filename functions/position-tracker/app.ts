@@ -1,23 +1,39 @@
 // position-tracker: apply_fill (task) and GET /positions/{account_id}.
-import { type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
+import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { Fill } from '../core/model.js';
 import { applyFillOnce, type PositionDeps, readPositions } from '../core/position-keeping.js';
-import { callerOf, json, pathParam } from '../http.js';
+import { json, pathParam } from '../http.js';
 
-export function createPositionTrackerHandler(deps: PositionDeps, logger: AgentLogger): AgentHandler {
+export function createPositionTrackerHandler(
+  deps: PositionDeps,
+  logger: AgentLogger,
+  access: AgentAccess,
+): AgentHandler {
   return agentHandler(
     logger,
-    async (event) => {
-      callerOf(event);
-      if (routeKey(event) !== 'GET /positions/{account_id}') throw new NotFoundError(`no route ${routeKey(event)}`);
-      const accountId = pathParam(event, 'account_id');
-      return json(200, { account_id: accountId, positions: await readPositions(deps, accountId) });
+    access,
+    {
+      routes: {
+        // The account is in the path: a trader is held to its entitlements before anything is read.
+        'GET /positions/{account_id}': {
+          action: 'read_positions',
+          context: (event) => ({ account_id: pathParam(event, 'account_id') }),
+        },
+      },
+      async handle({ event }) {
+        if (routeKey(event) !== 'GET /positions/{account_id}') throw new NotFoundError(`no route ${routeKey(event)}`);
+        const accountId = pathParam(event, 'account_id');
+        return json(200, { account_id: accountId, positions: await readPositions(deps, accountId) });
+      },
     },
     {
-      apply_fill: async (p) => {
-        const position = await applyFillOnce(deps, fillOf(p.fill));
-        return { account_id: position.account_id, symbol: position.symbol, quantity: position.quantity };
+      apply_fill: {
+        action: 'update_positions',
+        run: async ({ payload: p }) => {
+          const position = await applyFillOnce(deps, fillOf(p.fill));
+          return { account_id: position.account_id, symbol: position.symbol, quantity: position.quantity };
+        },
       },
     },
   );

@@ -8,10 +8,10 @@ import { createPositionTrackerHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'position-tracker' });
 const tracer = new Tracer({ serviceName: 'position-tracker' });
-const { services, identity, settle } = awsAgentContext('position-tracker', tracer);
+const { services, identity, access, settle } = awsAgentContext('position-tracker', tracer);
 
-export const handler = lambdaEntry(
-  createPositionTrackerHandler(positionDeps(services, identity), logger),
+export const handler = lambdaEntry(createPositionTrackerHandler(positionDeps(services, identity), logger, access), {
   logger,
+  tracer,
   settle,
-);
+});

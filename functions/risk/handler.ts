@@ -8,10 +8,9 @@ import { createRiskHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'risk' });
 const tracer = new Tracer({ serviceName: 'risk' });
-const { services, identity, settle } = awsAgentContext('risk', tracer);
+const { services, identity, access, settle } = awsAgentContext('risk', tracer);
 
 export const handler = lambdaEntry(
-  createRiskHandler({ check: riskDeps(services, identity), admin: riskAdminDeps(services, identity) }, logger),
-  logger,
-  settle,
+  createRiskHandler({ check: riskDeps(services, identity), admin: riskAdminDeps(services, identity) }, logger, access),
+  { logger, tracer, settle },
 );

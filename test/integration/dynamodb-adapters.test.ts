@@ -425,6 +425,23 @@ describe.each(backends)('DynamoDB adapters on $name', (backend) => {
       expect((await store.listRestrictions('SANC')).map((r) => r.restriction_id)).toEqual(['R-1']);
       expect((await store.listLocates('ACC-1', 'TSLA')).map((l) => l.locate_id)).toEqual(['L-1']);
       expect(await store.listLocates('ACC-1', 'TSL')).toEqual([]);
+
+      // A trader's entitlement: an item of its own, the accounts a list (L) in their normal form.
+      const entitlement = {
+        trader_id: 'TRADER-1',
+        accounts: ['ACC-2', 'ACC-1', 'ACC-2'],
+        updated_by: 'seed',
+        updated_at: '2026-11-23T19:00:00.000000000Z',
+        version: 'TRADER-1/v1',
+      };
+      await store.putTraderEntitlement(entitlement);
+      expect(await raw('TRADER#TRADER-1', 'ENTITLEMENT')).toEqual({
+        pk: 'TRADER#TRADER-1',
+        sk: 'ENTITLEMENT',
+        ...entitlement,
+        accounts: ['ACC-1', 'ACC-2'],
+      });
+      expect(await store.getTraderEntitlement('TRADER-1')).toEqual({ ...entitlement, accounts: ['ACC-1', 'ACC-2'] });
     });
   });
 

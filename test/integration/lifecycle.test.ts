@@ -212,10 +212,12 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       ),
     ).toContain('APR-ORD-HV-1');
 
-    // The trader's certificate says TRADER-123, the order's maker: refused.
+    // The trader's certificate says TRADER-123, the order's maker, OU=trader: only checkers decide,
+    // so the policy refuses it at the approval agent, audited with the policy that decided.
     const self = await call('trader', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
     expect(self.status).toBe(403);
-    expect(self.body).toMatchObject({ code: 'SELF_APPROVAL' });
+    expect(self.body).toMatchObject({ code: 'POLICY_DENIED' });
+    expect((self.body as { message: string }).message).toMatch(/Trader::"TRADER-123" may not approve .*default-deny/);
 
     const ok = await call('approver', 'POST', '/approvals/APR-ORD-HV-1/approve', { reason: 'client mandate on file' });
     expect(ok.status).toBe(200);
@@ -229,7 +231,7 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       'order_submitted',
       'risk_check',
       'approval_requested',
-      'approval_refused',
+      'access_denied',
       'approved',
       'trade_executed',
       'position_updated',
@@ -243,10 +245,10 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
     expect(again.body).toMatchObject({ status: 'APPROVED', decided_by: 'RISK-OFFICER-1' });
     const auditor = await call('auditor', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
     expect(auditor.status).toBe(403);
-    expect(auditor.body).toMatchObject({ code: 'NOT_AN_APPROVER' });
+    expect(auditor.body).toMatchObject({ code: 'POLICY_DENIED' });
     const maker = await call('trader', 'POST', '/approvals/APR-ORD-HV-1/approve', {});
     expect(maker.status).toBe(403);
-    expect(maker.body).toMatchObject({ code: 'SELF_APPROVAL' });
+    expect(maker.body).toMatchObject({ code: 'POLICY_DENIED' });
   });
 
   it('ends REJECTED when the checker rejects', async () => {
@@ -338,7 +340,6 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       [order('ORD-BAD-5', { order_type: 'LIMIT' }), [['price', 'required']]],
       [{ ...order('ORD-BAD-6', { order_type: 'LIMIT' }), price: 'abc' }, [['price', 'format']]],
       [{ ...order('ORD-BAD-7', { order_type: 'LIMIT' }), price: -10 }, [['price', 'positive']]],
-      [order('ORD-BAD-8', { account_id: 'ACC-999' }), [['account_id', 'known_account']]],
       [{ ...order('ORD-BAD-9'), quantity: '100' }, [['quantity', 'type']]],
     ];
     for (const [body, expected] of cases) {
@@ -349,20 +350,47 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
     }
     const invalid = await call('auditor', 'GET', '/audit?event_type=order_invalid&limit=1000');
     expect((invalid.body as { records: AuditRecord[] }).records.length).toBeGreaterThanOrEqual(cases.length);
-    expect((await call('trader', 'GET', '/orders/ORD-BAD-2')).status).toBe(404);
+    expect((await call('auditor', 'GET', '/orders/ORD-BAD-2')).status).toBe(404);
+  });
+
+  it('refuses (403, audited) an order for an account the trader is not entitled to, before the account is looked up', async () => {
+    // ACC-999 does not exist and ACC-004 does (TRADER-456's): both are simply not TRADER-123's.
+    for (const [id, account] of [
+      ['ORD-ENT-1', 'ACC-999'],
+      ['ORD-ENT-2', 'ACC-004'],
+    ] as const) {
+      const res = await call('trader', 'POST', '/orders', order(id, { account_id: account }));
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ code: 'POLICY_DENIED' });
+      expect((res.body as { message: string }).message).toContain('traders.cedar#entitled-accounts');
+      const records = await auditOf(id);
+      expect(records.map((r) => [r.event_type, r.decision, r.trader_id])).toEqual([
+        ['access_denied', 'denied', 'TRADER-123'],
+      ]);
+      expect(records[0]?.input).toMatchObject({
+        caller: { via: 'client_certificate', type: 'Trader', id: 'TRADER-123' },
+        action: 'submit_order',
+        context: { account_id: account, trader_id: 'TRADER-123' },
+        decided_by: ['traders.cedar#entitled-accounts'],
+      });
+      expect((await call('auditor', 'GET', `/orders/${id}`)).status).toBe(404);
+    }
   });
 
   it('refuses (403, audited) an order whose trader_id is not the certificate holder', async () => {
     const res = await call('trader', 'POST', '/orders', order('ORD-SPOOF-1', { trader_id: 'TRADER-999' }));
     expect(res.status).toBe(403);
-    expect(res.body).toMatchObject({ code: 'TRADER_MISMATCH' });
-    expect((await call('trader', 'GET', '/orders/ORD-SPOOF-1')).status).toBe(404);
+    // The identity is the certificate's; a name in the body that differs is refused by the policy.
+    expect(res.body).toMatchObject({ code: 'POLICY_DENIED' });
+    expect((res.body as { message: string }).message).toContain('traders.cedar#own-name');
+    expect((await call('auditor', 'GET', '/orders/ORD-SPOOF-1')).status).toBe(404);
     const records = await auditOf('ORD-SPOOF-1');
-    expect(records.map((r) => [r.event_type, r.decision])).toEqual([['order_invalid', 'refused']]);
+    expect(records.map((r) => [r.event_type, r.decision])).toEqual([['access_denied', 'denied']]);
   });
 
-  it('answers 404 for an unknown order and an unknown approval', async () => {
-    expect((await call('trader', 'GET', '/orders/NOPE-1')).status).toBe(404);
+  it('answers 404 for an unknown order and an unknown approval; a trader learns nothing of orders not its own', async () => {
+    expect((await call('auditor', 'GET', '/orders/NOPE-1')).status).toBe(404);
+    expect((await call('trader', 'GET', '/orders/NOPE-1')).status).toBe(403);
     const res = await call('approver', 'POST', '/approvals/APR-NOPE/approve', {});
     expect(res.status).toBe(404);
   });
@@ -537,6 +565,14 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       max_orders_per_second: 100,
       duplicate_window_ms: 2000,
       version: 'ACC-RACE/v1',
+    });
+    const entitled = await risk().getTraderEntitlement('TRADER-123');
+    await risk().putTraderEntitlement({
+      trader_id: 'TRADER-123',
+      accounts: [...(entitled?.accounts ?? []), 'ACC-RACE'],
+      updated_by: 'test',
+      updated_at: '2026-01-01T00:00:00.000000000Z',
+      version: 'TRADER-123/race',
     });
     refresh();
     const legs: Array<[string, number]> = [

@@ -30,6 +30,7 @@ import type {
   Restriction,
   RiskProfile,
   SecurityReference,
+  TraderEntitlement,
   TradingHalt,
   TradingState,
 } from '../../functions/core/model.js';
@@ -1468,6 +1469,30 @@ function halt(symbol: string, kind: TradingHalt['kind'] = 'TRADING_HALT'): Tradi
   };
 }
 
+function entitlement(traderId: string, accounts: string[], n = 1): TraderEntitlement {
+  return {
+    trader_id: traderId,
+    accounts,
+    updated_by: 'load-reference',
+    updated_at: second(n),
+    version: `${traderId}/v${n}`,
+  };
+}
+
+/** A put the store must refuse, naming these fields with these rules, and storing nothing. */
+async function expectEntitlementRefused(
+  store: ReferenceStore,
+  bad: TraderEntitlement,
+  want: readonly { field: string; rule: string }[],
+): Promise<void> {
+  const err = await store.putTraderEntitlement(bad).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ValidationError);
+  expect((err as ValidationError).errors.map(({ field, rule }) => ({ field, rule }))).toEqual(want);
+}
+
 function limitChange(id: string, requestedAt: string, status: LimitChange['status'] = 'PENDING'): LimitChange {
   return {
     change_id: id,
@@ -1737,6 +1762,79 @@ function riskDataContract(backend: BackendName | 'memory', stores: () => RiskSto
       // Set again after a lift.
       await store.putHalt(halt('NVDA'));
       expect(await store.getHalt('NVDA')).toEqual(halt('NVDA'));
+    });
+  });
+
+  describe('ReferenceStore: trader entitlements', () => {
+    it('stores, reads and replaces a whole entitlement per trader; none on record reads as undefined', async () => {
+      const store = await stores().reference();
+      expect(await store.getTraderEntitlement('TRADER-123')).toBeUndefined();
+      const first = entitlement('TRADER-123', ['ACC-001', 'ACC-002']);
+      await store.putTraderEntitlement(first);
+      expect(await store.getTraderEntitlement('TRADER-123')).toEqual(first);
+      // Another trader, a trader named like an account (another item kind): items of their own.
+      await store.putTraderEntitlement(entitlement('TRADER-1234', ['ACC-004']));
+      await store.putRiskProfile(ACC_001);
+      await store.putTraderEntitlement(entitlement('ACC-001', ['ACC-001']));
+      // Replaced whole: narrowed, then revoked (no account at all is still on record).
+      const narrowed = entitlement('TRADER-123', ['ACC-002'], 2);
+      await store.putTraderEntitlement(narrowed);
+      expect(await store.getTraderEntitlement('TRADER-123')).toEqual(narrowed);
+      const revoked = entitlement('TRADER-123', [], 3);
+      await store.putTraderEntitlement(revoked);
+      expect(await store.getTraderEntitlement('TRADER-123')).toEqual(revoked);
+      expect(await store.getTraderEntitlement('TRADER-1234')).toEqual(entitlement('TRADER-1234', ['ACC-004']));
+      expect(await store.getTraderEntitlement('ACC-001')).toEqual(entitlement('ACC-001', ['ACC-001']));
+      expect(await store.getRiskProfile('ACC-001')).toEqual(ACC_001);
+      expect(await store.getTraderEntitlement('TRADER-12')).toBeUndefined();
+      expect(await store.getTraderEntitlement('')).toBeUndefined();
+    });
+
+    it('stores the accounts sorted (by code unit) without duplicates, and updated_at in the nine-digit form', async () => {
+      const store = await stores().reference();
+      await store.putTraderEntitlement({
+        ...entitlement('TRADER-9', ['ACC-010', 'ACC-002', 'acc-001', 'ACC-010', 'ACC-002', 'ACC-1']),
+        updated_at: '2026-11-23T19:25:00.5Z',
+      });
+      expect(await store.getTraderEntitlement('TRADER-9')).toEqual({
+        ...entitlement('TRADER-9', ['ACC-002', 'ACC-010', 'ACC-1', 'acc-001']),
+        updated_at: '2026-11-23T19:25:00.500000000Z',
+      });
+    });
+
+    it('refuses an entitlement without a trader, with accounts that are not non-empty strings, or without its bookkeeping', async () => {
+      const store = await stores().reference();
+      const ok = entitlement('TRADER-1', ['ACC-001']);
+      await expectEntitlementRefused(store, { ...ok, trader_id: '' }, [{ field: 'trader_id', rule: 'required' }]);
+      await expectEntitlementRefused(store, { ...ok, accounts: 'ACC-001' as unknown as string[] }, [
+        { field: 'accounts', rule: 'type' },
+      ]);
+      await expectEntitlementRefused(store, { ...ok, accounts: ['ACC-001', '', 7 as unknown as string] }, [
+        { field: 'accounts[1]', rule: 'required' },
+        { field: 'accounts[2]', rule: 'required' },
+      ]);
+      await expectEntitlementRefused(store, { ...ok, updated_by: '', version: undefined as unknown as string }, [
+        { field: 'updated_by', rule: 'required' },
+        { field: 'version', rule: 'required' },
+      ]);
+      await expectEntitlementRefused(store, { ...ok, updated_at: 'yesterday' }, [
+        { field: 'updated_at', rule: 'timestamp' },
+      ]);
+      expect(await store.getTraderEntitlement('TRADER-1')).toBeUndefined();
+      // A refused replacement leaves the stored one as it was.
+      await store.putTraderEntitlement(ok);
+      await expectEntitlementRefused(store, { ...ok, accounts: [''] }, [{ field: 'accounts[0]', rule: 'required' }]);
+      expect(await store.getTraderEntitlement('TRADER-1')).toEqual(ok);
+    });
+
+    it('hands out copies: changing a written or a returned entitlement does not change the store', async () => {
+      const store = await stores().reference();
+      const written = entitlement('TRADER-1', ['ACC-001', 'ACC-002']);
+      await store.putTraderEntitlement(written);
+      written.accounts.push('ACC-003');
+      const read = await store.getTraderEntitlement('TRADER-1');
+      read?.accounts.push('ACC-004');
+      expect(await store.getTraderEntitlement('TRADER-1')).toEqual(entitlement('TRADER-1', ['ACC-001', 'ACC-002']));
     });
   });
 

@@ -6,6 +6,7 @@ import { clampLimit, decodePageToken, encodePageToken } from '../../functions/ad
 import {
   locateKey as adapterLocateKey,
   restrictionKey as adapterRestrictionKey,
+  normaliseTraderEntitlement,
 } from '../../functions/adapters/dynamodb-reference-store.js';
 import { AuditLog, type AuditLogOptions } from '../../functions/core/audit-chain.js';
 import { TransientError, ValidationError } from '../../functions/core/errors.js';
@@ -23,6 +24,7 @@ import type {
   RiskCheck,
   RiskProfile,
   SecurityReference,
+  TraderEntitlement,
   TradingHalt,
   TradingState,
 } from '../../functions/core/model.js';
@@ -188,6 +190,7 @@ export interface ReferenceInit {
   locates?: readonly Locate[];
   halts?: readonly TradingHalt[];
   limitChanges?: readonly LimitChange[];
+  traderEntitlements?: readonly TraderEntitlement[];
 }
 
 /** DynamoDB's order for S sort keys (UTF-16 code units), not localeCompare. */
@@ -207,6 +210,8 @@ export class InMemoryReferenceStore implements ReferenceStore {
   readonly halts = new Map<string, TradingHalt>();
   /** By change_id. */
   readonly limitChanges = new Map<string, LimitChange>();
+  /** By trader_id, in the adapter's normal form. */
+  readonly traderEntitlements = new Map<string, TraderEntitlement>();
   readonly calls = {
     getRiskProfile: 0,
     getSecurity: 0,
@@ -219,6 +224,7 @@ export class InMemoryReferenceStore implements ReferenceStore {
     listLocates: 0,
     getHalt: 0,
     decideLimitChange: 0,
+    getTraderEntitlement: 0,
   };
   /**
    * Run before the next conditional writes (putRiskProfileIf, putTradingState, decideLimitChange),
@@ -235,6 +241,10 @@ export class InMemoryReferenceStore implements ReferenceStore {
     for (const l of init.locates ?? []) this.locates.set(locateKey(l), clone(l));
     for (const h of init.halts ?? []) this.halts.set(h.symbol, clone(h));
     for (const c of init.limitChanges ?? []) this.limitChanges.set(c.change_id, clone(c));
+    for (const e of init.traderEntitlements ?? []) {
+      const stored = normaliseTraderEntitlement(e);
+      this.traderEntitlements.set(stored.trader_id, stored);
+    }
   }
 
   async getRiskProfile(accountId: string): Promise<RiskProfile | undefined> {
@@ -397,6 +407,18 @@ export class InMemoryReferenceStore implements ReferenceStore {
       .filter((c) => c.status === status)
       .sort((a, b) => byCodeUnit(a.requested_at, b.requested_at) || byCodeUnit(a.change_id, b.change_id));
     return paginate(items, limit, nextToken);
+  }
+
+  async getTraderEntitlement(traderId: string): Promise<TraderEntitlement | undefined> {
+    this.calls.getTraderEntitlement += 1;
+    const e = this.traderEntitlements.get(traderId);
+    return e ? clone(e) : undefined;
+  }
+
+  async putTraderEntitlement(entitlement: TraderEntitlement): Promise<void> {
+    // The adapter's checks and normal form (a fresh object: the caller's stays the caller's).
+    const stored = normaliseTraderEntitlement(entitlement);
+    this.traderEntitlements.set(stored.trader_id, stored);
   }
 }
 

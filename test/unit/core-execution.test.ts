@@ -5,6 +5,7 @@ import type { ApprovalRecord, Order, OrderRecord, RiskDecision } from '../../fun
 import { orderHash } from '../../functions/core/order.js';
 import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../../functions/core/simulated-venue.js';
+import { stepCaller, testAccessDeps } from '../support/access.js';
 import {
   InMemoryAccountRiskStore,
   InMemoryApprovalStore,
@@ -17,6 +18,9 @@ import {
   security,
   T0,
 } from '../support/in-memory.js';
+
+/** The ExecuteTrade step: the risk gate releasing the order. */
+const RISK_GATE = stepCaller('ExecuteTrade');
 
 const ORDER: Order = {
   order_id: 'ORD-1',
@@ -57,6 +61,7 @@ beforeEach(() => {
     },
   ]);
   deps = {
+    access: testAccessDeps('execution', audit),
     orders,
     approvals,
     reference: new ReferenceCache(refStore, clock),
@@ -122,7 +127,7 @@ function approval(patch: Partial<ApprovalRecord>): void {
 describe('executeTrade: verified approvals execute', () => {
   it('an approved order fills at the reference price, is recorded once and audited', async () => {
     place(ORDER, 'approved');
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.status).toBe('FILLED');
     expect(result.fill).toMatchObject({
       order_id: 'ORD-1',
@@ -163,13 +168,16 @@ describe('executeTrade: verified approvals execute', () => {
   it('a needs_approval order with an independent checker’s APPROVED approval fills', async () => {
     place(ORDER, 'needs_approval');
     approval({});
-    await expect(executeTrade(deps, ORDER, CHECK)).resolves.toMatchObject({ status: 'FILLED' });
+    await expect(executeTrade(deps, ORDER, CHECK, RISK_GATE)).resolves.toMatchObject({ status: 'FILLED' });
   });
 
   it('a marketable LIMIT fills at the reference price and tells the venue its limit', async () => {
     const order: Order = { ...ORDER, order_type: 'LIMIT', price: '195' };
     place(order, 'approved');
-    await expect(executeTrade(deps, order, CHECK)).resolves.toMatchObject({ status: 'FILLED', fill: { price: '190' } });
+    await expect(executeTrade(deps, order, CHECK, RISK_GATE)).resolves.toMatchObject({
+      status: 'FILLED',
+      fill: { price: '190' },
+    });
     expect(venue.submissions[0]).toMatchObject({ orderType: 'LIMIT', limitPrice: '195' });
   });
 
@@ -181,7 +189,7 @@ describe('executeTrade: verified approvals execute', () => {
     async (side, price) => {
       const order: Order = { ...ORDER, side, order_type: 'LIMIT', price };
       place(order, 'approved');
-      const result = await executeTrade(deps, order, CHECK);
+      const result = await executeTrade(deps, order, CHECK, RISK_GATE);
       expect(result.status).toBe('REJECTED');
       expect(result.fill).toBeNull();
       expect(result.venue_reason).toMatch(/^LIMIT_NOT_MARKETABLE/);
@@ -321,7 +329,7 @@ describe('executeTrade: anything unverified is blocked before the venue', () => 
     async (_what, arrange, why) => {
       const { order, checkId } = arrange();
       const before = structuredClone(orders.records.get(order.order_id));
-      const err = await executeTrade(deps, order, checkId).then(
+      const err = await executeTrade(deps, order, checkId, RISK_GATE).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -333,7 +341,14 @@ describe('executeTrade: anything unverified is blocked before the venue', () => 
       const [rec] = audit.ofType('trade_failed');
       expect(rec).toMatchObject({ order_id: 'ORD-1', actor: 'execution-agent', decision: 'blocked' });
       expect(rec?.reason).toMatch(/^RISK_APPROVAL_NOT_VERIFIED: /);
-      expect(rec?.input).toEqual({ order, risk_check_id: checkId });
+      // The verification failed, so the policy refused: the record names the guard that decided
+      // (a missing reference price is found after the policy allowed the release).
+      const missingPrice = /reference price/.test(String(why));
+      expect(rec?.input).toEqual({
+        order,
+        risk_check_id: checkId,
+        ...(missingPrice ? {} : { decided_by: ['risk-to-execution.cedar#verified-approval-required'] }),
+      });
       expect(audit.ofType('trade_executed')).toEqual([]);
     },
   );
@@ -347,7 +362,7 @@ describe('executeTrade: anything unverified is blocked before the venue', () => 
         recordExecution: async () => ({ result: 'not_verified', reason: 'risk check id mismatch' }),
       },
     };
-    await expect(executeTrade(refusing, ORDER, CHECK)).rejects.toBeInstanceOf(RiskApprovalNotVerified);
+    await expect(executeTrade(refusing, ORDER, CHECK, RISK_GATE)).rejects.toBeInstanceOf(RiskApprovalNotVerified);
     expect(audit.ofType('trade_failed')[0]?.decision).toBe('blocked');
     expect(audit.ofType('trade_executed')).toEqual([]);
   });
@@ -356,8 +371,8 @@ describe('executeTrade: anything unverified is blocked before the venue', () => 
 describe('executeTrade: exactly once', () => {
   it('a retried step answers with the recorded execution and does not call the venue again', async () => {
     place(ORDER, 'approved');
-    const first = await executeTrade(deps, ORDER, CHECK);
-    const again = await executeTrade(deps, ORDER, CHECK);
+    const first = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
+    const again = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(again).toEqual(first);
     expect(venue.submissions).toHaveLength(1);
     expect(
@@ -370,7 +385,10 @@ describe('executeTrade: exactly once', () => {
 
   it('two concurrent executions record one fill: the other is a duplicate of it', async () => {
     place(ORDER, 'approved');
-    const [a, b] = await Promise.all([executeTrade(deps, ORDER, CHECK), executeTrade(deps, ORDER, CHECK)]);
+    const [a, b] = await Promise.all([
+      executeTrade(deps, ORDER, CHECK, RISK_GATE),
+      executeTrade(deps, ORDER, CHECK, RISK_GATE),
+    ]);
     expect(a).toEqual(b);
     // both reached the venue with the same client order id, which the venue uses to drop the second
     expect(venue.submissions.map((s) => s.clientOrderId)).toEqual(['ORD-1', 'ORD-1']);
@@ -387,8 +405,8 @@ describe('executeTrade: exactly once', () => {
   // audited as a 'replayed' trade_executed carrying the altered order.
   it('after execution, a call with the same check id but changed content is still blocked', async () => {
     place(ORDER, 'approved');
-    await executeTrade(deps, ORDER, CHECK);
-    await expect(executeTrade(deps, { ...ORDER, quantity: 9999 }, CHECK)).rejects.toBeInstanceOf(
+    await executeTrade(deps, ORDER, CHECK, RISK_GATE);
+    await expect(executeTrade(deps, { ...ORDER, quantity: 9999 }, CHECK, RISK_GATE)).rejects.toBeInstanceOf(
       RiskApprovalNotVerified,
     );
   });
@@ -450,7 +468,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
       set_at: T0,
       revision: 1,
     });
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result).toEqual({ status: 'REJECTED', fill: null, venue_reason: 'PRE_EXECUTION_CHECK: TRADING_HALTED' });
     expect(venue.submissions).toHaveLength(0);
     expect(orders.records.get('ORD-1')?.execution?.status).toBe('REJECTED');
@@ -463,7 +481,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
     place(ORDER, 'approved');
     halted('LULD_PAUSE');
     clock.advanceNs(1_000_000_001n);
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: LULD_PAUSE');
     expect(venue.submissions).toHaveLength(0);
   });
@@ -472,7 +490,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
     place(ORDER, 'needs_approval');
     approval({});
     clock.advanceNs(10_000_000_001n);
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: STALE_REFERENCE_PRICE');
   });
 
@@ -482,7 +500,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
     deps.positions.list = async () => {
       throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
     };
-    await expect(executeTrade(deps, ORDER, CHECK)).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(executeTrade(deps, ORDER, CHECK, RISK_GATE)).rejects.toMatchObject({ name: 'TransientError' });
     expect(orders.records.get('ORD-1')?.execution).toBeUndefined();
     expect(venue.submissions).toHaveLength(0);
     expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-1']);
@@ -502,7 +520,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
       });
       return record(id, expected, outcome);
     };
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.status).toBe('FILLED');
     // The filled order keeps its reservation until its position holds the fill.
     expect(Object.keys((await accountRisk.get('ACC-001')).open)).toEqual(['ORD-1']);
@@ -526,14 +544,14 @@ describe('executeTrade: an order that waited is checked again before the venue',
     clock.advanceNs(61_000_000_000n);
     // Keep the price fresh: only the locate has aged.
     refStore.securities.set('AAPL', security('AAPL', '190.00', '2026-01-02T14:31:01.000000000Z'));
-    const result = await executeTrade(deps, sale, CHECK);
+    const result = await executeTrade(deps, sale, CHECK, RISK_GATE);
     expect(result.venue_reason).toBe('PRE_EXECUTION_CHECK: SHORT_SALE_NO_LOCATE');
   });
 
   it('a fresh approved order goes straight to the venue (its check is current)', async () => {
     place(ORDER, 'approved');
     halted('TRADING_HALT'); // set after the check, within the second: the order was already decided
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.status).toBe('FILLED');
     expect(venue.submissions).toHaveLength(1);
   });
@@ -541,7 +559,7 @@ describe('executeTrade: an order that waited is checked again before the venue',
   it('a checker-approved order with nothing changed is filled', async () => {
     place(ORDER, 'needs_approval');
     approval({});
-    const result = await executeTrade(deps, ORDER, CHECK);
+    const result = await executeTrade(deps, ORDER, CHECK, RISK_GATE);
     expect(result.status).toBe('FILLED');
   });
 });

@@ -61,8 +61,10 @@ beforeEach(() => {
   };
 });
 
+/** Authorisation is the enforcement point's (test/unit/enforcement.test.ts); here it allows. */
+const allow = async (): Promise<void> => {};
 const submit = (body: unknown, caller = CALLER): Promise<Answer> =>
-  submitOrder(deps, typeof body === 'string' || body === null ? body : JSON.stringify(body), caller);
+  submitOrder(deps, typeof body === 'string' || body === null ? body : JSON.stringify(body), caller, allow);
 
 describe('submitOrder: a valid order', () => {
   it('answers 202, records the order, audits order_submitted, then starts the workflow named by order_id', async () => {
@@ -252,12 +254,12 @@ describe('getOrder', () => {
     });
 
   it('an unknown order -> NotFoundError', async () => {
-    await expect(getOrder(deps, 'ORD-404')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getOrder(deps, 'ORD-404', allow)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('derives the status from the audit records and shows the history', async () => {
     await submit(ORDER);
-    let view = await getOrder(deps, 'ORD-1');
+    let view = await getOrder(deps, 'ORD-1', allow);
     expect(view).toMatchObject({
       order_id: 'ORD-1',
       status: 'RECEIVED',
@@ -269,9 +271,9 @@ describe('getOrder', () => {
     expect(view).not.toHaveProperty('execution');
 
     await append('risk_check', 'approved');
-    expect((await getOrder(deps, 'ORD-1')).status).toBe('RISK_APPROVED');
+    expect((await getOrder(deps, 'ORD-1', allow)).status).toBe('RISK_APPROVED');
     await append('trade_executed', 'filled');
-    view = await getOrder(deps, 'ORD-1');
+    view = await getOrder(deps, 'ORD-1', allow);
     expect(view.status).toBe('FILLED');
     expect(view.history.map((h) => h.event_type)).toEqual(['order_submitted', 'risk_check', 'trade_executed']);
     expect(Object.keys(view.history[0] ?? {}).sort()).toEqual([
@@ -291,7 +293,7 @@ describe('getOrder', () => {
       await submit(ORDER);
       await append('risk_check', 'needs_approval');
       workflow.setStatus('ORD-1', status);
-      expect((await getOrder(deps, 'ORD-1')).status).toBe('FAILED');
+      expect((await getOrder(deps, 'ORD-1', allow)).status).toBe('FAILED');
     },
   );
 
@@ -302,7 +304,7 @@ describe('getOrder', () => {
       error: 'AuditTrailUnavailable',
       cause: 'audit write failed after 5 attempts: S3 down',
     });
-    const view = await getOrder(deps, 'ORD-1');
+    const view = await getOrder(deps, 'ORD-1', allow);
     expect(view.status).toBe('FAILED');
     expect(view.failure).toEqual({
       error: 'AuditTrailUnavailable',
@@ -315,14 +317,14 @@ describe('getOrder', () => {
     await append('risk_check', 'needs_approval');
     await append('approval_requested', 'pending');
     workflow.setStatus('ORD-1', status);
-    expect((await getOrder(deps, 'ORD-1')).status).toBe('PENDING_APPROVAL');
+    expect((await getOrder(deps, 'ORD-1', allow)).status).toBe('PENDING_APPROVAL');
   });
 
   it('a final record wins over an abnormal workflow end', async () => {
     await submit(ORDER);
     await append('trade_executed', 'filled');
     workflow.setStatus('ORD-1', 'FAILED');
-    expect((await getOrder(deps, 'ORD-1')).status).toBe('FILLED');
+    expect((await getOrder(deps, 'ORD-1', allow)).status).toBe('FILLED');
   });
 
   it('includes the stored risk decision and execution', async () => {
@@ -339,7 +341,7 @@ describe('getOrder', () => {
       limits_version: 'v1',
       checked_at: clock.peek(),
     });
-    const view = await getOrder(deps, 'ORD-1');
+    const view = await getOrder(deps, 'ORD-1', allow);
     expect(view.risk).toEqual({ check_id: 'CHK-1', decision: 'approved', reasons: [], order_value: '15050' });
   });
 
@@ -353,13 +355,13 @@ describe('getOrder', () => {
       executed_at: clock.peek(),
     };
     if (rec) rec.execution = execution;
-    expect((await getOrder(deps, 'ORD-1')).execution).toEqual(execution);
+    expect((await getOrder(deps, 'ORD-1', allow)).execution).toEqual(execution);
   });
 
   it('reads every page of the order’s records', async () => {
     await submit(ORDER);
     await Promise.all(Array.from({ length: 230 }, () => append('approval_refused', 'refused')));
-    const view = await getOrder(deps, 'ORD-1');
+    const view = await getOrder(deps, 'ORD-1', allow);
     expect(view.history).toHaveLength(231);
     expect(view.history.map((h) => h.sequence)).toEqual([...Array(231).keys()]);
   });

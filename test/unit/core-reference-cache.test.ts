@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Locate, Restriction, TradingHalt, TradingState } from '../../functions/core/model.js';
+import type { Locate, Restriction, TraderEntitlement, TradingHalt, TradingState } from '../../functions/core/model.js';
 import { ReferenceCache } from '../../functions/core/reference-cache.js';
 import { ACC_001, InMemoryReferenceStore, ManualClock, security, T0 } from '../support/in-memory.js';
 
@@ -93,6 +93,13 @@ const LOCATE: Locate = {
   recorded_by: 'RISK-OFFICER-1',
 };
 const HALT: TradingHalt = { symbol: 'AAPL', kind: 'TRADING_HALT', reason: 'news pending', since: T0, set_by: 'md' };
+const entitlement = (trader_id: string, accounts: string[], version = `${trader_id}/v1`): TraderEntitlement => ({
+  trader_id,
+  accounts,
+  updated_by: 'seed',
+  updated_at: T0,
+  version,
+});
 
 describe('ReferenceCache: what the risk controls read, compiled, with bounded staleness', () => {
   it('getPrice serves the compiled price within the TTL; a damaged price is no price (the raw item is still served)', async () => {
@@ -163,7 +170,36 @@ describe('ReferenceCache: what the risk controls read, compiled, with bounded st
     expect(await cache.getHalt('AAPL')).toBeUndefined();
   });
 
+  it("a trader's accounts are cached per trader for the TTL, none on record too; a change is seen after it", async () => {
+    await store.putTraderEntitlement(entitlement('TRADER-123', ['ACC-002', 'ACC-001']));
+    expect(await cache.getTraderAccounts('TRADER-123')).toEqual(['ACC-001', 'ACC-002']);
+    expect(await cache.getTraderAccounts('TRADER-456')).toBeUndefined();
+    await store.putTraderEntitlement(entitlement('TRADER-123', ['ACC-003'], 'TRADER-123/v2'));
+    await store.putTraderEntitlement(entitlement('TRADER-456', ['ACC-004']));
+    clock.advanceNs(999n * MS);
+    expect(await cache.getTraderAccounts('TRADER-123')).toEqual(['ACC-001', 'ACC-002']);
+    expect(await cache.getTraderAccounts('TRADER-456')).toBeUndefined();
+    expect(store.calls.getTraderEntitlement).toBe(2);
+    clock.advanceNs(1n * MS); // exactly the TTL: stale
+    expect(await cache.getTraderAccounts('TRADER-123')).toEqual(['ACC-003']);
+    expect(await cache.getTraderAccounts('TRADER-456')).toEqual(['ACC-004']);
+    expect(store.calls.getTraderEntitlement).toBe(4);
+    // Revoked to no account: on record, so an empty list, not undefined.
+    await store.putTraderEntitlement(entitlement('TRADER-456', [], 'TRADER-456/v2'));
+    clock.advanceNs(1000n * MS);
+    expect(await cache.getTraderAccounts('TRADER-456')).toEqual([]);
+  });
+
+  it('the cached accounts cannot be changed by a caller: the next one reads what the store said', async () => {
+    await store.putTraderEntitlement(entitlement('TRADER-123', ['ACC-001']));
+    const accounts = (await cache.getTraderAccounts('TRADER-123')) as string[];
+    expect(() => accounts.push('ACC-999')).toThrow(TypeError);
+    expect(await cache.getTraderAccounts('TRADER-123')).toEqual(['ACC-001']);
+    expect(store.calls.getTraderEntitlement).toBe(1);
+  });
+
   it('invalidate forgets everything: the next read of each item goes to the store', async () => {
+    await cache.getTraderAccounts('TRADER-123');
     await cache.getLimits('ACC-001');
     await cache.getPrice('AAPL');
     await cache.getFirmSettings();
@@ -173,7 +209,9 @@ describe('ReferenceCache: what the risk controls read, compiled, with bounded st
     await cache.getHalt('AAPL');
     await store.putTradingState(tradingState('FIRM', 'HALTED', 1), 0);
     await store.putRiskProfile({ ...ACC_001, version: 'ACC-001/v2' });
+    await store.putTraderEntitlement(entitlement('TRADER-123', ['ACC-001']));
     cache.invalidate();
+    expect(await cache.getTraderAccounts('TRADER-123')).toEqual(['ACC-001']);
     expect(await cache.getTradingMode('FIRM')).toBe('HALTED');
     expect((await cache.getLimits('ACC-001'))?.version).toBe('ACC-001/v2');
     await cache.getPrice('AAPL');
@@ -189,6 +227,7 @@ describe('ReferenceCache: what the risk controls read, compiled, with bounded st
       listRestrictions: 2,
       listLocates: 2,
       getHalt: 2,
+      getTraderEntitlement: 2,
     });
   });
 });

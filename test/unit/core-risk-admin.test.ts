@@ -28,6 +28,7 @@ import {
 import { effectiveProfile } from '../../functions/core/risk-limits.js';
 import { addSeconds } from '../../functions/core/time.js';
 import { createRiskHandler } from '../../functions/risk/app.js';
+import { TEST_RULE_ARN, testAccess } from '../support/access.js';
 import {
   ACC_001,
   InMemoryAccountRiskStore,
@@ -968,6 +969,7 @@ describe('the risk API (functions/risk/app.ts)', () => {
         admin: { ...deps, onChange: () => cache.invalidate() },
       },
       silent,
+      testAccess('risk', audit),
     );
   });
 
@@ -1072,7 +1074,16 @@ describe('the risk API (functions/risk/app.ts)', () => {
   });
 
   it("runs the schedule's sweep as a task (the EventBridge rule's input)", async () => {
-    expect(await handler({ action: 'expire_temporary_limits' })).toEqual({ accounts: [], expired: 0 });
+    expect(await handler({ action: 'expire_temporary_limits', schedule: { rule_arn: TEST_RULE_ARN } })).toEqual({
+      accounts: [],
+      expired: 0,
+    });
+    // Without the rule's identity (the input transformer's <aws.events.rule-arn>) it is refused, audited.
+    await expect(handler({ action: 'expire_temporary_limits' })).rejects.toMatchObject({ name: 'CallerUnidentified' });
+    expect(audit.ofType('access_denied').at(-1)).toMatchObject({
+      decision: 'denied',
+      actor: 'arn:aws:iam::000000000000:role/acme-test-risk',
+    });
   });
 
   it('refuses a body that is not a JSON object, audited, nothing changed', async () => {

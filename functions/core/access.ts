@@ -1,0 +1,172 @@
+// The enforcement point every agent runs before it acts: the caller the platform established (a
+// client certificate, the lifecycle step, a schedule; never the request body) is authorised
+// against the pre-parsed Cedar policy set for (action, this agent, context). A refusal is audited
+// with the policy that decided, then thrown; an allowed call costs one cached decision and, for a
+// trader, one cached entitlement read.
+import type { AuditSink } from '../ports.js';
+import { ForbiddenError, UnauthenticatedError } from './errors.js';
+import type { AuthorizationResult, EntityRef, PolicyEngine } from './policy-engine.js';
+
+/** How the platform established who is calling. */
+export type CallerSource = 'client_certificate' | 'state_machine' | 'schedule' | 'self';
+
+/** A caller the platform vouches for. */
+export interface Caller {
+  principal: EntityRef;
+  via: CallerSource;
+  /** What the identity was established from, for the audit trail (subject DN, step, rule ARN). */
+  evidence: Readonly<Record<string, string>>;
+}
+
+/**
+ * The platform could not establish a caller: none was presented, the one presented is not a
+ * known kind, or the request claims an identity in its own payload.
+ */
+export interface CallerProblem {
+  problem: 'missing' | 'unknown' | 'forged';
+  detail: string;
+  evidence: Readonly<Record<string, string>>;
+}
+
+export type ResolvedCaller = Caller | CallerProblem;
+
+export const isCallerProblem = (c: ResolvedCaller): c is CallerProblem => 'problem' in c;
+
+/** Who decided a refusal that no policy named: Cedar's default deny, or the identity check. */
+export const DEFAULT_DENY = 'default-deny';
+export const IDENTITY_CHECK = 'platform-identity';
+
+/** A call the policies refuse (403): names the action, the caller and the deciding policies. */
+export class AccessDenied extends ForbiddenError {
+  override readonly name = 'AccessDenied';
+  constructor(
+    message: string,
+    readonly decidedBy: readonly string[],
+    code = 'POLICY_DENIED',
+  ) {
+    super(message, code);
+  }
+}
+
+/** The caller has no identity the platform can vouch for (401 at the API). */
+export class CallerUnidentified extends UnauthenticatedError {
+  override readonly name = 'CallerUnidentified';
+}
+
+export interface AccessDeps {
+  policy: PolicyEngine;
+  audit: AuditSink;
+  /** This agent's name: the Cedar resource Agent::"<self>" of its own actions. */
+  self: string;
+  /** The role this agent acts as: the actor of the refusals it records. */
+  identity: string;
+  /** A trader's entitlements, the Trader principal's `accounts` (undefined: none on record). */
+  entitlements: { getTraderAccounts(traderId: string): Promise<readonly string[] | undefined> };
+}
+
+export interface AccessRequest {
+  action: string;
+  context?: Readonly<Record<string, unknown>>;
+  /** Default: this agent. */
+  resource?: EntityRef;
+  /** Indexed fields of a refusal's audit record. */
+  order_id?: string;
+  trader_id?: string;
+}
+
+/** The execution agent itself, when it calls the venue (the seed's execution -> exchange). */
+export const selfCaller = (agent: string, identity: string): Caller => ({
+  principal: { type: 'Agent', id: agent },
+  via: 'self',
+  evidence: { role: identity },
+});
+
+/**
+ * Authorise `request` for `caller`; resolves with the caller when allowed. A refusal is recorded
+ * (`access_denied`, with the deciding policies) before it is thrown, so nothing refused is lost.
+ */
+export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request: AccessRequest): Promise<Caller> {
+  if (isCallerProblem(caller)) {
+    const code =
+      caller.problem === 'missing'
+        ? 'UNAUTHENTICATED'
+        : caller.problem === 'forged'
+          ? 'FORGED_IDENTITY'
+          : 'UNKNOWN_CALLER';
+    await recordRefusal(
+      deps,
+      request,
+      { via: 'unidentified', ...caller.evidence },
+      [IDENTITY_CHECK],
+      [caller.detail],
+      code,
+    );
+    const message = `${request.action} refused: ${caller.detail}`;
+    if (caller.problem === 'missing') throw new CallerUnidentified(message);
+    throw new AccessDenied(message, [IDENTITY_CHECK], code);
+  }
+  const resource = request.resource ?? { type: 'Agent', id: deps.self };
+  const principalAttrs = await attributesOf(deps, caller.principal);
+  const result: AuthorizationResult = deps.policy.authorize({
+    principal: caller.principal,
+    ...(principalAttrs ? { principalAttrs } : {}),
+    action: request.action,
+    resource,
+    context: request.context ?? {},
+  });
+  if (result.decision === 'allow') return caller;
+
+  const decidedBy = result.determiningPolicies.length > 0 ? result.determiningPolicies : [DEFAULT_DENY];
+  const who = `${caller.principal.type}::${JSON.stringify(caller.principal.id)}`;
+  await recordRefusal(
+    deps,
+    {
+      ...request,
+      ...(caller.principal.type === 'Trader' && request.trader_id === undefined
+        ? { trader_id: caller.principal.id }
+        : {}),
+    },
+    { via: caller.via, type: caller.principal.type, id: caller.principal.id, ...caller.evidence },
+    decidedBy,
+    result.errors,
+    'POLICY_DENIED',
+  );
+  throw new AccessDenied(
+    `${who} may not ${request.action} on ${resource.type}::${JSON.stringify(resource.id)}: denied by ${decidedBy.join(', ')}`,
+    decidedBy,
+  );
+}
+
+/** A trader's entitlements from the store; other principals carry no attributes. */
+async function attributesOf(deps: AccessDeps, principal: EntityRef): Promise<Record<string, unknown> | undefined> {
+  if (principal.type !== 'Trader') return undefined;
+  const accounts = (await deps.entitlements.getTraderAccounts(principal.id)) ?? [];
+  return { trader_id: principal.id, accounts: [...accounts] };
+}
+
+async function recordRefusal(
+  deps: AccessDeps,
+  request: AccessRequest,
+  caller: Record<string, string>,
+  decidedBy: readonly string[],
+  errors: readonly string[],
+  code: string,
+): Promise<void> {
+  const resource = request.resource ?? { type: 'Agent', id: deps.self };
+  await deps.audit.append({
+    event_type: 'access_denied',
+    ...(request.order_id !== undefined ? { order_id: request.order_id } : {}),
+    ...(request.trader_id !== undefined ? { trader_id: request.trader_id } : {}),
+    actor: deps.identity,
+    input: {
+      caller,
+      action: request.action,
+      resource: `${resource.type}::${resource.id}`,
+      context: request.context ?? {},
+      decided_by: [...decidedBy],
+      ...(errors.length > 0 ? { errors: [...errors] } : {}),
+    },
+    decision: 'denied',
+    reason: `${code}: ${request.action} decided by ${decidedBy.join(', ')}`,
+  });
+}
