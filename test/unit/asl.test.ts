@@ -4,6 +4,7 @@ import '../../local/polyfills.js';
 import { readFileSync } from 'node:fs';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
+import { CLAIMED_IDENTITY_FIELDS, LIFECYCLE_CALLERS } from '../../functions/caller-identity.js';
 import {
   type AslMachine,
   type AslState,
@@ -125,6 +126,23 @@ describe('order-lifecycle.asl.json', () => {
       const all = (state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL'));
       expect(all, name).toBe(true);
     }
+  });
+
+  it('tells every task who calls it from the platform context only: the machine, the execution, its own step', () => {
+    const steps = new Set<string>();
+    for (const [name, state] of tasks()) {
+      const payload = (state.Parameters as { Payload?: Record<string, unknown> } | undefined)?.Payload;
+      // The caller comes from $$ (Step Functions' own context) and a constant: nothing from the input.
+      expect(payload?.lifecycle, name).toEqual({
+        'state_machine.$': '$$.StateMachine.Id',
+        'execution.$': '$$.Execution.Id',
+        step: name,
+      });
+      for (const field of CLAIMED_IDENTITY_FIELDS) expect(Object.keys(payload ?? {}), name).not.toContain(field);
+      steps.add(name);
+    }
+    // The identity map and the machine name the same steps.
+    expect([...steps].sort()).toEqual(Object.keys(LIFECYCLE_CALLERS).sort());
   });
 
   it('retries TransientError wherever it retries', () => {
