@@ -173,10 +173,10 @@ describe('trading CLI against the local platform', () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^APR-ORD-BIG +ORD-BIG +TRADER-123 +ACC-001 +BUY +1250 +MSFT /m);
 
-    // The maker cannot be the checker: the server's 403 is exit 1.
+    // The maker (a trader) cannot be the checker: the policy's 403 is exit 1.
     const self = await trading('approve', 'APR-ORD-BIG', '--as', 'trader');
     expect(self.code).toBe(1);
-    expect(self.stderr).toContain('403 Forbidden SELF_APPROVAL');
+    expect(self.stderr).toContain('403 Forbidden POLICY_DENIED: Trader::"TRADER-123" may not approve');
 
     const approved = await trading('approve', 'APR-ORD-BIG', '--reason', 'within the desk mandate');
     expect(approved.stderr).toBe('');
@@ -271,7 +271,11 @@ describe('trading CLI against the local platform', () => {
       'price:not_allowed',
     ]);
 
-    const notFound = await trading('status', 'ORD-NOPE');
+    // A trader learns nothing of an order outside its accounts, not even that it does not exist.
+    const hidden = await trading('status', 'ORD-NOPE');
+    expect(hidden.code).toBe(1);
+    expect(hidden.stderr).toContain('GET /orders/ORD-NOPE answered 403 Forbidden POLICY_DENIED');
+    const notFound = await trading('status', 'ORD-NOPE', '--as', 'auditor');
     expect(notFound.code).toBe(1);
     expect(notFound.stderr).toContain('GET /orders/ORD-NOPE answered 404 NotFound: order ORD-NOPE not found');
   });
@@ -360,7 +364,7 @@ describe('trading CLI against the local platform', () => {
     expect(self.stderr).toContain('403 Forbidden SELF_APPROVAL');
     const trader = await trading('risk', 'approve', id, '--as', 'trader');
     expect(trader.code).toBe(1);
-    expect(trader.stderr).toContain('403 Forbidden NOT_A_RISK_OFFICER');
+    expect(trader.stderr).toContain('403 Forbidden POLICY_DENIED: Trader::"TRADER-123" may not change_risk_controls');
     // Still pending, still the old limits.
     expect((await trading('risk', 'limits', 'ACC-002')).stdout).toMatch(/^max_order_value +100000 +100000$/m);
 
@@ -400,7 +404,17 @@ describe('trading CLI against the local platform', () => {
     const reasons = (JSON.parse(refusals.stdout) as { records: AuditRecord[] }).records.map((r) => r.reason);
     expect(reasons.some((r) => r.startsWith('INVALID_INPUT: '))).toBe(true);
     expect(reasons.some((r) => r.startsWith('SELF_APPROVAL: '))).toBe(true);
-    expect(reasons.some((r) => r.startsWith('NOT_A_RISK_OFFICER: '))).toBe(true);
+    // The trader's attempt never reached the risk agent's own checks: the policy refused it first.
+    expect(reasons.some((r) => r.startsWith('NOT_A_RISK_OFFICER: '))).toBe(false);
+    const denied = await trading('audit', '--event-type', 'access_denied', '--json');
+    const deniedRecords = (JSON.parse(denied.stdout) as { records: AuditRecord[] }).records;
+    expect(
+      deniedRecords.some(
+        (r) =>
+          (r.input as { action?: string; caller?: { id?: string } }).action === 'change_risk_controls' &&
+          (r.input as { caller?: { id?: string } }).caller?.id === 'TRADER-123',
+      ),
+    ).toBe(true);
   });
 
   it('sets the kill switch through the CLI: an account HALTED rejects its orders at once; firm-wide too, audited', async () => {
@@ -410,7 +424,7 @@ describe('trading CLI against the local platform', () => {
     expect(usage.stderr).toContain('the state must be one of ACTIVE, REDUCING, HALTED');
     const trader = await trading('risk', 'state', 'ACC-003', 'HALTED', '--reason', 'me', '--as', 'trader');
     expect(trader.code).toBe(1);
-    expect(trader.stderr).toContain('403 Forbidden NOT_A_RISK_OFFICER');
+    expect(trader.stderr).toContain('403 Forbidden POLICY_DENIED: Trader::"TRADER-123" may not change_risk_controls');
 
     const halted = await trading('risk', 'state', 'ACC-003', 'halted', '--reason', 'runaway algo');
     expect(halted.stderr).toBe('');
