@@ -90,9 +90,11 @@ export function agentHandler(
     if (isApiEvent(event)) {
       const requestId = event.requestContext.requestId;
       try {
-        return await serveApi(access, api, event);
+        return await serveApi(logger, access, api, event);
       } catch (err) {
         return errorResponse(err, logger, requestId);
+      } finally {
+        logger.resetKeys?.();
       }
     }
     const payload = event as TaskPayload;
@@ -128,6 +130,7 @@ async function identified(
 }
 
 async function serveApi(
+  logger: AgentLogger,
   access: AgentAccess,
   api: AgentApi | undefined,
   event: APIGatewayProxyEvent,
@@ -143,6 +146,8 @@ async function serveApi(
     context: Record<string, unknown>,
     subject: { order_id?: string; trader_id?: string } = {},
   ): Promise<void> => {
+    // Every later log line of the request carries the order it is about.
+    if (subject.order_id !== undefined) logger.appendKeys?.({ order_id: subject.order_id });
     await enforce(access.deps, caller, { action: route.action, context, ...subject });
     authorised = true;
   };

@@ -107,3 +107,42 @@ describe('lambdaEntry', () => {
     expect(order).toEqual(['settled', 'answered', 'settled', 'failed']);
   });
 });
+
+describe('lambdaEntry tracing', () => {
+  it('runs each invocation in a subsegment annotated with its action and order, and restores the parent', async () => {
+    const calls: string[] = [];
+    const sub = { close: () => calls.push('close') };
+    const parent = { addNewSubsegment: (name: string) => (calls.push(`open ${name}`), sub) };
+    let current: unknown = parent;
+    const tracer = {
+      getSegment: () => parent,
+      setSegment: (s: unknown) => {
+        current = s;
+      },
+      annotateColdStart: () => calls.push('cold'),
+      addServiceNameAnnotation: () => calls.push('service'),
+      putAnnotation: (k: string, v: string) => calls.push(`${k}=${v}`),
+      addErrorAsMetadata: (e: Error) => calls.push(`error ${e.message}`),
+    };
+    const entry = lambdaEntry(
+      async () => {
+        expect(current).toBe(sub);
+        throw new Error('boom');
+      },
+      { logger: { addContext: () => undefined }, tracer },
+    );
+    await expect(
+      entry({ action: 'check_risk', order: { order_id: 'ORD-7' } }, { functionName: 'risk' } as Context),
+    ).rejects.toThrow('boom');
+    expect(calls).toEqual([
+      'open ## risk',
+      'cold',
+      'service',
+      'action=check_risk',
+      'order_id=ORD-7',
+      'error boom',
+      'close',
+    ]);
+    expect(current).toBe(parent);
+  });
+});
