@@ -2,6 +2,7 @@
 import '../local/polyfills.js';
 import { auditBench } from './audit.js';
 import { pipelineBench } from './pipeline.js';
+import { policyBench } from './policy.js';
 import { riskBench } from './risk.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -9,6 +10,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   audit: auditBench,
   pipeline: pipelineBench,
+  policy: policyBench,
   risk: riskBench,
 };
 

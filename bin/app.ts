@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// The CDK app: `npx cdk synth` / `npx cdk deploy`. Context (cdk.json or -c): auditRetentionDays,
-// logRetentionDays, and the mTLS seam mtlsDomainName, mtlsCertificateArn, mtlsTruststoreUri
-// (all three, or none), mtlsTruststoreVersion.
+// The CDK app: `npx cdk synth` / `npx cdk deploy`. Context (cdk.json or -c): mtlsTruststoreFile
+// (required: the PEM bundle of the CA(s) that issue client certificates), auditRetentionDays,
+// logRetentionDays. Deploy parameters: ApiDomainName and ApiCertificateArn (the mTLS custom
+// domain, the API's only way in), e.g.
+//   cdk deploy -c mtlsTruststoreFile=pki/client-ca.pem --parameters ApiDomainName=orders.acme.example \
+//     --parameters ApiCertificateArn=arn:aws:acm:...
 import { App, Validations } from 'aws-cdk-lib';
 import { compliancePacks } from '../lib/compliance-packs.js';
 import { addTradingPlatform } from '../lib/platform-app.js';

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type { OrderApiMtls } from './constructs/order-api.js';
+import { PROJECT_ROOT } from './project-paths.js';
 import { TradingPlatformStack } from './trading-platform-stack.js';
 
 export const STACK_ID = 'TradingPlatform';
@@ -12,8 +14,12 @@ export const DEFAULT_LOG_RETENTION_DAYS = 365;
 export interface PlatformSettings {
   readonly auditRetentionDays: number;
   readonly logRetention: logs.RetentionDays;
-  readonly mtls?: OrderApiMtls;
+  /** The mTLS truststore bundle (PEM), and the file it was read from. */
+  readonly truststore: { readonly pem: string; readonly file: string };
 }
+
+/** The context key naming the truststore bundle file. */
+export const TRUSTSTORE_FILE_CONTEXT = 'mtlsTruststoreFile';
 
 /** Context given with `-c key=value` arrives as a string; cdk.json gives numbers. */
 function integer(app: App, key: string, fallback: number): number {
@@ -38,25 +44,35 @@ export function readPlatformSettings(app: App): PlatformSettings {
     throw new Error(`context logRetentionDays must be one of CloudWatch Logs' values (${retentions.join(', ')})`);
   }
 
-  // The mTLS seam: the custom domain exists only when all three are given.
-  const domainName = text(app, 'mtlsDomainName');
-  const certificateArn = text(app, 'mtlsCertificateArn');
-  const truststoreUri = text(app, 'mtlsTruststoreUri');
-  const truststoreVersion = text(app, 'mtlsTruststoreVersion');
-  const given = [domainName, certificateArn, truststoreUri].filter((v) => v !== undefined).length;
-  if (given > 0 && given < 3) {
-    throw new Error('mTLS needs all of mtlsDomainName, mtlsCertificateArn and mtlsTruststoreUri, or none');
-  }
-  const mtls =
-    domainName && certificateArn && truststoreUri
-      ? { domainName, certificateArn, truststoreUri, truststoreVersion }
-      : undefined;
-
   return {
     auditRetentionDays: integer(app, 'auditRetentionDays', DEFAULT_AUDIT_RETENTION_DAYS),
     logRetention: logDays as logs.RetentionDays,
-    mtls,
+    truststore: readTruststore(app),
   };
+}
+
+/**
+ * The API's only door is mutual TLS, so there is no synth without the CA bundle it trusts. No
+ * fallback to a file in the repository: a deployment must name the firm's own CAs.
+ */
+function readTruststore(app: App): { pem: string; file: string } {
+  const given = text(app, TRUSTSTORE_FILE_CONTEXT);
+  const what =
+    "a PEM file of the CA certificates that issue the firm's client certificates (traders, approvers, auditors, risk officers)";
+  if (given === undefined) {
+    throw new Error(
+      `context ${TRUSTSTORE_FILE_CONTEXT} is required: the path, relative to the project root, of ${what}; ` +
+        `the API's mTLS truststore. Pass it with -c ${TRUSTSTORE_FILE_CONTEXT}=<file> (or set it in cdk.json).`,
+    );
+  }
+  const file = resolve(PROJECT_ROOT, given);
+  try {
+    return { pem: readFileSync(file, 'utf8'), file };
+  } catch (err) {
+    throw new Error(
+      `context ${TRUSTSTORE_FILE_CONTEXT}: cannot read ${file} (${(err as Error).message}); it must be ${what}`,
+    );
+  }
 }
 
 /**

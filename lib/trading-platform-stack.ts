@@ -1,6 +1,8 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { relative } from 'node:path';
+import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { AGENT_ACCESS } from './agent-access.js';
 import { AgentFunction, type AgentName } from './constructs/agent-function.js';
 import { AgentSchedule } from './constructs/agent-schedule.js';
 import { ApiFirewall } from './constructs/api-firewall.js';
@@ -9,18 +11,19 @@ import { AuditAnalytics } from './constructs/audit-analytics.js';
 import { AuditArchive } from './constructs/audit-archive.js';
 import { AuditSigningKey } from './constructs/audit-signing-key.js';
 import { DataBackup } from './constructs/data-backup.js';
-import { DataTables } from './constructs/data-tables.js';
-import { OrderApi, type OrderApiMtls } from './constructs/order-api.js';
+import { DataTables, type TableAccess, type TableName } from './constructs/data-tables.js';
+import { MtlsTruststore } from './constructs/mtls-truststore.js';
+import { OrderApi } from './constructs/order-api.js';
 import { approvalTimeoutSeconds, OrderLifecycle } from './constructs/order-lifecycle.js';
 import { PlatformKey } from './constructs/platform-key.js';
-import { ORDER_LIFECYCLE_ASL } from './project-paths.js';
+import { ORDER_LIFECYCLE_ASL, PROJECT_ROOT } from './project-paths.js';
 
 export interface TradingPlatformStackProps extends StackProps {
   /** Object Lock COMPLIANCE default retention of the audit archive, in days. */
   readonly auditRetentionDays: number;
   readonly logRetention: logs.RetentionDays;
-  /** The mTLS custom domain; without it the API is reached on its execute-api endpoint. */
-  readonly mtls?: OrderApiMtls;
+  /** The mTLS truststore bundle (PEM) and the file it came from (for messages). */
+  readonly truststore: { readonly pem: string; readonly file: string };
   /** Defaults to the shared ASL file. */
   readonly definitionFile?: string;
 }
@@ -56,6 +59,10 @@ export class TradingPlatformStack extends Stack {
   public readonly orderApi: OrderApi;
   public readonly firewall: ApiFirewall;
   public readonly riskSchedule: AgentSchedule;
+  public readonly truststore: MtlsTruststore;
+  /** `cdk deploy --parameters ApiDomainName=... --parameters ApiCertificateArn=...` */
+  public readonly apiDomainName: CfnParameter;
+  public readonly apiCertificateArn: CfnParameter;
 
   constructor(scope: Construct, id: string, props: TradingPlatformStackProps) {
     super(scope, id, props);
@@ -102,8 +109,10 @@ export class TradingPlatformStack extends Stack {
         logRetention: props.logRetention,
       });
 
+    // Every agent gets STATE_MACHINE_ARN: the router starts executions, and every agent refuses a
+    // task that does not come from this state machine. REFERENCE_TABLE wherever a trader's
+    // certificate reaches: the enforcement point reads the trader's entitlements there.
     this.agents = {
-      // REFERENCE_TABLE beyond docs/contracts.md: intake checks the symbol (functions/config.ts).
       orderRouter: agent('OrderRouter', 'order-router', {
         ORDERS_TABLE: t.orders.tableName,
         REFERENCE_TABLE: t.reference.tableName,
@@ -114,12 +123,11 @@ export class TradingPlatformStack extends Stack {
         REFERENCE_TABLE: t.reference.tableName,
         POSITIONS_TABLE: t.positions.tableName,
         RISK_STATE_TABLE: t.riskState.tableName,
+        STATE_MACHINE_ARN: stateMachineArn,
       }),
-      // STATE_MACHINE_ARN beyond docs/contracts.md: the workflow adapter answering task tokens
-      // is built with it (functions/wiring.ts).
       approval: agent('Approval', 'approval', {
         APPROVALS_TABLE: t.approvals.tableName,
-        ORDERS_TABLE: t.orders.tableName,
+        REFERENCE_TABLE: t.reference.tableName,
         APPROVAL_TIMEOUT_SECONDS: String(approvalTimeoutSeconds(definitionFile)),
         STATE_MACHINE_ARN: stateMachineArn,
         RISK_STATE_TABLE: t.riskState.tableName,
@@ -131,14 +139,17 @@ export class TradingPlatformStack extends Stack {
         // The re-check of an order that waited reads the account's positions.
         POSITIONS_TABLE: t.positions.tableName,
         RISK_STATE_TABLE: t.riskState.tableName,
+        STATE_MACHINE_ARN: stateMachineArn,
       }),
       positionTracker: agent('PositionTracker', 'position-tracker', {
         POSITIONS_TABLE: t.positions.tableName,
         REFERENCE_TABLE: t.reference.tableName,
         RISK_STATE_TABLE: t.riskState.tableName,
+        STATE_MACHINE_ARN: stateMachineArn,
       }),
       compliance: agent('Compliance', 'compliance', {
         ORDERS_TABLE: t.orders.tableName,
+        REFERENCE_TABLE: t.reference.tableName,
         STATE_MACHINE_ARN: stateMachineArn,
         RISK_STATE_TABLE: t.riskState.tableName,
       }),
@@ -171,6 +182,31 @@ export class TradingPlatformStack extends Stack {
       description: 'Signs an audit-log checkpoint over records not yet covered (compliance agent: checkpoint)',
     });
 
+    // Parameters, not context: one synthesized template deploys to any domain, and synth needs
+    // neither value.
+    this.apiDomainName = new CfnParameter(this, 'ApiDomainName', {
+      type: 'String',
+      description:
+        'Custom domain of the API, the only way in (mutual TLS; lower case, e.g. orders.acme.example). Point a CNAME at the MtlsDomainTarget output.',
+      allowedPattern: '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$',
+      constraintDescription: 'a lower-case DNS name such as orders.acme.example',
+      maxLength: 253,
+    });
+    this.apiCertificateArn = new CfnParameter(this, 'ApiCertificateArn', {
+      type: 'String',
+      description:
+        "ARN of the ACM server certificate for ApiDomainName, in this stack's region (a regional domain); publicly trusted, as API Gateway mTLS requires.",
+      allowedPattern: '^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$',
+      constraintDescription: 'an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)',
+    });
+    this.truststore = new MtlsTruststore(this, 'MtlsTruststore', {
+      pem: props.truststore.pem,
+      source: relative(PROJECT_ROOT, props.truststore.file) || props.truststore.file,
+      accessLogBucket: this.auditArchive.accessLogBucket,
+      logKey: key,
+      logRetention: props.logRetention,
+    });
+
     this.orderApi = new OrderApi(this, 'OrderApi', {
       handlers: {
         orderRouter: this.agents.orderRouter.function,
@@ -181,7 +217,11 @@ export class TradingPlatformStack extends Stack {
       },
       logKey: key,
       logRetention: props.logRetention,
-      mtls: props.mtls,
+      domain: {
+        domainName: this.apiDomainName.valueAsString,
+        certificateArn: this.apiCertificateArn.valueAsString,
+        truststore: this.truststore,
+      },
     });
 
     this.firewall = new ApiFirewall(this, 'OrderApiFirewall', {
@@ -190,13 +230,23 @@ export class TradingPlatformStack extends Stack {
       logRetention: props.logRetention,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: this.orderApi.api.url });
-    if (this.orderApi.domainName) {
-      new CfnOutput(this, 'MtlsDomainTarget', {
-        description: 'Point the mTLS domain (CNAME or alias) at this regional endpoint',
-        value: this.orderApi.domainName.domainNameAliasDomainName,
-      });
-    }
+    // The execute-api URL is disabled: the API's address is the custom domain.
+    new CfnOutput(this, 'ApiUrl', {
+      description: 'The API, through the mTLS custom domain (a client certificate from the truststore CAs)',
+      value: `https://${this.apiDomainName.valueAsString}/`,
+    });
+    new CfnOutput(this, 'MtlsDomainTarget', {
+      description: 'Point the mTLS domain (CNAME, or alias with MtlsDomainHostedZoneId) at this regional endpoint',
+      value: this.orderApi.domainName.domainNameAliasDomainName,
+    });
+    new CfnOutput(this, 'MtlsDomainHostedZoneId', {
+      description: 'Hosted zone of the regional endpoint, for a Route 53 alias record',
+      value: this.orderApi.domainName.domainNameAliasHostedZoneId,
+    });
+    new CfnOutput(this, 'MtlsTruststoreUri', {
+      description: 'The CA bundle the domain trusts (its key is a hash of the bundle)',
+      value: this.truststore.uri,
+    });
     new CfnOutput(this, 'StateMachineArn', { value: this.lifecycle.stateMachine.stateMachineArn });
     new CfnOutput(this, 'AuditBucketName', { value: this.auditArchive.bucket.bucketName });
     for (const [name, table] of Object.entries(this.tables.all)) {
@@ -204,46 +254,31 @@ export class TradingPlatformStack extends Stack {
     }
   }
 
-  /** The access matrix of docs/contracts.md, and nothing more. */
+  /** The access matrix of docs/contracts.md (lib/agent-access.ts), and nothing more. */
   private grantAccess(): void {
-    const { orderRouter, risk, approval, execution, positionTracker, compliance } = this.agents;
-    const t = this.tables;
-
-    t.grantReadWrite(orderRouter.role, 'orders');
-    t.grantRead(orderRouter.role, 'reference');
-    this.lifecycle.grantStartExecution(orderRouter.role);
-    this.lifecycle.grantDescribeExecution(orderRouter.role);
-
-    // The risk agent also hosts the risk officers' admin API: it writes limits, lists, halts.
-    t.grantRead(risk.role, 'positions');
-    t.grantReadWrite(risk.role, 'orders', 'reference');
-
-    // Accounts' live risk state: risk reserves an order's value; the steps that end an order
-    // (approval rejected or expired, execution refused, fill applied, failure recorded) release it.
-    for (const agent of [risk, approval, execution, positionTracker, compliance]) {
-      t.grantGetPut(agent.role, 'riskState');
-    }
-
-    t.grantReadWrite(approval.role, 'approvals');
-    t.grantRead(approval.role, 'orders');
-    this.lifecycle.grantTaskResponse(approval.role);
-
-    // Execution consumes the risk approval on the order and verifies the approval record.
-    t.grantReadWrite(execution.role, 'orders');
-    t.grantRead(execution.role, 'reference', 'approvals', 'positions');
-
-    t.grantReadWrite(positionTracker.role, 'positions');
-    t.grantRead(positionTracker.role, 'reference');
-
-    t.grantRead(compliance.role, 'orders');
-    this.lifecycle.grantDescribeExecution(compliance.role);
-
-    // Every agent appends its own decisions to the audit trail.
-    for (const agent of Object.values(this.agents) as AgentFunction[]) {
-      t.grantReadWrite(agent.role, 'audit');
-      this.auditArchive.grantArchiveAccess(agent.role);
-      // Whoever extends the log may sign a checkpoint of it (every N records or T seconds).
+    const byName: Record<AgentName, AgentFunction> = {
+      'order-router': this.agents.orderRouter,
+      risk: this.agents.risk,
+      approval: this.agents.approval,
+      execution: this.agents.execution,
+      'position-tracker': this.agents.positionTracker,
+      compliance: this.agents.compliance,
+    };
+    for (const [name, agent] of Object.entries(byName) as [AgentName, AgentFunction][]) {
+      const access = AGENT_ACCESS[name];
+      for (const [table, tableAccess] of Object.entries(access.tables) as [TableName, TableAccess][]) {
+        this.tables.grantItems(agent.role, table, tableAccess);
+      }
+      // Every agent writes the audit table at least, so every agent uses the platform key.
+      this.tables.grantKeyUse(agent.role);
+      this.auditArchive.grantArchiveAccess(agent.role, { listRecords: access.listArchiveRecords });
+      // Whoever extends the log may sign a checkpoint of it (the count rule, every N records).
       this.auditSigningKey.grantSign(agent.role);
+      for (const call of access.stateMachine) {
+        if (call === 'start') this.lifecycle.grantStartExecution(agent.role);
+        if (call === 'describe') this.lifecycle.grantDescribeExecution(agent.role);
+        if (call === 'taskResponse') this.lifecycle.grantTaskResponse(agent.role);
+      }
     }
   }
 }

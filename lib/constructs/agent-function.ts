@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -20,6 +21,26 @@ export type AgentName = (typeof AGENT_NAMES)[number];
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __agentCreateRequire } from 'node:module'; const require = __agentCreateRequire(import.meta.url);";
 
+/** The Cedar engine's wasm, which its nodejs build reads from `__dirname` (the bundle's directory). */
+export const CEDAR_WASM_FILE = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm';
+
+/**
+ * What functions/core/policy-engine.ts loads next to the bundle: the wasm, every `policies/*.cedar`
+ * and `policies/schema.cedarschema`. Listed at synth time, so a new policy file ships without a
+ * change here.
+ */
+export function policyEngineFiles(projectRoot: string = PROJECT_ROOT): string[] {
+  const policies = readdirSync(join(projectRoot, 'policies'))
+    .filter((name) => name.endsWith('.cedar'))
+    .sort()
+    .map((name) => `policies/${name}`);
+  const files = [CEDAR_WASM_FILE, ...policies, 'policies/schema.cedarschema'];
+  const missing = files.filter((file) => !existsSync(join(projectRoot, file)));
+  if (missing.length > 0) throw new Error(`the policy engine's files are missing: ${missing.join(', ')}`);
+  if (policies.length === 0) throw new Error('policies/ holds no .cedar file: every agent would deny everything');
+  return files;
+}
+
 export interface AgentFunctionProps {
   readonly agentName: AgentName;
   /** Agent-specific variables (docs/contracts.md); the common ones are set here. */
@@ -33,8 +54,9 @@ export interface AgentFunctionProps {
   /** Stays under the state machine's 30 s task timeout and API Gateway's 29 s integration timeout. */
   readonly timeout?: Duration;
   /**
-   * Files (relative to the repository root) copied next to the bundle, e.g. a wasm file that a
-   * bundled module loads from `__dirname`. Keeps the asset to what the code actually loads.
+   * Files (relative to the repository root) copied next to the bundle, besides the policy
+   * engine's (always shipped: every agent is an enforcement point). Keeps the asset to what the
+   * code actually loads.
    */
   readonly bundleFiles?: readonly string[];
   readonly description?: string;
@@ -69,7 +91,7 @@ export class AgentFunction extends Construct {
     // Explicit log group, so no AWSLambdaBasicExecutionRole: write access to this group only.
     this.logGroup.grantWrite(this.role);
 
-    const bundleFiles = props.bundleFiles ?? [];
+    const bundleFiles = [...new Set([...policyEngineFiles(), ...(props.bundleFiles ?? [])])];
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(PROJECT_ROOT, 'functions', props.agentName, 'handler.ts'),
       handler: 'handler',
@@ -110,15 +132,13 @@ export class AgentFunction extends Construct {
         tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
         // Never fall back to a Docker build: synth must work offline on a machine without Docker.
         forceDockerBundling: false,
-        commandHooks:
-          bundleFiles.length === 0
-            ? undefined
-            : {
-                beforeBundling: () => [],
-                beforeInstall: () => [],
-                afterBundling: (inputDir: string, outputDir: string) =>
-                  bundleFiles.map((file) => `cp "${join(inputDir, file)}" "${outputDir}/"`),
-              },
+        // Flat, next to index.mjs: the engine looks for its wasm and policies beside itself.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) =>
+            bundleFiles.map((file) => `cp "${join(inputDir, file)}" "${outputDir}/"`),
+        },
       },
     });
 

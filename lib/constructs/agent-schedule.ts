@@ -4,10 +4,30 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 
+/**
+ * EventBridge's predefined variable for the ARN of the rule that fired: EventBridge writes the
+ * value, not whoever wrote the rule's input. Only this stack's rules (besides API Gateway and the
+ * state machine's role) may invoke an agent, so the handler can check the ARN against its rules.
+ */
+export const RULE_ARN_VARIABLE = '<aws.events.rule-arn>';
+
+/**
+ * The target input of a scheduled task: `{"action": <action>, "schedule": {"rule_arn": <the rule's
+ * ARN>, "time": <the event's time>}}`. CDK has no field for EventBridge's predefined variables
+ * (aws/aws-cdk#27841), but a literal `<aws.events.rule-arn>` in the template is one; the EventField
+ * for the time makes CDK render an InputTransformer rather than a constant Input.
+ */
+export function scheduledTaskInput(action: string): events.RuleTargetInput {
+  return events.RuleTargetInput.fromObject({
+    action,
+    schedule: { rule_arn: RULE_ARN_VARIABLE, time: events.EventField.time },
+  });
+}
+
 export interface AgentScheduleProps {
   /** The agent function that runs the task. */
   readonly fn: lambda.IFunction;
-  /** The task the agent runs: its payload is `{ action }`. */
+  /** The task the agent runs (see {@link scheduledTaskInput}). */
   readonly action: string;
   readonly description: string;
   readonly every?: Duration;
@@ -28,7 +48,7 @@ export class AgentSchedule extends Construct {
       schedule: events.Schedule.rate(props.every ?? Duration.minutes(1)),
       targets: [
         new targets.LambdaFunction(props.fn, {
-          event: events.RuleTargetInput.fromObject({ action: props.action }),
+          event: scheduledTaskInput(props.action),
           retryAttempts: 2,
           maxEventAge: Duration.minutes(5),
         }),

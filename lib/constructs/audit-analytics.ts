@@ -122,7 +122,7 @@ export class AuditAnalytics extends Construct {
         },
       },
     });
-    this.table.addDependency(this.database);
+    this.table.addResourceDependency(this.database);
 
     this.resultsBucket = new s3.Bucket(this, 'Results', {
       encryption: s3.BucketEncryption.KMS,
@@ -178,7 +178,7 @@ export class AuditAnalytics extends Construct {
         ),
         queryString: q.sql,
       });
-      query.addDependency(this.table);
+      query.addResourceDependency(this.table);
       named[q.name] = query;
     }
     this.namedQueries = named;

@@ -91,8 +91,12 @@ export class AuditArchive extends Construct {
     this.acknowledgeFindings();
   }
 
-  /** Write-once put, get and list on the agents' prefixes, and the key use that goes with them. */
-  public grantArchiveAccess(grantee: iam.IGrantable & Construct): void {
+  /**
+   * What an agent appending to the audit log needs: write-once put and get of records/ and
+   * checkpoints/ objects, a listing of checkpoints/ (the latest checkpoint), and the platform key
+   * only as S3 uses it for them. `listRecords`: also list records/ (the compliance agent's proofs).
+   */
+  public grantArchiveAccess(grantee: iam.IGrantable & Construct, options: { listRecords?: boolean } = {}): void {
     const objects = ARCHIVE_PREFIXES.map((prefix) => this.bucket.arnForObjects(`${prefix}*`));
     iam.Grant.addToPrincipal({
       grantee,
@@ -101,13 +105,22 @@ export class AuditArchive extends Construct {
       actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject'],
       resourceArns: objects,
     });
+    const listed = options.listRecords ? ARCHIVE_PREFIXES : (['checkpoints/'] as const);
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': ARCHIVE_PREFIXES.map((prefix) => `${prefix}*`) } },
+      conditions: { StringLike: { 's3:prefix': listed.map((prefix) => `${prefix}*`) } },
     });
-    this.bucket.encryptionKey?.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
+    const key = this.bucket.encryptionKey;
+    if (key) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resourceArns: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      });
+    }
     const logicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
     for (const prefix of ARCHIVE_PREFIXES) {
       Validations.of(grantee).acknowledge({

@@ -1,10 +1,36 @@
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
 export type TableName = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit' | 'riskState';
+
+/** The item-level DynamoDB actions the adapters send (functions/adapters/dynamodb-*.ts). */
+export type DynamoDbAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem';
+
+/** One agent's access to one table: actions on the table, and Query on these indexes. */
+export interface TableAccess {
+  readonly actions: readonly DynamoDbAction[];
+  readonly indexes?: readonly string[];
+}
+
+export const DYNAMODB_KEY_ACTIONS = [
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+];
 
 export interface DataTablesProps {
   readonly encryptionKey: kms.IKey;
@@ -22,7 +48,7 @@ export class DataTables extends Construct {
   public readonly audit: dynamodb.Table;
   /** Accounts' live risk state (open and recent orders), one item per account. */
   public readonly riskState: dynamodb.Table;
-  private readonly indexed = new Set<dynamodb.Table>();
+  private readonly indexNames = new Map<dynamodb.Table, string[]>();
 
   private readonly encryptionKey: kms.IKey;
 
@@ -74,39 +100,44 @@ export class DataTables extends Construct {
     };
   }
 
-  /** Item reads (get, query, scan) on the named tables and their indexes. */
-  public grantRead(grantee: iam.IGrantable & Construct, ...names: TableName[]): void {
-    for (const name of names) {
-      this.all[name].grantReadData(grantee);
-      this.acknowledgeIndexes(grantee, name);
+  /**
+   * Exactly `access.actions` on one table, and Query on the named indexes only (never
+   * `<table>/index/*`). The platform key use that goes with item access is {@link grantKeyUse}.
+   */
+  public grantItems(grantee: iam.IGrantable, name: TableName, access: TableAccess): void {
+    const table = this.all[name];
+    const known = this.indexNames.get(table) ?? [];
+    for (const index of access.indexes ?? []) {
+      if (!known.includes(index)) throw new Error(`table ${name} has no index ${index} (it has ${known.join(', ')})`);
     }
-  }
-
-  /** Item reads and writes on the named tables and their indexes. */
-  public grantReadWrite(grantee: iam.IGrantable & Construct, ...names: TableName[]): void {
-    for (const name of names) {
-      this.all[name].grantReadWriteData(grantee);
-      this.acknowledgeIndexes(grantee, name);
+    if (access.actions.length > 0) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: [...new Set(access.actions)].map((a) => `dynamodb:${a}`),
+        resourceArns: [table.tableArn],
+      });
     }
-    const reason =
-      'Writes to the CMK-encrypted tables: DynamoDB needs the kms:GenerateDataKey*/kms:ReEncrypt* families, granted on the platform key only.';
-    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason });
-    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason });
+    if (access.indexes && access.indexes.length > 0) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['dynamodb:Query'],
+        resourceArns: access.indexes.map((index) => `${table.tableArn}/index/${index}`),
+      });
+    }
   }
 
   /**
-   * GetItem and PutItem only, on one table without indexes: for an item replaced whole by a
-   * conditional put (the accounts' risk state), nothing to delete, update or batch.
+   * The platform key, as DynamoDB uses it on the caller's behalf for the CMK-encrypted tables: the
+   * actions DynamoDB's documentation lists for a customer managed key (GenerateDataKey* and
+   * ReEncrypt* spelled out, no key-pair generation), and only through DynamoDB in this region.
    */
-  public grantGetPut(grantee: iam.IGrantable & Construct, name: TableName): void {
-    const table = this.all[name];
-    table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem');
-    // The items are encrypted with the platform key: reading and writing them needs it.
-    this.encryptionKey.grantEncryptDecrypt(grantee);
-    const reason =
-      'Reads and writes of the CMK-encrypted risk state: DynamoDB needs the kms:GenerateDataKey*/kms:ReEncrypt* families, granted on the platform key only.';
-    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason });
-    Validations.of(grantee).acknowledge({ id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason });
+  public grantKeyUse(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: DYNAMODB_KEY_ACTIONS,
+      resourceArns: [this.encryptionKey.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+    });
   }
 
   private addIndex(
@@ -116,17 +147,6 @@ export class DataTables extends Construct {
     sortKey: dynamodb.Attribute,
   ): void {
     table.addGlobalSecondaryIndex({ indexName, partitionKey, sortKey, projectionType: dynamodb.ProjectionType.ALL });
-    this.indexed.add(table);
-  }
-
-  /** CDK grants on `<table>/index/*` when a table has indexes; the wildcard is the index name. */
-  private acknowledgeIndexes(grantee: Construct, name: TableName): void {
-    const table = this.all[name];
-    if (!this.indexed.has(table)) return;
-    const logicalId = Stack.of(this).getLogicalId(table.node.defaultChild as dynamodb.CfnTable);
-    Validations.of(grantee).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/index/*]`,
-      reason: `Queries on the GSIs of the ${name} table (docs/contracts.md): the wildcard is the index name, under this one table.`,
-    });
+    this.indexNames.set(table, [...(this.indexNames.get(table) ?? []), indexName]);
   }
 }

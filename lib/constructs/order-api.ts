@@ -4,20 +4,19 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { MtlsTruststore } from './mtls-truststore.js';
 
 /**
- * The mTLS custom domain (the workload-identity seam): callers present a client certificate
- * issued by the truststore's CA, and the handlers read its subject CN.
+ * The mTLS custom domain, the only way in: callers present a client certificate issued by a CA of
+ * the truststore, and the handlers read its subject (requestContext.identity.clientCert.subjectDN).
  */
-export interface OrderApiMtls {
+export interface OrderApiDomain {
+  /** May be a CloudFormation parameter's value. */
   readonly domainName: string;
-  /** ACM certificate for `domainName`, in the stack's region. */
+  /** ACM certificate for `domainName`, in the stack's region; may be a parameter's value. */
   readonly certificateArn: string;
-  /** `s3://bucket/key` of the PEM truststore. */
-  readonly truststoreUri: string;
-  readonly truststoreVersion?: string;
+  readonly truststore: MtlsTruststore;
 }
 
 export interface OrderApiHandlers {
@@ -33,7 +32,7 @@ export interface OrderApiProps {
   readonly handlers: OrderApiHandlers;
   readonly logKey: kms.IKey;
   readonly logRetention: logs.RetentionDays;
-  readonly mtls?: OrderApiMtls;
+  readonly domain: OrderApiDomain;
   readonly stageName?: string;
 }
 
@@ -75,23 +74,18 @@ export const ORDER_API_ROUTES: readonly OrderApiRoute[] = [
   { method: 'PUT', path: '/risk/prices/{symbol}', handler: 'risk' },
 ];
 
-/** Parses `s3://bucket/key`; the truststore must name an object, not a bucket. */
-export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!match?.[1] || !match[2]) throw new Error(`mtlsTruststoreUri must look like s3://bucket/key, got "${uri}"`);
-  return { bucket: match[1], key: match[2] };
-}
-
 /**
- * The platform's REST API: Lambda proxy routes, SigV4 (AWS_IAM) on every method, request
- * validation, JSON access logs, X-Ray tracing. With `mtls`, a regional custom domain that demands
- * a client certificate becomes the only way in (the execute-api endpoint is disabled).
+ * The platform's REST API: Lambda proxy routes, request validation, JSON access logs, X-Ray
+ * tracing, reached only through a regional custom domain that demands a client certificate (the
+ * execute-api endpoint is disabled). Authentication is that certificate; authorisation is Cedar
+ * policy in each handler, so the methods carry no API Gateway authorizer.
  */
 export class OrderApi extends Construct {
   public readonly api: apigw.RestApi;
   public readonly accessLogGroup: logs.LogGroup;
   public readonly requestValidator: apigw.RequestValidator;
-  public readonly domainName?: apigw.DomainName;
+  public readonly domainName: apigw.DomainName;
+  public readonly methods: apigw.Method[] = [];
 
   constructor(scope: Construct, id: string, props: OrderApiProps) {
     super(scope, id);
@@ -105,13 +99,13 @@ export class OrderApi extends Construct {
     this.api = new apigw.RestApi(this, 'Api', {
       description: 'ACME trading platform: orders, approvals, audit, reports and risk controls',
       endpointTypes: [apigw.EndpointType.REGIONAL],
-      // With mTLS, a caller must come through the custom domain, so the certificate is checked.
-      disableExecuteApiEndpoint: props.mtls !== undefined,
+      // Every caller comes through the custom domain, so every caller's certificate is checked.
+      disableExecuteApiEndpoint: true,
       // Execution logging needs the account-level API Gateway role; kept on stack deletion since
       // it is a per-region account setting other APIs may rely on.
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
-      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
+      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.NONE },
       deployOptions: {
         stageName: props.stageName ?? 'v1',
         tracingEnabled: true,
@@ -148,6 +142,9 @@ export class OrderApi extends Construct {
       },
     });
 
+    // RestApi outputs its execute-api URL, which is disabled here: the stack outputs the domain.
+    this.api.node.tryRemoveChild('Endpoint');
+
     this.requestValidator = this.api.addRequestValidator('RequestValidator', {
       validateRequestBody: true,
       validateRequestParameters: true,
@@ -163,49 +160,48 @@ export class OrderApi extends Construct {
     for (const route of ORDER_API_ROUTES) {
       let integration = integrations.get(route.handler);
       if (!integration) {
-        // allowTestInvoke off: the console's test call would bypass IAM auth and the stage.
+        // allowTestInvoke off: the console's test call would bypass the domain's mTLS and the stage.
         integration = new apigw.LambdaIntegration(props.handlers[route.handler], { allowTestInvoke: false });
         integrations.set(route.handler, integration);
       }
       const resource = this.api.root.resourceForPath(route.path);
       const pathParameters = [...route.path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
-      resource.addMethod(route.method, integration, {
-        authorizationType: apigw.AuthorizationType.IAM,
+      const method = resource.addMethod(route.method, integration, {
+        authorizationType: apigw.AuthorizationType.NONE,
         requestValidator: this.requestValidator,
         requestParameters: Object.fromEntries(pathParameters.map((name) => [`method.request.path.${name}`, true])),
         requestModels:
           route.method === 'POST' && route.path === '/orders' ? { 'application/json': jsonObject } : undefined,
       });
+      this.methods.push(method);
     }
 
-    if (props.mtls) this.domainName = this.addMtlsDomain(props.mtls);
+    this.domainName = this.addMtlsDomain(props.domain);
     this.acknowledgeFindings();
   }
 
-  private addMtlsDomain(mtls: OrderApiMtls): apigw.DomainName {
-    const truststore = parseS3Uri(mtls.truststoreUri);
-    const domain = new apigw.DomainName(this, 'MtlsDomain', {
-      domainName: mtls.domainName,
-      certificate: acm.Certificate.fromCertificateArn(this, 'MtlsCertificate', mtls.certificateArn),
+  private addMtlsDomain(domain: OrderApiDomain): apigw.DomainName {
+    const name = new apigw.DomainName(this, 'MtlsDomain', {
+      domainName: domain.domainName,
+      certificate: acm.Certificate.fromCertificateArn(this, 'MtlsCertificate', domain.certificateArn),
       // Mutual TLS needs a regional endpoint and TLS 1.2.
       endpointType: apigw.EndpointType.REGIONAL,
       securityPolicy: apigw.SecurityPolicy.TLS_1_2,
-      mtls: {
-        bucket: s3.Bucket.fromBucketName(this, 'Truststore', truststore.bucket),
-        key: truststore.key,
-        version: mtls.truststoreVersion,
-      },
+      mtls: { bucket: domain.truststore.bucket, key: domain.truststore.key },
     });
-    domain.addBasePathMapping(this.api, { stage: this.api.deploymentStage });
-    return domain;
+    // API Gateway reads the truststore when the domain is created or updated: it must be uploaded.
+    name.node.addDependency(domain.truststore.deployment);
+    name.addBasePathMapping(this.api, { stage: this.api.deploymentStage });
+    return name;
   }
 
   private acknowledgeFindings(): void {
-    Validations.of(this.api).acknowledge({
-      id: 'AwsSolutions-COG4',
-      reason:
-        'Callers are workloads and operators with IAM identities: every method uses AWS_IAM (SigV4), with mTLS client certificates on the custom domain; there are no Cognito users.',
-    });
+    const noAuthorizer =
+      'Authentication is the client certificate the mTLS custom domain demands (the only way in: execute-api is disabled); authorisation is Cedar policy in the handler, on the certificate subject.';
+    for (const method of this.methods) {
+      Validations.of(method).acknowledge({ id: 'AwsSolutions-APIG4', reason: noAuthorizer });
+      Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason: noAuthorizer });
+    }
     const stage = Validations.of(this.api.deploymentStage);
     for (const pack of ['NIST.800.53.R5', 'PCI.DSS.321']) {
       stage.acknowledge({

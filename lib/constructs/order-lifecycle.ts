@@ -124,11 +124,11 @@ export class OrderLifecycle extends Construct {
     });
   }
 
-  /** Describe this state machine's executions (status queries, reports). */
+  /** DescribeExecution on this state machine's executions (status reads). */
   public grantDescribeExecution(grantee: iam.IGrantable & Construct): iam.Grant {
     const grant = iam.Grant.addToPrincipal({
       grantee,
-      actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+      actions: ['states:DescribeExecution'],
       resourceArns: [this.executionsArn],
     });
     Validations.of(grantee).acknowledge({
@@ -138,11 +138,14 @@ export class OrderLifecycle extends Construct {
     return grant;
   }
 
-  /** Answer the approval state's task token (maker-checker decision, timeout). */
+  /**
+   * Answer the approval state's task token (the checker's decision, the timeout). No
+   * SendTaskHeartbeat: the approval state sets no HeartbeatSeconds and nothing sends one.
+   */
   public grantTaskResponse(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+      actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
       resourceArns: [this.stateMachineArn],
     });
   }

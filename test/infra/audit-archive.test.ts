@@ -212,6 +212,13 @@ describe('AuditArchive', () => {
         ARCHIVE_PREFIXES.map((prefix) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, `/${prefix}*`]] })),
       ),
     );
+    // A writer lists checkpoints/ only (the latest checkpoint); records/ is listed for proofs alone.
+    const listing = statements.find((s) => list(s.Action).includes('s3:ListBucket'));
+    expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['checkpoints/*'] } });
+    // The key only as S3 uses it for these objects, not for direct Decrypt calls.
+    const key = statements.find((s) => list(s.Action).includes('kms:GenerateDataKey'));
+    expect(new Set(list(key?.Action))).toEqual(new Set(['kms:GenerateDataKey', 'kms:Decrypt']));
+    expect(JSON.stringify(key?.Condition)).toMatch(/"kms:ViaService":\{"Fn::Join":\["",\["s3\."/);
   });
 
   it('passes AwsSolutions, NIST 800-53 R5 and PCI DSS 3.2.1, every acknowledgment answering a finding', () => {

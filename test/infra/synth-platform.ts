@@ -31,13 +31,23 @@ export function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context ?? {};
 }
 
+/**
+ * A test-only truststore: one self-signed CA certificate (its key was discarded when it was made),
+ * valid to 2126. Deployments name the firm's own CA bundle with -c mtlsTruststoreFile=<file>.
+ */
+export const TEST_TRUSTSTORE_FILE = 'test/infra/fixtures/truststore-ca.pem';
+
 export function createPlatformApp(options: SynthOptions = {}): {
   app: App;
   stack: TradingPlatformStack;
   outdir: string;
 } {
   const outdir = mkdtempSync(join(tmpdir(), 'trading-cdk-'));
-  const context: Record<string, unknown> = { ...cdkJsonContext(), ...options.context };
+  const context: Record<string, unknown> = {
+    ...cdkJsonContext(),
+    mtlsTruststoreFile: TEST_TRUSTSTORE_FILE,
+    ...options.context,
+  };
   // An empty list tells CDK to bundle no stack: NodejsFunction then stages a placeholder asset.
   if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
   const app = new App({ outdir, context });

@@ -112,7 +112,12 @@ describe('lambdaEntry tracing', () => {
   it('runs each invocation in a subsegment annotated with its action and order, and restores the parent', async () => {
     const calls: string[] = [];
     const sub = { close: () => calls.push('close') };
-    const parent = { addNewSubsegment: (name: string) => (calls.push(`open ${name}`), sub) };
+    const parent = {
+      addNewSubsegment: (name: string) => {
+        calls.push(`open ${name}`);
+        return sub;
+      },
+    };
     let current: unknown = parent;
     const tracer = {
       getSegment: () => parent,
