@@ -1,7 +1,7 @@
 // Policy benchmark (issue 5): what the Cedar enforcement points cost, on one core.
 // (a) One authorisation against the pre-parsed policy set (functions/core/policy-engine.ts): each
 //     decision timed on its own, over a mix of the decisions one order meets: a trader's
-//     submit_order with its entitlements as principal attributes, then the agent-to-agent steps
+//     submit_order (its entitlement answered from the store), then the agent-to-agent steps
 //     (check_risk, request_approval, a checker's approve, confirm_approval, execute_trade,
 //     send_to_venue, update_positions), cycled evenly.
 // (b) per_order_ms: every `enforce` (functions/core/access.ts) one order passes through, awaited
@@ -11,6 +11,7 @@
 //     decisions, no approval) is printed beside it. RecordFailure's log_event is on failure paths
 //     only and not counted.
 //   npm run bench -- policy [--decisions N] [--orders N]
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type AccessDeps, type Caller, enforce, selfCaller } from '../functions/core/access.js';
 import type { AuditEvent, AuditRecord } from '../functions/core/model.js';
@@ -65,18 +66,23 @@ function makeOrders(desks: readonly Desk[], rand: () => number, n: number): Benc
 // (a) single decisions
 
 const agent = (id: string) => ({ type: 'Agent', id });
+const traderRef = (id: string) => ({ __entity: { type: 'Trading::Trader', id } });
 
 /** The decisions of one order (approval path), as the engine sees them. */
 function orderDecisions(o: BenchOrder): { kind: string; request: AuthorizationRequest }[] {
   return [
     {
-      kind: 'submit_order (Trader, entitlements)',
+      kind: 'submit_order (Trader, entitled account)',
       request: {
         principal: { type: 'Trader', id: o.traderId },
-        principalAttrs: { trader_id: o.traderId, accounts: [...o.accounts] },
         action: 'submit_order',
         resource: agent('order-router'),
-        context: { account_id: o.accountId, trader_id: o.traderId },
+        // As the enforcement point passes it, the entitlement answered from the store.
+        context: {
+          account_id: o.accountId,
+          account_entitled: o.accounts.includes(o.accountId),
+          order_trader: traderRef(o.traderId),
+        },
       },
     },
     {
@@ -242,7 +248,7 @@ async function enforceOrder(a: Agents, o: BenchOrder, approval: boolean): Promis
   // POST /orders: the trader, held to its own name and entitled accounts (deferred route).
   await enforce(a.router, person('Trader', o.traderId, 'trader'), {
     action: 'submit_order',
-    context: { account_id: o.accountId, trader_id: o.traderId },
+    context: { account_id: o.accountId, order_trader: traderRef(o.traderId) },
     ...subject,
   });
   await enforce(a.risk, lifecycle('order-router', 'CheckRisk', o.orderId), {
@@ -339,6 +345,33 @@ export async function policyBench(argv: string[]): Promise<void> {
     }),
   );
 
+  // The engine's own floor on this machine: the same call with no policy at all and an empty
+  // context (what no policy set, however small, can go below).
+  const schema = readFileSync(new URL('../policies/schema.cedarschema', import.meta.url), 'utf8');
+  const empty = loadPolicyEngine({ policies: {}, schema });
+  const floorRequest: AuthorizationRequest = {
+    principal: agent('order-router'),
+    action: 'check_risk',
+    resource: agent('risk'),
+    context: {},
+  };
+  for (let i = 0; i < 50_000; i++) empty.authorize(floorRequest);
+  const floor = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = process.hrtime.bigint();
+    empty.authorize(floorRequest);
+    floor[i] = Number(process.hrtime.bigint() - s) / 1000;
+  }
+  floor.sort();
+  console.log(
+    JSON.stringify({
+      run: 'policy_floor',
+      what: 'one statefulIsAuthorized with no policy and an empty context',
+      p50_us: round(percentile(floor, 50), 1),
+      p99_us: round(percentile(floor, 99), 1),
+    }),
+  );
+
   const audit = new MemoryAudit();
   const a = agents(engine, audit, new WarmEntitlements(desks));
   // Sanity: a refusal does reach the sink (so "allowed calls audit nothing" is a measured fact),
@@ -346,7 +379,7 @@ export async function policyBench(argv: string[]): Promise<void> {
   const stray = orders[0] as BenchOrder;
   const refused = await enforce(a.router, person('Trader', stray.traderId, 'trader'), {
     action: 'submit_order',
-    context: { account_id: 'ACC-NOT-ENTITLED', trader_id: stray.traderId },
+    context: { account_id: 'ACC-NOT-ENTITLED', order_trader: traderRef(stray.traderId) },
   }).then(
     () => false,
     () => true,

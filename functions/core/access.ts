@@ -106,13 +106,12 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
     throw new AccessDenied(message, [IDENTITY_CHECK], code);
   }
   const resource = request.resource ?? { type: 'Agent', id: deps.self };
-  const principalAttrs = await attributesOf(deps, caller.principal);
+  const context = await withEntitlement(deps, caller.principal, request.context ?? {});
   const result: AuthorizationResult = deps.policy.authorize({
     principal: caller.principal,
-    ...(principalAttrs ? { principalAttrs } : {}),
     action: request.action,
     resource,
-    context: request.context ?? {},
+    context,
   });
   if (result.decision === 'allow') return caller;
 
@@ -122,6 +121,7 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
     deps,
     {
       ...request,
+      context,
       ...(caller.principal.type === 'Trader' && request.trader_id === undefined
         ? { trader_id: caller.principal.id }
         : {}),
@@ -137,11 +137,21 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
   );
 }
 
-/** A trader's entitlements from the store; other principals carry no attributes. */
-async function attributesOf(deps: AccessDeps, principal: EntityRef): Promise<Record<string, unknown> | undefined> {
-  if (principal.type !== 'Trader') return undefined;
-  const accounts = (await deps.entitlements.getTraderAccounts(principal.id)) ?? [];
-  return { trader_id: principal.id, accounts: [...accounts] };
+/**
+ * A request that names an account gets `account_entitled`: whether the caller is a trader whose
+ * entitlements in the store include it (never taken from the caller: it is set here, over anything
+ * passed). Entitlements apply to traders only; for anyone else the answer is false, and the
+ * policies decide what that caller may do with the account regardless.
+ */
+async function withEntitlement(
+  deps: AccessDeps,
+  principal: EntityRef,
+  context: Readonly<Record<string, unknown>>,
+): Promise<Record<string, unknown>> {
+  if (typeof context.account_id !== 'string') return { ...context };
+  const accountId = context.account_id;
+  const accounts = principal.type === 'Trader' ? await deps.entitlements.getTraderAccounts(principal.id) : undefined;
+  return { ...context, account_entitled: accounts?.includes(accountId) ?? false };
 }
 
 async function recordRefusal(

@@ -4,6 +4,9 @@ import { NotFoundError } from '../core/errors.js';
 import { getOrder, type OrderIntakeDeps, submitOrder } from '../core/order-intake.js';
 import { json, pathParam } from '../http.js';
 
+/** A Cedar entity reference in a context (the JSON form `__entity`). */
+const traderEntity = (traderId: string) => ({ __entity: { type: 'Trading::Trader', id: traderId } });
+
 export function createOrderRouterHandler(
   deps: OrderIntakeDeps,
   logger: AgentLogger,
@@ -23,7 +26,8 @@ export function createOrderRouterHandler(
           case 'POST /orders': {
             const answer = await submitOrder(deps, event.body, caller.principal.id, (order) =>
               authorize(
-                { account_id: order.account_id, trader_id: order.trader_id },
+                // The trader the order names, as an entity the policy compares with the caller.
+                { account_id: order.account_id, order_trader: traderEntity(order.trader_id) },
                 { order_id: order.order_id, trader_id: order.trader_id },
               ),
             );

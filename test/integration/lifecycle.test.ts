@@ -370,7 +370,11 @@ describe.each(['journal', 'dynalite'] as const)('order lifecycle on the local pl
       expect(records[0]?.input).toMatchObject({
         caller: { via: 'client_certificate', type: 'Trader', id: 'TRADER-123' },
         action: 'submit_order',
-        context: { account_id: account, trader_id: 'TRADER-123' },
+        context: {
+          account_id: account,
+          account_entitled: false,
+          order_trader: { __entity: { type: 'Trading::Trader', id: 'TRADER-123' } },
+        },
         decided_by: ['traders.cedar#entitled-accounts'],
       });
       expect((await call('auditor', 'GET', `/orders/${id}`)).status).toBe(404);

@@ -14,6 +14,7 @@ import {
 import { InMemoryAuditTrail, ManualClock } from '../support/in-memory.js';
 
 const config = { stateMachineArn: TEST_STATE_MACHINE_ARN };
+const trader = (id: string) => ({ __entity: { type: 'Trading::Trader', id } });
 
 describe('callerFromApi: the client certificate', () => {
   it('maps CN to the id and OU to the principal type', () => {
@@ -121,7 +122,7 @@ describe('enforce', () => {
     const caller = callerFromApi(certEvent('POST', '/orders', { cn: 'TRADER-123', ou: 'trader' }));
     const err = await enforce(deps, caller, {
       action: 'submit_order',
-      context: { account_id: 'ACC-002', trader_id: 'TRADER-123' },
+      context: { account_id: 'ACC-002', order_trader: trader('TRADER-123') },
       order_id: 'ORD-9',
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AccessDenied);
@@ -137,11 +138,25 @@ describe('enforce', () => {
     });
   });
 
+  it('account_entitled comes from the store, never from the caller', async () => {
+    const deps = testAccessDeps('order-router', audit, { 'TRADER-123': ['ACC-001'] });
+    const caller = callerFromApi(certEvent('POST', '/orders', { cn: 'TRADER-123', ou: 'trader' }));
+    const context = { account_id: 'ACC-002', account_entitled: true, order_trader: trader('TRADER-123') };
+    await expect(enforce(deps, caller, { action: 'submit_order', context })).rejects.toBeInstanceOf(AccessDenied);
+    expect(audit.records()[0]?.input).toMatchObject({ context: { account_entitled: false } });
+    await expect(
+      enforce(deps, caller, { action: 'submit_order', context: { ...context, account_id: 'ACC-001' } }),
+    ).resolves.toBeDefined();
+  });
+
   it('a trader with no entitlement on record may submit for nothing', async () => {
     const deps = testAccessDeps('order-router', audit, {});
     const caller = callerFromApi(certEvent('POST', '/orders', { cn: 'TRADER-9', ou: 'trader' }));
     await expect(
-      enforce(deps, caller, { action: 'submit_order', context: { account_id: 'ACC-001', trader_id: 'TRADER-9' } }),
+      enforce(deps, caller, {
+        action: 'submit_order',
+        context: { account_id: 'ACC-001', order_trader: trader('TRADER-9') },
+      }),
     ).rejects.toBeInstanceOf(AccessDenied);
   });
 

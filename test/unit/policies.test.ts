@@ -282,6 +282,9 @@ const IDENTITIES: Record<string, string> = {
   'nested-risk': `${AGENT}risk/worker`,
   schedule: SCHEDULE_ARN,
 };
+/** A Cedar entity reference in a context. */
+const traderRef = (id: string) => ({ __entity: { type: 'Trading::Trader', id } });
+const TRADER_123 = traderRef('TRADER-123');
 const CONTEXTS: Record<string, Record<string, unknown>> = {
   // Without a risk approval, as the seed has it: no risk_check_id at all.
   none: {},
@@ -290,8 +293,9 @@ const CONTEXTS: Record<string, Record<string, unknown>> = {
   'verified-empty-id': { risk_check_id: '', risk_approval_verified: true },
   'seed-id-only': { risk_check_id: 'RC-1' },
   // The schema's context of an order's submission and of an order or position read.
-  order: { account_id: 'ACC-001', trader_id: 'TRADER-123' },
-  account: { account_id: 'ACC-001' },
+  // (as the enforcement point passes it for a workload: entitlements are a trader's only).
+  order: { account_id: 'ACC-001', account_entitled: false, order_trader: TRADER_123 },
+  account: { account_id: 'ACC-001', account_entitled: false },
 };
 const BASE_CONTEXT: Readonly<Record<string, string>> = {
   submit_order: 'order',
@@ -402,20 +406,21 @@ function generateTable(): Table {
 //   execute_trade, send_to_venue, update_positions or log_event.
 
 type PrincipalType = 'Trader' | 'Approver' | 'Auditor' | 'RiskOfficer' | 'Schedule';
-// A type, not an interface: it must pass as the engine's Record of attributes.
-type TraderAttrs = { trader_id: string; accounts: string[] };
 interface Principal {
   type: PrincipalType;
   id: string;
-  /** A trader's entitlements (what functions/core/access.ts reads from the store). */
-  attrs?: TraderAttrs;
+  /**
+   * A trader's entitlements as the store holds them: functions/core/access.ts answers the
+   * context's `account_entitled` from them (false for everyone else).
+   */
+  accounts?: string[];
 }
 
 const PRINCIPALS: Record<string, Principal> = {
-  trader: { type: 'Trader', id: 'TRADER-123', attrs: { trader_id: 'TRADER-123', accounts: ['ACC-001', 'ACC-002'] } },
-  'other-trader': { type: 'Trader', id: 'TRADER-456', attrs: { trader_id: 'TRADER-456', accounts: ['ACC-003'] } },
-  // No entitlement on record: the enforcement point passes an empty set.
-  'unentitled-trader': { type: 'Trader', id: 'TRADER-789', attrs: { trader_id: 'TRADER-789', accounts: [] } },
+  trader: { type: 'Trader', id: 'TRADER-123', accounts: ['ACC-001', 'ACC-002'] },
+  'other-trader': { type: 'Trader', id: 'TRADER-456', accounts: ['ACC-003'] },
+  // No entitlement on record: no account is entitled.
+  'unentitled-trader': { type: 'Trader', id: 'TRADER-789', accounts: [] },
   approver: { type: 'Approver', id: 'RISK-OFFICER-1' },
   auditor: { type: 'Auditor', id: 'AUDITOR-1' },
   'risk-officer': { type: 'RiskOfficer', id: 'RISK-OFFICER-2' },
@@ -496,14 +501,14 @@ const GRANTS: { policy: string; who: PrincipalType[]; actions: string[]; at: str
 const LIMITS: { policy: string; broken(p: Principal, action: string, context: Record<string, unknown>): boolean }[] = [
   {
     policy: 'traders.cedar#own-name',
-    broken: (p, action, c) => p.attrs !== undefined && action === 'submit_order' && c.trader_id !== p.attrs.trader_id,
+    broken: (p, action, c) => p.type === 'Trader' && action === 'submit_order' && c.trader_id !== p.id,
   },
   {
     policy: 'traders.cedar#entitled-accounts',
     broken: (p, action, c) =>
-      p.attrs !== undefined &&
+      p.type === 'Trader' &&
       ['submit_order', 'read_order', 'read_positions'].includes(action) &&
-      !p.attrs.accounts.includes(String(c.account_id)),
+      !(p.accounts ?? []).includes(String(c.account_id)),
   },
 ];
 
@@ -580,14 +585,23 @@ function generatePeopleTable(): PeopleTable {
   };
 }
 
+/**
+ * The request as the enforcement point builds it: an account is answered `account_entitled` from
+ * the principal's entitlements (false for anyone but a trader), the order's trader is an entity.
+ */
 function peopleRequest(key: PeopleRowKey): AuthorizationRequest {
   const { principal, context } = lookUp(key);
+  const { trader_id: traderId, ...rest } = context;
+  const cedarContext: Record<string, unknown> = { ...rest };
+  if (typeof context.account_id === 'string') {
+    cedarContext.account_entitled = (principal.accounts ?? []).includes(context.account_id);
+  }
+  if (typeof traderId === 'string') cedarContext.order_trader = traderRef(traderId);
   return {
     principal: { type: principal.type, id: principal.id },
-    ...(principal.attrs ? { principalAttrs: principal.attrs } : {}),
     action: key.action,
     resource: { type: 'Agent', id: key.resource },
-    context,
+    context: cedarContext,
   };
 }
 
@@ -910,7 +924,7 @@ describe('authorize', () => {
       resource: { type: 'Agent', id: 'exchange' },
       context,
     });
-  const submit = (principalAttrs: Record<string, unknown> | undefined, context: Record<string, unknown>) =>
+  const submit = (context: Record<string, unknown>, principalAttrs?: Record<string, unknown>) =>
     engine.authorize({
       principal: { type: 'Trader', id: 'TRADER-123' },
       ...(principalAttrs ? { principalAttrs } : {}),
@@ -967,19 +981,24 @@ describe('authorize', () => {
     }
   });
 
-  it("checks a trader's entitlements against the schema: a missing, extra or non-Cedar attribute is refused", () => {
-    const order = { account_id: 'ACC-001', trader_id: 'TRADER-123' };
-    expect(submit({ trader_id: 'TRADER-123', accounts: ['ACC-001'] }, order).decision).toBe('allow');
-    for (const attrs of [
-      { trader_id: 'TRADER-123' },
-      { trader_id: 'TRADER-123', accounts: ['ACC-001'], desk: 'x' },
-      { trader_id: 'TRADER-123', accounts: ['ACC-001'], limit: 1.5 },
-      { trader_id: 'TRADER-123', accounts: 'ACC-001' },
+  it("holds a trader's submission to the schema: the entitlement answer and the order's trader must be there, typed", () => {
+    const order = { account_id: 'ACC-001', account_entitled: true, order_trader: TRADER_123 };
+    expect(submit(order).decision).toBe('allow');
+    for (const context of [
+      { account_id: 'ACC-001', order_trader: TRADER_123 },
+      { ...order, account_entitled: 'true' },
+      { ...order, order_trader: 'TRADER-123' },
+      { ...order, order_trader: { __entity: { type: 'Trading::Agent', id: 'TRADER-123' } } },
+      { ...order, desk: 'x' },
     ]) {
-      const result = submit(attrs, order);
-      expect(result.decision, JSON.stringify(attrs)).toBe('deny');
-      expect(result.errors.length, JSON.stringify(attrs)).toBeGreaterThan(0);
+      const result = submit(context);
+      expect(result.decision, JSON.stringify(context)).toBe('deny');
+      expect(result.errors.length, JSON.stringify(context)).toBeGreaterThan(0);
     }
+    // Attributes the schema does not declare for a principal are refused too.
+    const attrs = submit(order, { accounts: ['ACC-001'] });
+    expect(attrs.decision).toBe('deny');
+    expect(attrs.errors.length).toBeGreaterThan(0);
   });
 
   it('still denies a mistyped approval flag when request validation is off', () => {
