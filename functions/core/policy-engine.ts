@@ -342,7 +342,8 @@ function schemaActions(schema: string): string[] {
 /** Whether a policy's action scope can match `action` (no constraint, ==, or in a list/group that names it). */
 function actionScopeMayName(policy: string, actionType: string, action: string): boolean {
   const json = cedar.policyToJson(policy);
-  if (json.type === 'failure') throw new PolicyParseError('a policy does not convert to JSON', json.errors.map(message));
+  if (json.type === 'failure')
+    throw new PolicyParseError('a policy does not convert to JSON', json.errors.map(message));
   const scope = (json.json as { action?: ActionScope }).action;
   const names = (e: { type: string; id: string } | undefined): boolean => e?.type === actionType && e.id === action;
   switch (scope?.op) {
