@@ -32,6 +32,8 @@ const lines = [
   `  trader:    ${rel(trader.cert)}  ${rel(trader.key)}   (CN=TRADER-123)`,
   `  approver:  ${rel(approver.cert)}  ${rel(approver.key)}   (CN=RISK-OFFICER-1)`,
   `  auditor:   ${rel(auditor.cert)}  ${rel(auditor.key)}   (CN=AUDITOR-1)`,
+  `Every call is authorised by the Cedar policies in policies/ (refusals: 403, audited as access_denied).`,
+  `TRADER-123 is entitled to ${((await platform.services.referenceStore.getTraderEntitlement('TRADER-123'))?.accounts ?? []).join(', ') || 'no account'}.`,
   '',
   'Submit an order:',
   `  curl --cacert ${rel(platform.pki.caCert)} --cert ${rel(trader.cert)} --key ${rel(trader.key)} \\`,
