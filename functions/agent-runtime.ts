@@ -34,6 +34,11 @@ export interface RouteAccess {
    * acts. A deferred route that answers without having called it is refused (fail closed).
    */
   deferred?: true;
+  /**
+   * For a deferred route: the most permissive context it could be authorised with. A caller the
+   * policies refuse even then is refused (and audited) before the route reads or validates anything.
+   */
+  probe?: (caller: Caller) => Record<string, unknown>;
 }
 
 export interface ApiCall {
@@ -56,6 +61,8 @@ export interface TaskSpec {
    * (execute_trade: the risk approval). The caller is still identified before it runs.
    */
   deferred?: true;
+  /** As for routes: a caller refused even with this context is refused before the task runs. */
+  probe?: (caller: Caller) => Record<string, unknown>;
   run(call: TaskCall): Promise<unknown>;
 }
 
@@ -105,9 +112,11 @@ export function agentHandler(
     logger.appendKeys?.({ order_id: orderId, action: payload.action });
     try {
       const resolved = callerFromTask(payload, access.task);
+      const subject = orderId ? { order_id: orderId } : {};
       const caller = task.deferred
         ? await identified(access.deps, resolved, task.action, orderId)
-        : await enforce(access.deps, resolved, { action: task.action, ...(orderId ? { order_id: orderId } : {}) });
+        : await enforce(access.deps, resolved, { action: task.action, ...subject });
+      if (task.deferred && task.probe) await probeFirst(access.deps, caller, task.action, task.probe, subject);
       return await task.run({ payload, caller });
     } catch (err) {
       logger.warn('task failed', { error: err });
@@ -127,6 +136,28 @@ async function identified(
 ): Promise<Caller> {
   if (!isCallerProblem(resolved)) return resolved;
   return enforce(deps, resolved, { action, ...(orderId ? { order_id: orderId } : {}) });
+}
+
+/**
+ * A deferred action's first gate: if the policies refuse the caller even the most permissive
+ * context, the refusal is recorded (by `enforce`, with that context) before anything is read.
+ */
+async function probeFirst(
+  deps: AccessDeps,
+  caller: Caller,
+  action: string,
+  probe: (caller: Caller) => Record<string, unknown>,
+  subject: { order_id?: string },
+): Promise<void> {
+  const context = probe(caller);
+  const decision = deps.policy.authorize({
+    principal: caller.principal,
+    action,
+    resource: { type: 'Agent', id: deps.self },
+    context,
+  });
+  if (decision.decision === 'allow') return;
+  await enforce(deps, caller, { action, context, ...subject });
 }
 
 async function serveApi(
@@ -152,6 +183,7 @@ async function serveApi(
     authorised = true;
   };
   if (!route.deferred) await authorize(route.context?.(event) ?? {}, route.subject?.(event));
+  else if (route.probe) await probeFirst(access.deps, caller, route.action, route.probe, {});
   const response = await api.handle({ event, caller, authorize });
   if (!authorised && response.statusCode < 400) throw new RouteNotAuthorised(`${key} answered without authorising`);
   return response;

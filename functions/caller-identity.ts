@@ -55,9 +55,34 @@ function problem(kind: CallerProblem['problem'], detail: string, evidence: Recor
   return { problem: kind, detail, evidence };
 }
 
-function dnPart(dn: string, key: string): string | undefined {
-  // RFC 4514 string as API Gateway and the local gateway give it: "CN=TRADER-123,OU=trader,O=ACME".
-  return new RegExp(`(?:^|,)\\s*${key}=([^,]+)`).exec(dn)?.[1]?.trim();
+// A person's id as the firm's CA issues it: no spaces, no DN syntax. Anything else is not an id.
+const PERSON_ID = /^[A-Za-z0-9._-]{1,64}$/;
+// RFC 4514 escapes (\, "), multi-valued RDNs (+), hex values (#) and legacy separators (;):
+// none belongs in a subject the firm's CA issues, and each is a way to smuggle "OU=approver"
+// into another attribute's value. A subject holding any of them is refused, not interpreted.
+const DN_SPECIALS = /[\\"+#;<>]/;
+
+/**
+ * The CN and OU of a certificate subject as API Gateway gives it ("CN=TRADER-123,OU=trader,O=ACME"):
+ * exactly one of each, the CN an id, or a reason why not.
+ */
+export function subjectOf(dn: string): { cn: string; ou: string } | string {
+  if (DN_SPECIALS.test(dn)) return 'the subject holds escaped, multi-valued or hex-encoded parts';
+  const cns: string[] = [];
+  const ous: string[] = [];
+  for (const rdn of dn.split(',')) {
+    const eq = rdn.indexOf('=');
+    if (eq <= 0) return `the subject part ${JSON.stringify(rdn.trim())} is not type=value`;
+    const type = rdn.slice(0, eq).trim().toUpperCase();
+    const value = rdn.slice(eq + 1).trim();
+    if (type === 'CN') cns.push(value);
+    else if (type === 'OU') ous.push(value);
+  }
+  if (cns.length !== 1) return `the subject must hold exactly one CN (it holds ${cns.length})`;
+  if (ous.length !== 1) return `the subject must hold exactly one OU, the role (it holds ${ous.length})`;
+  const [cn, ou] = [cns[0] as string, ous[0] as string];
+  if (!PERSON_ID.test(cn)) return `the CN ${JSON.stringify(cn)} is not an id (letters, digits, . _ -)`;
+  return { cn, ou };
 }
 
 /** The caller of an API request: the verified client certificate's subject. */
@@ -70,11 +95,13 @@ export function callerFromApi(event: APIGatewayProxyEvent): ResolvedCaller {
   if (!dn) return problem('missing', 'no client certificate: the API is reached only with mutual TLS');
   const evidence: Record<string, string> = { subject_dn: dn };
   if (cert?.serialNumber) evidence.serial_number = cert.serialNumber;
-  const cn = dnPart(dn, 'CN');
-  const ou = dnPart(dn, 'OU');
-  if (!cn) return problem('unknown', `certificate subject ${JSON.stringify(dn)} has no CN`, evidence);
-  const type = ou === undefined ? undefined : ROLE_PRINCIPALS[ou];
-  if (type === undefined || !Object.hasOwn(ROLE_PRINCIPALS, ou ?? '')) {
+  const subject = subjectOf(dn);
+  if (typeof subject === 'string') {
+    return problem('unknown', `certificate subject ${JSON.stringify(dn)}: ${subject}`, evidence);
+  }
+  const { cn, ou } = subject;
+  const type = Object.hasOwn(ROLE_PRINCIPALS, ou) ? ROLE_PRINCIPALS[ou] : undefined;
+  if (type === undefined) {
     return problem(
       'unknown',
       `certificate subject ${JSON.stringify(dn)} has no known role (OU must be one of ${Object.keys(ROLE_PRINCIPALS).join(', ')})`,

@@ -18,11 +18,10 @@ const COMMON = [
 const PER_AGENT = {
   'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE'],
   risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
-  // REFERENCE_TABLE wherever a person calls the API: a trader's entitlements are read from it.
-  approval: ['APPROVALS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'RISK_STATE_TABLE', 'REFERENCE_TABLE'],
+  approval: ['APPROVALS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'RISK_STATE_TABLE'],
   execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
   'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE'],
-  compliance: ['ORDERS_TABLE', 'RISK_STATE_TABLE', 'REFERENCE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'RISK_STATE_TABLE'],
 } as const satisfies Record<AgentName, readonly string[]>;
 
 export class ConfigError extends Error {

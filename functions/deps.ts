@@ -54,7 +54,8 @@ export const accessDeps = (s: PlatformServices, agent: AgentName, identity: stri
   audit: s.audit,
   self: agent,
   identity,
-  entitlements: s.reference,
+  // Read only when a request names an account (a trader's), so an agent without one needs no table.
+  entitlements: { getTraderAccounts: (traderId) => s.reference.getTraderAccounts(traderId) },
 });
 
 export const agentAccess = (s: PlatformServices, agent: AgentName, identity: string): AgentAccess => ({

@@ -29,8 +29,8 @@ const RISK_STATE: TableAccess = { actions: ['GetItem', 'PutItem'] };
 /** Everything the pre-trade checks read through the reference cache (profiles, prices, lists, halts). */
 const REFERENCE_SNAPSHOT: TableAccess = { actions: ['GetItem', 'BatchGetItem', 'Query'] };
 /**
- * A trader's entitlements (`TRADER#<id>` / `ENTITLEMENT`), read by the enforcement point of every
- * agent a trader's certificate can reach (functions/core/access.ts): the Trader principal's accounts.
+ * A trader's entitlements (`TRADER#<id>` / `ENTITLEMENT`), read by the enforcement point of an
+ * agent whose routes name an account (functions/core/access.ts answers `account_entitled`).
  */
 const ENTITLEMENTS: TableAccess = { actions: ['GetItem'] };
 
@@ -68,7 +68,6 @@ export const AGENT_ACCESS: Record<AgentName, AgentAccess> = {
     tables: {
       // create, get, transition / task token (conditional UpdateItem), pending by status.
       approvals: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['by-status'] },
-      reference: ENTITLEMENTS,
       riskState: RISK_STATE,
       audit: AUDIT_APPEND,
     },
@@ -105,7 +104,6 @@ export const AGENT_ACCESS: Record<AgentName, AgentAccess> = {
     tables: {
       // record_failure: did the order fill (it then keeps its reservation)?
       orders: { actions: ['GetItem'] },
-      reference: ENTITLEMENTS,
       riskState: RISK_STATE,
       // query_audit_log and the reports: by order, by event type, by trader.
       audit: { ...AUDIT_APPEND, indexes: ['by-order', 'by-type', 'by-trader'] },

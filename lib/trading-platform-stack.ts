@@ -110,8 +110,8 @@ export class TradingPlatformStack extends Stack {
       });
 
     // Every agent gets STATE_MACHINE_ARN: the router starts executions, and every agent refuses a
-    // task that does not come from this state machine. REFERENCE_TABLE wherever a trader's
-    // certificate reaches: the enforcement point reads the trader's entitlements there.
+    // task that does not come from this state machine. REFERENCE_TABLE wherever a route names an
+    // account: the enforcement point reads the trader's entitlements there.
     this.agents = {
       orderRouter: agent('OrderRouter', 'order-router', {
         ORDERS_TABLE: t.orders.tableName,
@@ -127,7 +127,6 @@ export class TradingPlatformStack extends Stack {
       }),
       approval: agent('Approval', 'approval', {
         APPROVALS_TABLE: t.approvals.tableName,
-        REFERENCE_TABLE: t.reference.tableName,
         APPROVAL_TIMEOUT_SECONDS: String(approvalTimeoutSeconds(definitionFile)),
         STATE_MACHINE_ARN: stateMachineArn,
         RISK_STATE_TABLE: t.riskState.tableName,
@@ -149,7 +148,6 @@ export class TradingPlatformStack extends Stack {
       }),
       compliance: agent('Compliance', 'compliance', {
         ORDERS_TABLE: t.orders.tableName,
-        REFERENCE_TABLE: t.reference.tableName,
         STATE_MACHINE_ARN: stateMachineArn,
         RISK_STATE_TABLE: t.riskState.tableName,
       }),

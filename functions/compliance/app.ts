@@ -1,4 +1,4 @@
-// compliance: log_event, record_failure and checkpoint (tasks), GET /audit (query_audit_log),
+// compliance: record_failure (the lifecycle's log_event) and checkpoint (tasks), GET /audit (query_audit_log),
 // GET /reports/{report_type} (generate_report), and the proofs an auditor verifies offline:
 // GET /audit/proofs/{event_id}, GET /audit/consistency, GET /audit/checkpoint.
 import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, routeKey } from '../agent-runtime.js';
@@ -6,7 +6,6 @@ import {
   type ComplianceDeps,
   currentCheckpoint,
   generateReport,
-  logEvent,
   parseAuditQuery,
   proveConsistency,
   proveInclusion,
@@ -14,7 +13,6 @@ import {
   recordFailure,
 } from '../core/compliance.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
-import type { AuditEvent } from '../core/model.js';
 import { validateOrder } from '../core/order.js';
 import { reportToCsv } from '../core/reports.js';
 import { json, pathParam, queryOf } from '../http.js';
@@ -65,13 +63,6 @@ export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogge
       },
     },
     {
-      log_event: {
-        action: 'log_event',
-        run: async ({ payload: p }) => {
-          const r = await logEvent(deps, p.event as AuditEvent);
-          return { event_id: r.event_id, sequence: r.sequence };
-        },
-      },
       // The schedule's time rule: sign what the latest checkpoint does not cover yet.
       checkpoint: {
         action: 'sign_checkpoint',
@@ -80,6 +71,8 @@ export function createComplianceHandler(deps: ComplianceDeps, logger: AgentLogge
           return cp ? { tree_size: cp.tree_size, root_hash: cp.root_hash, timestamp: cp.timestamp } : { tree_size: 0 };
         },
       },
+      // No task appends an event its caller writes: every agent appends its own decisions, with its
+      // own role as the actor. The lifecycle's failure record is the one log_event it asks for.
       record_failure: {
         action: 'log_event',
         run: async ({ payload: p }) => {

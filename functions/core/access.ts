@@ -60,7 +60,7 @@ export interface AccessDeps {
   self: string;
   /** The role this agent acts as: the actor of the refusals it records. */
   identity: string;
-  /** A trader's entitlements, the Trader principal's `accounts` (undefined: none on record). */
+  /** Traders' entitlements in the store: they answer `account_entitled` (undefined: none on record). */
   entitlements: { getTraderAccounts(traderId: string): Promise<readonly string[] | undefined> };
 }
 
@@ -148,10 +148,11 @@ async function withEntitlement(
   principal: EntityRef,
   context: Readonly<Record<string, unknown>>,
 ): Promise<Record<string, unknown>> {
-  if (typeof context.account_id !== 'string') return { ...context };
-  const accountId = context.account_id;
+  const { account_entitled: _fromCaller, ...rest } = context;
+  if (typeof rest.account_id !== 'string') return rest;
+  const accountId = rest.account_id;
   const accounts = principal.type === 'Trader' ? await deps.entitlements.getTraderAccounts(principal.id) : undefined;
-  return { ...context, account_entitled: accounts?.includes(accountId) ?? false };
+  return { ...rest, account_entitled: accounts?.includes(accountId) ?? false };
 }
 
 async function recordRefusal(

@@ -18,8 +18,21 @@ export function createOrderRouterHandler(
     {
       routes: {
         // Both need the order first: its account and trader are the policy's context.
-        'POST /orders': { action: 'submit_order', deferred: true },
-        'GET /orders/{order_id}': { action: 'read_order', deferred: true },
+        'POST /orders': {
+          action: 'submit_order',
+          deferred: true,
+          // An entitled account, in the caller's own name: refused even so, refused before the body is read.
+          probe: (caller) => ({
+            account_id: '',
+            account_entitled: true,
+            order_trader: traderEntity(caller.principal.id),
+          }),
+        },
+        'GET /orders/{order_id}': {
+          action: 'read_order',
+          deferred: true,
+          probe: () => ({ account_id: '', account_entitled: true }),
+        },
       },
       async handle({ event, caller, authorize }) {
         switch (routeKey(event)) {

@@ -80,7 +80,6 @@ const MATRIX: Record<AgentName, Row> = {
     ...EVERY_AGENT,
     'table:approvals': D('GetItem', 'PutItem', 'UpdateItem'),
     'index:approvals/by-status': D('Query'),
-    'table:reference': D('GetItem'),
     'table:riskState': RISK_STATE,
     'states:stateMachine': ['states:SendTaskFailure', 'states:SendTaskSuccess'],
   },
@@ -101,7 +100,6 @@ const MATRIX: Record<AgentName, Row> = {
   compliance: {
     ...EVERY_AGENT,
     'table:orders': D('GetItem'),
-    'table:reference': D('GetItem'),
     'table:riskState': RISK_STATE,
     'index:audit/by-order': D('Query'),
     'index:audit/by-type': D('Query'),

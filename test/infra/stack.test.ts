@@ -58,7 +58,7 @@ const COMMON_ENV = [
 const AGENT_ENV: Record<AgentName, string[]> = {
   'order-router': ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'REFERENCE_TABLE'],
   risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE', 'STATE_MACHINE_ARN'],
-  approval: ['APPROVALS_TABLE', 'REFERENCE_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
+  approval: ['APPROVALS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
   execution: [
     'ORDERS_TABLE',
     'REFERENCE_TABLE',
@@ -68,7 +68,7 @@ const AGENT_ENV: Record<AgentName, string[]> = {
     'STATE_MACHINE_ARN',
   ],
   'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE', 'STATE_MACHINE_ARN'],
-  compliance: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
 };
 
 type TableKey = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit' | 'riskState';

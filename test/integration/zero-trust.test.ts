@@ -151,6 +151,31 @@ describe('each agent refuses a call its policy denies, audited with the deciding
     expect(replay.status).toBe('FILLED');
   });
 
+  it('execution: a step that may not release orders is refused before any risk check is looked up', async () => {
+    const rec = await expectTaskRefused(
+      'execution',
+      fromStep('UpdatePosition', { action: 'execute_trade', order: order('ZT-EXE-3'), risk_check_id: 'RC-ANY' }),
+      'AccessDenied',
+      'default-deny',
+    );
+    expect(rec.order_id).toBe('ZT-EXE-3');
+    const res = await call('auditor', 'GET', '/audit?order_id=ZT-EXE-3');
+    expect((res.body as { records: AuditRecord[] }).records.map((r) => r.event_type)).toEqual(['access_denied']);
+  });
+
+  it('the router: a caller who may never submit is refused before the body is read, even a malformed one', async () => {
+    const before = (await deniedRecords()).length;
+    const res = await call('auditor', 'POST', '/orders', { order_id: 'ZT-AUD-2', quantity: -1 });
+    expect(res.status).toBe(403);
+    expect((await deniedRecords()).length).toBe(before + 1);
+    const invalid = await call('auditor', 'GET', '/audit?event_type=order_invalid&limit=1000');
+    const ids = (invalid.body as { records: AuditRecord[] }).records.map((r) => JSON.stringify(r.input));
+    expect(ids.some((i) => i.includes('ZT-AUD-2'))).toBe(false);
+    // A trader's malformed order still gets its field errors.
+    const bad = await call('trader', 'POST', '/orders', { ...order('ZT-BAD-1'), quantity: -1 });
+    expect(bad.status).toBe(400);
+  });
+
   it('execution: an unverified risk check is refused by the verified-approval guard, venue untouched', async () => {
     await expect(
       platform.handlers.execution(

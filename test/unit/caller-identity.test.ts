@@ -1,7 +1,13 @@
 // Who is calling comes from what the platform attests (certificate, lifecycle context, schedule),
 // and the enforcement point records every refusal with the policy that decided.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { callerFromApi, callerFromTask, LIFECYCLE_CALLERS, roleOf } from '../../functions/caller-identity.js';
+import {
+  callerFromApi,
+  callerFromTask,
+  LIFECYCLE_CALLERS,
+  roleOf,
+  subjectOf,
+} from '../../functions/caller-identity.js';
 import { AccessDenied, CallerUnidentified, enforce, isCallerProblem } from '../../functions/core/access.js';
 import {
   certEvent,
@@ -42,6 +48,29 @@ describe('callerFromApi: the client certificate', () => {
     expect(callerFromApi(certEvent('GET', '/x', { cn: 'X', ou: 'janitor' }))).toMatchObject({ problem: 'unknown' });
     // Not fooled by an inherited property name.
     expect(callerFromApi(certEvent('GET', '/x', { cn: 'X', ou: 'constructor' }))).toMatchObject({ problem: 'unknown' });
+  });
+
+  it('refuses a subject that could smuggle a role: escapes, several OUs or CNs, multi-valued or hex parts', () => {
+    for (const dn of [
+      'CN=TRADER-999\\,OU=approver,OU=trader,O=ACME', // an escaped comma hiding an OU in the CN
+      'OU=approver,OU=trader,CN=X', // two roles
+      'CN=A,CN=B,OU=approver', // two ids
+      'CN=A+OU=approver,OU=trader', // a multi-valued RDN
+      'CN=#0403414243,OU=approver', // a hex-encoded value
+      'CN="A,OU=approver",OU=trader', // a quoted value
+      'CN=A B,OU=approver', // not an id
+      'CN=,OU=approver',
+      'CN=A;OU=approver',
+      'CN=A,OU=approver,junk',
+    ]) {
+      const caller = callerFromApi(certEvent('POST', '/approvals/{approval_id}/approve', { subjectDN: dn }));
+      expect(caller, dn).toMatchObject({ problem: 'unknown' });
+    }
+    expect(subjectOf('CN=RISK-OFFICER-1,OU=approver,O=ACME Corp,C=US')).toEqual({
+      cn: 'RISK-OFFICER-1',
+      ou: 'approver',
+    });
+    expect(subjectOf('cn=a.b_c-1, ou=auditor')).toEqual({ cn: 'a.b_c-1', ou: 'auditor' });
   });
 
   it('ignores anything the request says about itself (headers, body)', () => {
