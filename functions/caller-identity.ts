@@ -114,9 +114,9 @@ export function callerFromApi(event: APIGatewayProxyEvent): ResolvedCaller {
 export interface TaskIdentityConfig {
   /** The lifecycle state machine whose tasks this agent serves. */
   stateMachineArn: string | undefined;
+  /** The one EventBridge rule whose scheduled task this agent accepts (none: no schedule). */
+  scheduleRuleArn?: string | undefined;
 }
-
-const RULE_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:rule\/[A-Za-z0-9._\-/]+$/;
 
 /** The caller of a task or scheduled invocation. */
 export function callerFromTask(payload: Readonly<Record<string, unknown>>, config: TaskIdentityConfig): ResolvedCaller {
@@ -137,8 +137,8 @@ export function callerFromTask(payload: Readonly<Record<string, unknown>>, confi
   }
   if (schedule !== undefined) {
     const ruleArn = (schedule as { rule_arn?: unknown } | null)?.rule_arn;
-    if (typeof ruleArn !== 'string' || !RULE_ARN.test(ruleArn)) {
-      return problem('unknown', 'schedule.rule_arn is not an EventBridge rule ARN', {
+    if (typeof ruleArn !== 'string' || config.scheduleRuleArn === undefined || ruleArn !== config.scheduleRuleArn) {
+      return problem('unknown', "schedule.rule_arn is not this agent's schedule rule", {
         rule_arn: String(ruleArn).slice(0, 200),
       });
     }

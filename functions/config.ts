@@ -17,11 +17,12 @@ const COMMON = [
 ] as const;
 const PER_AGENT = {
   'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE'],
-  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
+  // SCHEDULE_RULE_ARN: the one EventBridge rule whose scheduled task the agent accepts.
+  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE', 'SCHEDULE_RULE_ARN'],
   approval: ['APPROVALS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'RISK_STATE_TABLE'],
   execution: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'APPROVALS_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE'],
   'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE'],
-  compliance: ['ORDERS_TABLE', 'RISK_STATE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'RISK_STATE_TABLE', 'SCHEDULE_RULE_ARN'],
 } as const satisfies Record<AgentName, readonly string[]>;
 
 export class ConfigError extends Error {

@@ -58,9 +58,14 @@ export const accessDeps = (s: PlatformServices, agent: AgentName, identity: stri
   entitlements: { getTraderAccounts: (traderId) => s.reference.getTraderAccounts(traderId) },
 });
 
-export const agentAccess = (s: PlatformServices, agent: AgentName, identity: string): AgentAccess => ({
+export const agentAccess = (
+  s: PlatformServices,
+  agent: AgentName,
+  identity: string,
+  scheduleRuleArn?: string,
+): AgentAccess => ({
   deps: accessDeps(s, agent, identity),
-  task: { stateMachineArn: s.stateMachineArn },
+  task: { stateMachineArn: s.stateMachineArn, ...(scheduleRuleArn ? { scheduleRuleArn } : {}) },
 });
 
 export const routerDeps = (s: PlatformServices, identity: string): OrderIntakeDeps => ({

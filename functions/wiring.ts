@@ -144,7 +144,7 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentCont
     config,
     identity: config.AGENT_IDENTITY,
     services,
-    access: agentAccess(services, agent, config.AGENT_IDENTITY),
+    access: agentAccess(services, agent, config.AGENT_IDENTITY, config.SCHEDULE_RULE_ARN),
     settle: () => (checkpointerMade ? checkpointer().idle() : Promise.resolve()),
   };
 }

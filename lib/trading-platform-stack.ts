@@ -112,6 +112,9 @@ export class TradingPlatformStack extends Stack {
     // Every agent gets STATE_MACHINE_ARN: the router starts executions, and every agent refuses a
     // task that does not come from this state machine. REFERENCE_TABLE wherever a route names an
     // account: the enforcement point reads the trader's entitlements there.
+    // Each scheduled agent accepts only its own rule (SCHEDULE_RULE_ARN, functions/caller-identity.ts).
+    const riskSweepRule = `${this.stackName}-risk-sweep`;
+    const checkpointRule = `${this.stackName}-audit-checkpoint`;
     this.agents = {
       orderRouter: agent('OrderRouter', 'order-router', {
         ORDERS_TABLE: t.orders.tableName,
@@ -124,6 +127,7 @@ export class TradingPlatformStack extends Stack {
         POSITIONS_TABLE: t.positions.tableName,
         RISK_STATE_TABLE: t.riskState.tableName,
         STATE_MACHINE_ARN: stateMachineArn,
+        SCHEDULE_RULE_ARN: AgentSchedule.arnFor(this, riskSweepRule),
       }),
       approval: agent('Approval', 'approval', {
         APPROVALS_TABLE: t.approvals.tableName,
@@ -150,6 +154,7 @@ export class TradingPlatformStack extends Stack {
         ORDERS_TABLE: t.orders.tableName,
         STATE_MACHINE_ARN: stateMachineArn,
         RISK_STATE_TABLE: t.riskState.tableName,
+        SCHEDULE_RULE_ARN: AgentSchedule.arnFor(this, checkpointRule),
       }),
     };
 
@@ -170,11 +175,13 @@ export class TradingPlatformStack extends Stack {
     this.grantAccess();
     // Temporary limit changes that have ended are recorded (they stop applying at their end anyway).
     this.riskSchedule = new AgentSchedule(this, 'RiskSchedule', {
+      ruleName: riskSweepRule,
       fn: this.agents.risk.function,
       action: 'expire_temporary_limits',
       description: 'Records temporary risk limit changes that have ended (risk agent: expire_temporary_limits)',
     });
     this.auditCheckpointSchedule = new AgentSchedule(this, 'AuditCheckpointSchedule', {
+      ruleName: checkpointRule,
       fn: this.agents.compliance.function,
       action: 'checkpoint',
       description: 'Signs an audit-log checkpoint over records not yet covered (compliance agent: checkpoint)',

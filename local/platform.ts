@@ -270,7 +270,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       policy: loadPolicyEngine(),
       stateMachineArn: workflow.stateMachineArn,
     };
-    const access = (agent: AgentName) => agentAccess(services, agent, localIdentity(agent));
+    // The local risk sweep stands in for the risk agent's EventBridge rule (the checkpoint's time
+    // rule runs in process here, so compliance accepts no schedule).
+    const access = (agent: AgentName) =>
+      agentAccess(services, agent, localIdentity(agent), agent === 'risk' ? LOCAL_SWEEP_RULE_ARN : undefined);
 
     const logLevel = options.logLevel ?? 'INFO';
     const logger = (agent: AgentName) => new Logger({ serviceName: agent, logLevel });

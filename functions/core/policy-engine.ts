@@ -12,13 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type {
-  AuthorizationAnswer,
-  CedarValueJson,
-  DetailedError,
-  EntityJson,
-  PolicySet,
-} from '@cedar-policy/cedar-wasm/nodejs';
+import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
 
@@ -35,11 +29,6 @@ export interface EntityRef {
 
 export interface AuthorizationRequest {
   principal: EntityRef;
-  /**
-   * The principal's attributes (a trader's entitlements), checked against the schema. Absent: the
-   * principal is passed without attributes, which suits every entity type declared without any.
-   */
-  principalAttrs?: Readonly<Record<string, unknown>>;
   /** Action id, e.g. 'send_to_venue'. */
   action: string;
   resource: EntityRef;
@@ -289,12 +278,6 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
     const context = toCedarContext(request.context);
     if (typeof context === 'string') return deny([context]);
     const principal = { type: qualify(request.principal.type), id: request.principal.id };
-    let entities: EntityJson[] = [];
-    if (request.principalAttrs !== undefined) {
-      const attrs = toCedarContext(request.principalAttrs as Record<string, unknown>);
-      if (typeof attrs === 'string') return deny([`principal ${attrs.replace(/^context/, 'attribute')}`]);
-      entities = [{ uid: principal, attrs, parents: [] }];
-    }
     let answer: AuthorizationAnswer;
     try {
       answer = cedar.statefulIsAuthorized({
@@ -302,7 +285,9 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
         action: { type: actionType, id: request.action },
         resource: { type: qualify(request.resource.type), id: request.resource.id },
         context,
-        entities,
+        // No entity store: principals carry no attributes and no parents; what a decision needs
+        // from the store (an entitlement, a verified approval) is in the context.
+        entities: [],
         // An action the schema does not declare is refused by request validation; the whole set
         // decides it then (and when validation is off, which only the tests do).
         preparsedPolicySetId: byAction.get(request.action) ?? policySetId,

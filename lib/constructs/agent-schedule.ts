@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,7 +7,8 @@ import { Construct } from 'constructs';
 /**
  * EventBridge's predefined variable for the ARN of the rule that fired: EventBridge writes the
  * value, not whoever wrote the rule's input. Only this stack's rules (besides API Gateway and the
- * state machine's role) may invoke an agent, so the handler can check the ARN against its rules.
+ * state machine's role) may invoke an agent, and the agent accepts only its own rule's ARN
+ * (SCHEDULE_RULE_ARN, functions/caller-identity.ts).
  */
 export const RULE_ARN_VARIABLE = '<aws.events.rule-arn>';
 
@@ -25,6 +26,11 @@ export function scheduledTaskInput(action: string): events.RuleTargetInput {
 }
 
 export interface AgentScheduleProps {
+  /**
+   * The rule's name, fixed so its ARN is known before the rule exists: the agent's configuration
+   * names it (a reference would be a cycle: the rule targets the agent).
+   */
+  readonly ruleName: string;
   /** The agent function that runs the task. */
   readonly fn: lambda.IFunction;
   /** The task the agent runs (see {@link scheduledTaskInput}). */
@@ -41,9 +47,20 @@ export interface AgentScheduleProps {
 export class AgentSchedule extends Construct {
   public readonly rule: events.Rule;
 
+  /** The ARN a rule of this name has in `scope`'s stack. */
+  static arnFor(scope: Construct, ruleName: string): string {
+    return Stack.of(scope).formatArn({
+      service: 'events',
+      resource: 'rule',
+      resourceName: ruleName,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+  }
+
   constructor(scope: Construct, id: string, props: AgentScheduleProps) {
     super(scope, id);
     this.rule = new events.Rule(this, 'Rule', {
+      ruleName: props.ruleName,
       description: props.description,
       schedule: events.Schedule.rate(props.every ?? Duration.minutes(1)),
       targets: [

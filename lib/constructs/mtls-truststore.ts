@@ -116,6 +116,28 @@ export class MtlsTruststore extends Construct {
       memoryLimit: 256,
     });
 
+    // The bundle decides who may connect at all: only the upload function writes it, and no one
+    // deletes a version (the domain names the key, and the versions are the bundle's history).
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheUploadWritesTheTruststore',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': role.roleArn } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'NoTruststoreDeletes',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+
     this.acknowledgeFindings(role);
   }
 

@@ -57,7 +57,14 @@ const COMMON_ENV = [
 /** docs/contracts.md, plus what functions/config.ts and functions/wiring.ts also need at start-up. */
 const AGENT_ENV: Record<AgentName, string[]> = {
   'order-router': ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'REFERENCE_TABLE'],
-  risk: ['ORDERS_TABLE', 'REFERENCE_TABLE', 'POSITIONS_TABLE', 'RISK_STATE_TABLE', 'STATE_MACHINE_ARN'],
+  risk: [
+    'ORDERS_TABLE',
+    'REFERENCE_TABLE',
+    'POSITIONS_TABLE',
+    'RISK_STATE_TABLE',
+    'STATE_MACHINE_ARN',
+    'SCHEDULE_RULE_ARN',
+  ],
   approval: ['APPROVALS_TABLE', 'APPROVAL_TIMEOUT_SECONDS', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
   execution: [
     'ORDERS_TABLE',
@@ -68,7 +75,7 @@ const AGENT_ENV: Record<AgentName, string[]> = {
     'STATE_MACHINE_ARN',
   ],
   'position-tracker': ['POSITIONS_TABLE', 'REFERENCE_TABLE', 'RISK_STATE_TABLE', 'STATE_MACHINE_ARN'],
-  compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE'],
+  compliance: ['ORDERS_TABLE', 'STATE_MACHINE_ARN', 'RISK_STATE_TABLE', 'SCHEDULE_RULE_ARN'],
 };
 
 type TableKey = 'orders' | 'reference' | 'positions' | 'approvals' | 'audit' | 'riskState';
@@ -213,6 +220,30 @@ describe('the synthesized platform', () => {
           });
         }
       }
+    });
+
+    it("gives each scheduled agent its own rule's ARN, the only schedule it accepts", () => {
+      const rules = resources(template, 'AWS::Events::Rule');
+      const fns = resources(template, 'AWS::Lambda::Function');
+      for (const rule of Object.values(rules)) {
+        const name = rule.Properties.Name as string;
+        const [target] = rule.Properties.Targets as Array<{ Arn: { 'Fn::GetAtt': [string, string] } }>;
+        const fn = fns[target?.Arn['Fn::GetAtt'][0] ?? ''];
+        if (!fn) throw new Error(`rule ${name} targets no function of the stack`);
+        const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        // arn:<partition>:events:<region>:<account>:rule/<name>, joined by CloudFormation.
+        const arn = JSON.stringify(env.SCHEDULE_RULE_ARN);
+        expect(arn).toContain(':events:');
+        expect(arn).toContain(`:rule/${name}`);
+        expect(name).toMatch(/^TradingPlatform-(risk-sweep|audit-checkpoint)$/);
+      }
+      // Agents without a schedule accept none.
+      const withRule = Object.values(fns).filter(
+        (f) =>
+          (f.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+            ?.SCHEDULE_RULE_ARN,
+      );
+      expect(withRule).toHaveLength(2);
     });
 
     it("runs the risk agent's sweep of ended temporary limit changes every minute", () => {
@@ -754,6 +785,23 @@ describe('the mTLS door', () => {
     expect(statements).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
     );
+  });
+
+  it('lets only the upload function write the truststore, and no one delete a version of it', () => {
+    const policies = Object.values(resources(template, 'AWS::S3::BucketPolicy')).filter((p) =>
+      JSON.stringify(p.Properties).includes('OnlyTheUploadWritesTheTruststore'),
+    );
+    expect(policies).toHaveLength(1);
+    const [policy] = policies;
+    if (!policy) throw new Error('no truststore bucket policy');
+    const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+    const write = statements.find((st) => st.Sid === 'OnlyTheUploadWritesTheTruststore');
+    expect(write).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:PutObject' });
+    expect(JSON.stringify(write?.Condition)).toContain('UploadRole');
+    expect(statements.find((st) => st.Sid === 'NoTruststoreDeletes')).toMatchObject({
+      Effect: 'Deny',
+      Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+    });
   });
 
   it('uploads the bundle under a key derived from its content, before the domain reads it', () => {

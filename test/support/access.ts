@@ -38,7 +38,10 @@ export function testAccessDeps(
 }
 
 export function testAccess(agent: string, audit: AuditSink, entitlements?: Entitlements): AgentAccess {
-  return { deps: testAccessDeps(agent, audit, entitlements), task: { stateMachineArn: TEST_STATE_MACHINE_ARN } };
+  return {
+    deps: testAccessDeps(agent, audit, entitlements),
+    task: { stateMachineArn: TEST_STATE_MACHINE_ARN, scheduleRuleArn: TEST_RULE_ARN },
+  };
 }
 
 /** The caller a lifecycle step establishes (functions/caller-identity.ts). */

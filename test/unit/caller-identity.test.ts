@@ -19,7 +19,7 @@ import {
 } from '../support/access.js';
 import { InMemoryAuditTrail, ManualClock } from '../support/in-memory.js';
 
-const config = { stateMachineArn: TEST_STATE_MACHINE_ARN };
+const config = { stateMachineArn: TEST_STATE_MACHINE_ARN, scheduleRuleArn: TEST_RULE_ARN };
 const trader = (id: string) => ({ __entity: { type: 'Trading::Trader', id } });
 
 describe('callerFromApi: the client certificate', () => {
@@ -126,8 +126,13 @@ describe('callerFromTask: the lifecycle or a schedule', () => {
     expect(callerFromTask({ schedule: null }, config)).toMatchObject({ problem: 'unknown' });
   });
 
-  it('execution ARNs are checked against this machine', () => {
-    expect(testExecutionArn('A')).toBe(`${TEST_STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:A`);
+  it('accepts an execution of this machine only, not one whose name merely starts like it', () => {
+    const good = lifecycleTask('CheckRisk', {}).lifecycle as Record<string, string>;
+    expect(callerFromTask({ lifecycle: { ...good, execution: testExecutionArn('X') } }, config)).toMatchObject({
+      via: 'state_machine',
+    });
+    const longer = `${TEST_STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}-evil:X`;
+    expect(callerFromTask({ lifecycle: { ...good, execution: longer } }, config)).toMatchObject({ problem: 'unknown' });
   });
 });
 
