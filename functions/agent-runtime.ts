@@ -157,7 +157,7 @@ async function probeFirst(
     context,
   });
   if (decision.decision === 'allow') return;
-  await enforce(deps, caller, { action, context, ...subject });
+  await enforce(deps, caller, { action, context, ...subject, probe: true });
 }
 
 async function serveApi(

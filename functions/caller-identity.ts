@@ -61,20 +61,26 @@ const PERSON_ID = /^[A-Za-z0-9._-]{1,64}$/;
 // none belongs in a subject the firm's CA issues, and each is a way to smuggle "OU=approver"
 // into another attribute's value. A subject holding any of them is refused, not interpreted.
 const DN_SPECIALS = /[\\"+#;<>]/;
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
+// Only ASCII spaces around a type or value are formatting (", " between RDNs).
+const ASCII_SPACES = /^ +| +$/g;
 
 /**
  * The CN and OU of a certificate subject as API Gateway gives it ("CN=TRADER-123,OU=trader,O=ACME"):
  * exactly one of each, the CN an id, or a reason why not.
  */
 export function subjectOf(dn: string): { cn: string; ou: string } | string {
+  // Printable ASCII only: Unicode spaces (NBSP, U+3000, BOM...) are not escaped by RFC 2253
+  // formatters and would vanish under a trim, turning "TRADER-123<NBSP>" into TRADER-123.
+  if (NOT_PRINTABLE_ASCII.test(dn)) return 'the subject holds characters outside printable ASCII';
   if (DN_SPECIALS.test(dn)) return 'the subject holds escaped, multi-valued or hex-encoded parts';
   const cns: string[] = [];
   const ous: string[] = [];
   for (const rdn of dn.split(',')) {
     const eq = rdn.indexOf('=');
     if (eq <= 0) return `the subject part ${JSON.stringify(rdn.trim())} is not type=value`;
-    const type = rdn.slice(0, eq).trim().toUpperCase();
-    const value = rdn.slice(eq + 1).trim();
+    const type = rdn.slice(0, eq).replace(ASCII_SPACES, '').toUpperCase();
+    const value = rdn.slice(eq + 1).replace(ASCII_SPACES, '');
     if (type === 'CN') cns.push(value);
     else if (type === 'OU') ous.push(value);
   }

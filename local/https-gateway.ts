@@ -506,8 +506,9 @@ export function toApiGatewayClientCert(peer: X509Certificate): APIGatewayEventCl
 }
 
 /** node:crypto prints one RDN per line, RFC 2253-escaped, in certificate order. */
-function formatDn(multiline: string): string {
-  return multiline.split('\n').filter(Boolean).join(',');
+function formatDn(multiline: string | undefined): string {
+  // A certificate with an empty subject has none: "" reaches the handler, which refuses it (audited).
+  return (multiline ?? '').split('\n').filter(Boolean).join(',');
 }
 
 // ---- responses ----

@@ -72,6 +72,11 @@ export interface AccessRequest {
   /** Indexed fields of a refusal's audit record. */
   order_id?: string;
   trader_id?: string;
+  /**
+   * The context is not the request's but the most permissive one it could have (a caller refused
+   * even so, before the request is read): the record says so.
+   */
+  probe?: true;
 }
 
 /** The execution agent itself, when it calls the venue (the seed's execution -> exchange). */
@@ -174,6 +179,7 @@ async function recordRefusal(
       action: request.action,
       resource: `${resource.type}::${resource.id}`,
       context: request.context ?? {},
+      ...(request.probe ? { context_is: 'the most permissive context, before the request was read' } : {}),
       decided_by: [...decidedBy],
       ...(errors.length > 0 ? { errors: [...errors] } : {}),
     },

@@ -123,7 +123,8 @@ export class MtlsTruststore extends Construct {
         sid: 'OnlyTheUploadWritesTheTruststore',
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
-        actions: ['s3:PutObject'],
+        // Replication writes versions without PutObject.
+        actions: ['s3:PutObject', 's3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags'],
         resources: [this.bucket.arnForObjects('*')],
         conditions: { ArnNotEquals: { 'aws:PrincipalArn': role.roleArn } },
       }),
@@ -135,6 +136,18 @@ export class MtlsTruststore extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
         resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+
+    // Versions also go by lifecycle expiry and come by replication, and versioning could be
+    // suspended: the bucket's configuration is frozen (change this policy first to change it).
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'TruststoreConfigurationFrozen',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutLifecycleConfiguration', 's3:PutReplicationConfiguration', 's3:PutBucketVersioning'],
+        resources: [this.bucket.bucketArn],
       }),
     );
 

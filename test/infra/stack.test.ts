@@ -796,7 +796,15 @@ describe('the mTLS door', () => {
     if (!policy) throw new Error('no truststore bucket policy');
     const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
     const write = statements.find((st) => st.Sid === 'OnlyTheUploadWritesTheTruststore');
-    expect(write).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:PutObject' });
+    expect(write).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: ['s3:PutObject', 's3:ReplicateDelete', 's3:ReplicateObject', 's3:ReplicateTags'],
+    });
+    expect(statements.find((st) => st.Sid === 'TruststoreConfigurationFrozen')).toMatchObject({
+      Effect: 'Deny',
+      Action: ['s3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutReplicationConfiguration'],
+    });
     expect(JSON.stringify(write?.Condition)).toContain('UploadRole');
     expect(statements.find((st) => st.Sid === 'NoTruststoreDeletes')).toMatchObject({
       Effect: 'Deny',

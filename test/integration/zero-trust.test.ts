@@ -159,6 +159,8 @@ describe('each agent refuses a call its policy denies, audited with the deciding
       'default-deny',
     );
     expect(rec.order_id).toBe('ZT-EXE-3');
+    // Refused on the most permissive context, before the check was looked up: the record says so.
+    expect(rec.input).toMatchObject({ context_is: 'the most permissive context, before the request was read' });
     const res = await call('auditor', 'GET', '/audit?order_id=ZT-EXE-3');
     expect((res.body as { records: AuditRecord[] }).records.map((r) => r.event_type)).toEqual(['access_denied']);
   });

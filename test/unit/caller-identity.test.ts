@@ -62,6 +62,11 @@ describe('callerFromApi: the client certificate', () => {
       'CN=,OU=approver',
       'CN=A;OU=approver',
       'CN=A,OU=approver,junk',
+      'CN=TRADER-123\u00a0,OU=trader', // Unicode spaces a trim would drop: someone else's id
+      'CN=TRADER-123\u2028,OU=trader',
+      'CN=EVE,OU=\u3000approver', // ... or a role
+      'CN=EVE,OU=approver\ufeff',
+      'CN=EVE,OU=approver\t',
     ]) {
       const caller = callerFromApi(certEvent('POST', '/approvals/{approval_id}/approve', { subjectDN: dn }));
       expect(caller, dn).toMatchObject({ problem: 'unknown' });
