@@ -38,7 +38,29 @@ export function queryOf(event: APIGatewayProxyEvent): Record<string, string | un
 export function pathParam(event: APIGatewayProxyEvent, name: string): string {
   const v = event.pathParameters?.[name];
   if (!v) throw new ValidationError([{ field: name, rule: 'required', message: `${name} is required in the path` }]);
-  return decodeURIComponent(v);
+  const decoded = decodeOrUndefined(v);
+  if (decoded === undefined) {
+    throw new ValidationError([{ field: name, rule: 'encoding', message: `${name} is not valid percent-encoding` }]);
+  }
+  return decoded;
+}
+
+/**
+ * A path parameter for a policy context, read before the decision: never throws (a malformed or
+ * missing value is passed as it is, or as "", and the policy decides on that), so even a
+ * malformed request is decided, and a refusal recorded, before the route rejects its input.
+ */
+export function pathValue(event: APIGatewayProxyEvent, name: string): string {
+  const v = event.pathParameters?.[name] ?? '';
+  return decodeOrUndefined(v) ?? v;
+}
+
+function decodeOrUndefined(v: string): string | undefined {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Parses an optional JSON object body (approval decisions). */

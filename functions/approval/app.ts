@@ -16,7 +16,7 @@ import {
 } from '../core/approvals.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { validateOrder } from '../core/order.js';
-import { json, objectBody, pathParam, queryOf } from '../http.js';
+import { json, objectBody, pathParam, pathValue, queryOf } from '../http.js';
 
 export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger, access: AgentAccess): AgentHandler {
   return agentHandler(
@@ -107,8 +107,7 @@ export function createApprovalHandler(deps: ApprovalDeps, logger: AgentLogger, a
 
 /** A refused decision is indexed under the order the approval is for. */
 function approvalSubject(event: APIGatewayProxyEvent): { order_id?: string } {
-  const id = event.pathParameters?.approval_id;
-  const orderId = id === undefined ? undefined : orderIdOfApproval(decodeURIComponent(id));
+  const orderId = orderIdOfApproval(pathValue(event, 'approval_id'));
   return orderId === undefined ? {} : { order_id: orderId };
 }
 

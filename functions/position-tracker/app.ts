@@ -3,7 +3,7 @@ import { type AgentAccess, type AgentHandler, type AgentLogger, agentHandler, ro
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { Fill } from '../core/model.js';
 import { applyFillOnce, type PositionDeps, readPositions } from '../core/position-keeping.js';
-import { json, pathParam } from '../http.js';
+import { json, pathParam, pathValue } from '../http.js';
 
 export function createPositionTrackerHandler(
   deps: PositionDeps,
@@ -18,7 +18,7 @@ export function createPositionTrackerHandler(
         // The account is in the path: a trader is held to its entitlements before anything is read.
         'GET /positions/{account_id}': {
           action: 'read_positions',
-          context: (event) => ({ account_id: pathParam(event, 'account_id') }),
+          context: (event) => ({ account_id: pathValue(event, 'account_id') }),
         },
       },
       async handle({ event }) {

@@ -224,6 +224,31 @@ describe('each agent refuses a call its policy denies, audited with the deciding
   });
 });
 
+describe('malformed input is still decided, and a refusal recorded, before the route rejects it', () => {
+  it('a percent-encoding that does not decode: 403 audited for a trader, 400 naming the field for a reader', async () => {
+    const bad = { account_id: '%E0%A4%A' };
+    const before = (await deniedRecords()).length;
+    const trader = (await platform.handlers['position-tracker'](
+      certEvent('GET', '/positions/{account_id}', { cn: 'TRADER-123', ou: 'trader', pathParameters: bad }),
+    )) as APIGatewayProxyResult;
+    expect(trader.statusCode).toBe(403);
+    expect((await deniedRecords()).length).toBe(before + 1);
+    const officer = (await platform.handlers['position-tracker'](
+      certEvent('GET', '/positions/{account_id}', { cn: 'RISK-OFFICER-2', ou: 'risk-officer', pathParameters: bad }),
+    )) as APIGatewayProxyResult;
+    expect(officer.statusCode).toBe(400);
+    expect(JSON.parse(officer.body)).toMatchObject({ errors: [{ field: 'account_id', rule: 'encoding' }] });
+    const approval = (await platform.handlers.approval(
+      certEvent('POST', '/approvals/{approval_id}/approve', {
+        cn: 'AUDITOR-1',
+        ou: 'auditor',
+        pathParameters: { approval_id: '%E0%A4%A' },
+      }),
+    )) as APIGatewayProxyResult;
+    expect(approval.statusCode).toBe(403);
+  });
+});
+
 describe('a caller the platform cannot vouch for is refused, audited', () => {
   it('a task with no caller (not from the lifecycle or a schedule)', async () => {
     await expectTaskRefused(
