@@ -79,6 +79,15 @@ async function prepareAccounts(platform: LocalPlatform): Promise<void> {
       });
     }
   }
+  // The benchmark's trader is entitled to them (the order router's policy refuses any other account).
+  const entitled = await store.getTraderEntitlement('TRADER-123');
+  await store.putTraderEntitlement({
+    trader_id: 'TRADER-123',
+    accounts: [...new Set([...(entitled?.accounts ?? []), ...ACCOUNTS])],
+    updated_by: 'benchmark',
+    updated_at: new Date(now).toISOString(),
+    version: 'TRADER-123/bench',
+  });
   platform.services.reference.invalidate();
 }
 
