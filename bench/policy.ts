@@ -287,13 +287,26 @@ async function enforceOrder(a: Agents, o: BenchOrder, approval: boolean): Promis
   return decisions + 3;
 }
 
-async function timeOrders(a: Agents, orders: readonly BenchOrder[], n: number, approval: boolean) {
-  for (let i = 0; i < 5_000; i++) await enforceOrder(a, orders[i % orders.length] as BenchOrder, approval);
+/**
+ * `agentsFor(i)`: the enforcement points order i meets. The same ones every order (allows the
+ * points remember are remembered: functions/core/access.ts `decide`), or fresh ones each order, so
+ * that every decision is Cedar's.
+ */
+async function timeOrders(
+  agentsFor: (i: number) => Agents,
+  orders: readonly BenchOrder[],
+  n: number,
+  approval: boolean,
+) {
+  // Every order has its own risk check, as in production (the orders' other fields repeat).
+  const nth = (i: number): BenchOrder => ({ ...(orders[i % orders.length] as BenchOrder), riskCheckId: `RC-${i}` });
+  for (let i = 0; i < 5_000; i++) await enforceOrder(agentsFor(i), nth(n + i), approval);
   const lat = new Float64Array(n);
   let total = 0n;
   let decisions = 0;
   for (let i = 0; i < n; i++) {
-    const o = orders[i % orders.length] as BenchOrder;
+    const o = nth(i);
+    const a = agentsFor(i);
     const s = process.hrtime.bigint();
     decisions = await enforceOrder(a, o, approval);
     const took = process.hrtime.bigint() - s;
@@ -387,12 +400,18 @@ export async function policyBench(argv: string[]): Promise<void> {
   if (!refused || audit.events.length !== 1) throw new Error('an unentitled submit was not refused and audited');
   await enforce(a.compliance, lifecycle('order-router', 'RecordFailure', stray.orderId), { action: 'log_event' });
 
-  const straight = await timeOrders(a, orders, nOrders, false);
-  const withApproval = await timeOrders(a, orders, nOrders, true);
+  // Headline: every decision asked of Cedar (a view of the engine per order defeats the memory of
+  // allows). Beside it, the steady state, where the lifecycle's fixed decisions are remembered.
+  const entitlements = new WarmEntitlements(desks);
+  const fresh = () => agents({ authorize: engine.authorize, policyIds: engine.policyIds }, audit, entitlements);
+  const straight = await timeOrders(fresh, orders, nOrders, false);
+  const withApproval = await timeOrders(fresh, orders, nOrders, true);
+  const warm = await timeOrders(() => a, orders, nOrders, true);
   if (audit.events.length !== 1) throw new Error(`allowed calls audited ${audit.events.length - 1} events`);
   for (const [path, r] of [
     ['straight_through', straight],
     ['approval', withApproval],
+    ['approval_remembered_allows', warm],
   ] as const) {
     console.log(
       JSON.stringify({

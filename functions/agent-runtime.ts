@@ -1,7 +1,7 @@
 // What every agent handler shares: the logger contract and the task/API dispatch.
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { callerFromApi, callerFromTask, type TaskIdentityConfig } from './caller-identity.js';
-import { type AccessDeps, type Caller, enforce, isCallerProblem, type ResolvedCaller } from './core/access.js';
+import { type AccessDeps, type Caller, decide, enforce, isCallerProblem, type ResolvedCaller } from './core/access.js';
 import { NotFoundError } from './core/errors.js';
 import { errorResponse, isApiEvent, UnknownActionError } from './http.js';
 
@@ -150,14 +150,14 @@ async function probeFirst(
   subject: { order_id?: string },
 ): Promise<void> {
   const context = probe(caller);
-  const decision = deps.policy.authorize({
-    principal: caller.principal,
-    action,
-    resource: { type: 'Agent', id: deps.self },
-    context,
-  });
-  if (decision.decision === 'allow') return;
+  if (probeAllows(deps, caller, action, context)) return;
   await enforce(deps, caller, { action, context, ...subject, probe: true });
+}
+
+/** The probe's decision (an allow remembered like any other: functions/core/access.ts `decide`). */
+function probeAllows(deps: AccessDeps, caller: Caller, action: string, context: Record<string, unknown>): boolean {
+  const resource = { type: 'Agent', id: deps.self };
+  return decide(deps.policy, { principal: caller.principal, action, resource, context }).decision === 'allow';
 }
 
 async function serveApi(

@@ -5,7 +5,7 @@
 // trader, one cached entitlement read.
 import type { AuditSink } from '../ports.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
-import type { AuthorizationResult, EntityRef, PolicyEngine } from './policy-engine.js';
+import type { AuthorizationRequest, AuthorizationResult, EntityRef, PolicyEngine } from './policy-engine.js';
 
 /** How the platform established who is calling. */
 export type CallerSource = 'client_certificate' | 'state_machine' | 'schedule' | 'self';
@@ -86,6 +86,35 @@ export const selfCaller = (agent: string, identity: string): Caller => ({
   evidence: { role: identity },
 });
 
+// A decision is a pure function of the policy set (parsed once per process and never changed), the
+// principal, the action, the resource and the context: there is no entity store. So an allow is
+// remembered for exactly that request (bounded), and the same request again is the same allow:
+// the lifecycle's fixed steps (check_risk, update_positions, ...) and a trader's repeat account
+// cost one Cedar call per process. A request with a new context (execute_trade carries the order's
+// risk check id) is decided by Cedar. Refusals are never remembered: each is decided and recorded.
+const ALLOW_MEMO_MAX = 10_000;
+const allowMemo = new WeakMap<PolicyEngine, Map<string, AuthorizationResult>>();
+
+/** The policies' decision on `request`, an allow remembered as above. */
+export function decide(policy: PolicyEngine, request: AuthorizationRequest): AuthorizationResult {
+  let allowed = allowMemo.get(policy);
+  if (!allowed) {
+    allowed = new Map();
+    allowMemo.set(policy, allowed);
+  }
+  const { principal, action, resource, context } = request;
+  // An array's JSON is unambiguous: no two different requests share a key.
+  const key = JSON.stringify([principal.type, principal.id, action, resource.type, resource.id, context]);
+  const remembered = allowed.get(key);
+  if (remembered) return remembered;
+  const result = policy.authorize(request);
+  if (result.decision === 'allow') {
+    if (allowed.size >= ALLOW_MEMO_MAX) allowed.clear();
+    allowed.set(key, result);
+  }
+  return result;
+}
+
 /**
  * Authorise `request` for `caller`; resolves with the caller when allowed. A refusal is recorded
  * (`access_denied`, with the deciding policies) before it is thrown, so nothing refused is lost.
@@ -112,12 +141,7 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
   }
   const resource = request.resource ?? { type: 'Agent', id: deps.self };
   const context = await withEntitlement(deps, caller.principal, request.context ?? {});
-  const result: AuthorizationResult = deps.policy.authorize({
-    principal: caller.principal,
-    action: request.action,
-    resource,
-    context,
-  });
+  const result = decide(deps.policy, { principal: caller.principal, action: request.action, resource, context });
   if (result.decision === 'allow') return caller;
 
   const decidedBy = result.determiningPolicies.length > 0 ? result.determiningPolicies : [DEFAULT_DENY];

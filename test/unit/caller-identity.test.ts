@@ -215,6 +215,34 @@ describe('enforce', () => {
     ).toBe(true);
   });
 
+  it('asks Cedar once for a repeated allowed request, every time for a new context or a refusal', async () => {
+    const base = testAccessDeps('execution', audit);
+    let calls = 0;
+    const counted = {
+      ...base.policy,
+      authorize: (r: Parameters<typeof base.policy.authorize>[0]) => {
+        calls++;
+        return base.policy.authorize(r);
+      },
+    };
+    const deps = { ...base, policy: counted };
+    const gate = callerFromTask(lifecycleTask('ExecuteTrade', {}), config);
+    const release = (id: string, verified = true) =>
+      enforce(deps, gate, {
+        action: 'execute_trade',
+        context: { risk_check_id: id, risk_approval_verified: verified },
+      });
+    await release('RC-1');
+    await release('RC-1');
+    expect(calls).toBe(1);
+    await release('RC-2');
+    expect(calls).toBe(2);
+    await expect(release('RC-3', false)).rejects.toBeInstanceOf(AccessDenied);
+    await expect(release('RC-3', false)).rejects.toBeInstanceOf(AccessDenied);
+    expect(calls).toBe(4);
+    expect(audit.ofType('access_denied')).toHaveLength(2);
+  });
+
   it('a refusal that cannot be recorded is not lost: the error surfaces', async () => {
     audit.failWhen = () => true;
     const deps = testAccessDeps('risk', audit);
