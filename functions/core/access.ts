@@ -5,7 +5,13 @@
 // trader, one cached entitlement read.
 import type { AuditSink } from '../ports.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
-import type { AuthorizationRequest, AuthorizationResult, EntityRef, PolicyEngine } from './policy-engine.js';
+import {
+  type AuthorizationRequest,
+  type AuthorizationResult,
+  type EntityRef,
+  isCedarContext,
+  type PolicyEngine,
+} from './policy-engine.js';
 
 /** How the platform established who is calling. */
 export type CallerSource = 'client_certificate' | 'state_machine' | 'schedule' | 'self';
@@ -103,6 +109,9 @@ export function decide(policy: PolicyEngine, request: AuthorizationRequest): Aut
     allowMemo.set(policy, allowed);
   }
   const { principal, action, resource, context } = request;
+  // Only a context of Cedar values (strings, booleans, integers, sets, records) has a faithful JSON
+  // (no undefined, NaN or Date folding into something else); any other is simply not remembered.
+  if (!isCedarContext(context)) return policy.authorize(request);
   // An array's JSON is unambiguous: no two different requests share a key.
   const key = JSON.stringify([principal.type, principal.id, action, resource.type, resource.id, context]);
   const remembered = allowed.get(key);

@@ -371,6 +371,11 @@ function isCedarValue(v: unknown): v is CedarValueJson {
   }
 }
 
+/** Whether every value of a context is a Cedar value (what `authorize` would accept as such). */
+export function isCedarContext(context: Readonly<Record<string, unknown>>): boolean {
+  return Object.values(context).every(isCedarValue);
+}
+
 function toCedarContext(context: Record<string, unknown>): Context | string {
   for (const [key, value] of Object.entries(context)) {
     if (!isCedarValue(value)) return `context.${key}: not a Cedar value (string, boolean, integer, set, record)`;

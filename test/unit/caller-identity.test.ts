@@ -241,6 +241,19 @@ describe('enforce', () => {
     await expect(release('RC-3', false)).rejects.toBeInstanceOf(AccessDenied);
     expect(calls).toBe(4);
     expect(audit.ofType('access_denied')).toHaveLength(2);
+    // A context whose JSON would fold into a remembered one (a Date, here) is decided, and refused.
+    const readRisk = (context: Record<string, unknown>) =>
+      enforce(
+        { ...deps, self: 'position-tracker' },
+        callerFromApi(certEvent('GET', '/x', { cn: 'R-1', ou: 'risk-officer' })),
+        {
+          action: 'read_positions',
+          context,
+        },
+      );
+    const at = new Date(0);
+    await readRisk({ account_id: at.toJSON() });
+    await expect(readRisk({ account_id: at })).rejects.toBeInstanceOf(AccessDenied);
   });
 
   it('a refusal that cannot be recorded is not lost: the error surfaces', async () => {
