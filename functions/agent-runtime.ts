@@ -35,8 +35,9 @@ export interface RouteAccess {
    */
   deferred?: true;
   /**
-   * For a deferred route: the most permissive context it could be authorised with. A caller the
-   * policies refuse even then is refused (and audited) before the route reads or validates anything.
+   * For a deferred route: the most permissive context it could be authorised with. Before a route
+   * that has not authorised writes anything (an invalid order's record), it calls `probe`: a
+   * caller the policies refuse even this context is refused (and audited) instead.
    */
   probe?: (caller: Caller) => Record<string, unknown>;
 }
@@ -46,6 +47,8 @@ export interface ApiCall {
   caller: Caller;
   /** For deferred routes: authorise the route's action with the context it found. */
   authorize(context: Record<string, unknown>, subject?: { order_id?: string; trader_id?: string }): Promise<void>;
+  /** The route's probe (RouteAccess.probe): refuses a caller who could never be authorised. */
+  probe(): Promise<void>;
 }
 
 export interface TaskCall {
@@ -61,8 +64,6 @@ export interface TaskSpec {
    * (execute_trade: the risk approval). The caller is still identified before it runs.
    */
   deferred?: true;
-  /** As for routes: a caller refused even with this context is refused before the task runs. */
-  probe?: (caller: Caller) => Record<string, unknown>;
   run(call: TaskCall): Promise<unknown>;
 }
 
@@ -112,11 +113,9 @@ export function agentHandler(
     logger.appendKeys?.({ order_id: orderId, action: payload.action });
     try {
       const resolved = callerFromTask(payload, access.task);
-      const subject = orderId ? { order_id: orderId } : {};
       const caller = task.deferred
         ? await identified(access.deps, resolved, task.action, orderId)
-        : await enforce(access.deps, resolved, { action: task.action, ...subject });
-      if (task.deferred && task.probe) await probeFirst(access.deps, caller, task.action, task.probe, subject);
+        : await enforce(access.deps, resolved, { action: task.action, ...(orderId ? { order_id: orderId } : {}) });
       return await task.run({ payload, caller });
     } catch (err) {
       logger.warn('task failed', { error: err });
@@ -183,8 +182,10 @@ async function serveApi(
     authorised = true;
   };
   if (!route.deferred) await authorize(route.context?.(event) ?? {}, route.subject?.(event));
-  else if (route.probe) await probeFirst(access.deps, caller, route.action, route.probe, {});
-  const response = await api.handle({ event, caller, authorize });
+  const probe = async (): Promise<void> => {
+    if (route.probe) await probeFirst(access.deps, caller, route.action, route.probe, {});
+  };
+  const response = await api.handle({ event, caller, authorize, probe });
   if (!authorised && response.statusCode < 400) throw new RouteNotAuthorised(`${key} answered without authorising`);
   return response;
 }

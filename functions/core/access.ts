@@ -79,8 +79,8 @@ export interface AccessRequest {
   order_id?: string;
   trader_id?: string;
   /**
-   * The context is not the request's but the most permissive one it could have (a caller refused
-   * even so, before the request is read): the record says so.
+   * The context is not the request's but the most permissive one it could have (the caller is
+   * refused even so): the record says so.
    */
   probe?: true;
 }
@@ -212,7 +212,7 @@ async function recordRefusal(
       action: request.action,
       resource: `${resource.type}::${resource.id}`,
       context: request.context ?? {},
-      ...(request.probe ? { context_is: 'the most permissive context, before the request was read' } : {}),
+      ...(request.probe ? { context_is: 'the most permissive context: refused even so' } : {}),
       decided_by: [...decidedBy],
       ...(errors.length > 0 ? { errors: [...errors] } : {}),
     },

@@ -26,8 +26,13 @@ export interface Answer {
 /** Raw input kept in an order_invalid record, bounded so a hostile body cannot bloat the log. */
 const MAX_RAW_AUDIT = 4096;
 
-/** The enforcement point's decision on a well-formed order (throws, audited, when refused). */
-export type AuthorizeOrder = (order: Order) => Promise<void>;
+/** The enforcement point's decisions on a submission (each throws, audited, when it refuses). */
+export interface SubmissionAccess {
+  /** On a well-formed order: this caller, this order. */
+  authorize(order: Order): Promise<void>;
+  /** Before an invalid order is recorded: may this caller submit orders at all? */
+  beforeRecordingInvalid(): Promise<void>;
+}
 
 /**
  * A well-formed order is authorised (the caller's entitlements to its account, in its own name)
@@ -37,12 +42,12 @@ export async function submitOrder(
   deps: OrderIntakeDeps,
   rawBody: string | null,
   caller: string,
-  authorize: AuthorizeOrder,
+  access: SubmissionAccess,
 ): Promise<Answer> {
   let order: Order;
   try {
     order = validateOrder(parseJsonBody(rawBody));
-    await authorize(order);
+    await access.authorize(order);
     if (!(await deps.reference.getRiskProfile(order.account_id))) {
       throw new ValidationError([
         { field: 'account_id', rule: 'known_account', message: `unknown account ${order.account_id}` },
@@ -61,6 +66,7 @@ export async function submitOrder(
     }
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
+    await access.beforeRecordingInvalid();
     await deps.audit.append({
       event_type: 'order_invalid',
       ...orderIdOf(rawBody),

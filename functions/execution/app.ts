@@ -10,8 +10,6 @@ export function createExecutionHandler(deps: ExecutionDeps, logger: AgentLogger,
       action: 'execute_trade',
       // The policy context is the risk approval, verified in the store by the use case first.
       deferred: true,
-      // Only a caller that may release an order at all gets its risk check looked up.
-      probe: () => ({ risk_check_id: 'any', risk_approval_verified: true }),
       run: async ({ payload: p, caller }) => {
         if (typeof p.risk_check_id !== 'string' || p.risk_check_id === '') {
           throw new ValidationError([

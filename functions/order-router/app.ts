@@ -28,22 +28,23 @@ export function createOrderRouterHandler(
             order_trader: traderEntity(caller.principal.id),
           }),
         },
-        'GET /orders/{order_id}': {
-          action: 'read_order',
-          deferred: true,
-          probe: () => ({ account_id: '', account_entitled: true }),
-        },
+        // The order is read before the decision (its account is the context); nothing is answered
+        // or written before it.
+        'GET /orders/{order_id}': { action: 'read_order', deferred: true },
       },
-      async handle({ event, caller, authorize }) {
+      async handle({ event, caller, authorize, probe }) {
         switch (routeKey(event)) {
           case 'POST /orders': {
-            const answer = await submitOrder(deps, event.body, caller.principal.id, (order) =>
-              authorize(
-                // The trader the order names, as an entity the policy compares with the caller.
-                { account_id: order.account_id, order_trader: traderEntity(order.trader_id) },
-                { order_id: order.order_id, trader_id: order.trader_id },
-              ),
-            );
+            const answer = await submitOrder(deps, event.body, caller.principal.id, {
+              authorize: (order) =>
+                authorize(
+                  // The trader the order names, as an entity the policy compares with the caller.
+                  { account_id: order.account_id, order_trader: traderEntity(order.trader_id) },
+                  { order_id: order.order_id, trader_id: order.trader_id },
+                ),
+              // An invalid order is recorded only for a caller who may submit orders at all.
+              beforeRecordingInvalid: probe,
+            });
             return json(answer.statusCode, answer.body);
           }
           case 'GET /orders/{order_id}': {

@@ -151,7 +151,7 @@ describe('each agent refuses a call its policy denies, audited with the deciding
     expect(replay.status).toBe('FILLED');
   });
 
-  it('execution: a step that may not release orders is refused before any risk check is looked up', async () => {
+  it('execution: a step that may not release orders is refused as such, leaving no trade_failed record', async () => {
     const rec = await expectTaskRefused(
       'execution',
       fromStep('UpdatePosition', { action: 'execute_trade', order: order('ZT-EXE-3'), risk_check_id: 'RC-ANY' }),
@@ -159,13 +159,13 @@ describe('each agent refuses a call its policy denies, audited with the deciding
       'default-deny',
     );
     expect(rec.order_id).toBe('ZT-EXE-3');
-    // Refused on the most permissive context, before the check was looked up: the record says so.
-    expect(rec.input).toMatchObject({ context_is: 'the most permissive context, before the request was read' });
+    // Refused even with a verified approval: the record says the context was the most permissive.
+    expect(rec.input).toMatchObject({ context_is: 'the most permissive context: refused even so' });
     const res = await call('auditor', 'GET', '/audit?order_id=ZT-EXE-3');
     expect((res.body as { records: AuditRecord[] }).records.map((r) => r.event_type)).toEqual(['access_denied']);
   });
 
-  it('the router: a caller who may never submit is refused before the body is read, even a malformed one', async () => {
+  it('the router: a caller who may never submit is refused, and nothing of its malformed order is recorded', async () => {
     const before = (await deniedRecords()).length;
     const res = await call('auditor', 'POST', '/orders', { order_id: 'ZT-AUD-2', quantity: -1 });
     expect(res.status).toBe(403);

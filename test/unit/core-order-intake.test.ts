@@ -64,7 +64,10 @@ beforeEach(() => {
 /** Authorisation is the enforcement point's (test/unit/enforcement.test.ts); here it allows. */
 const allow = async (): Promise<void> => {};
 const submit = (body: unknown, caller = CALLER): Promise<Answer> =>
-  submitOrder(deps, typeof body === 'string' || body === null ? body : JSON.stringify(body), caller, allow);
+  submitOrder(deps, typeof body === 'string' || body === null ? body : JSON.stringify(body), caller, {
+    authorize: allow,
+    beforeRecordingInvalid: allow,
+  });
 
 describe('submitOrder: a valid order', () => {
   it('answers 202, records the order, audits order_submitted, then starts the workflow named by order_id', async () => {
