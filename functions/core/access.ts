@@ -99,6 +99,7 @@ export const selfCaller = (agent: string, identity: string): Caller => ({
 // cost one Cedar call per process. A request with a new context (execute_trade carries the order's
 // risk check id) is decided by Cedar. Refusals are never remembered: each is decided and recorded.
 const ALLOW_MEMO_MAX = 10_000;
+const ALLOW_MEMO_KEY_MAX = 1024;
 const allowMemo = new WeakMap<PolicyEngine, Map<string, AuthorizationResult>>();
 
 /** The policies' decision on `request`, an allow remembered as above. */
@@ -111,15 +112,22 @@ export function decide(policy: PolicyEngine, request: AuthorizationRequest): Aut
   const { principal, action, resource, context } = request;
   // Only a context of Cedar values (strings, booleans, integers, sets, records) has a faithful JSON
   // (no undefined, NaN or Date folding into something else); any other is simply not remembered.
-  if (!isCedarContext(context)) return policy.authorize(request);
+  if (Object.getPrototypeOf(context) !== Object.prototype || !isCedarContext(context)) return policy.authorize(request);
   // An array's JSON is unambiguous: no two different requests share a key.
   const key = JSON.stringify([principal.type, principal.id, action, resource.type, resource.id, context]);
   const remembered = allowed.get(key);
   if (remembered) return remembered;
   const result = policy.authorize(request);
-  if (result.decision === 'allow') {
+  // A long key (a caller-chosen path value) is decided but not kept: the memory stays small.
+  if (result.decision === 'allow' && key.length <= ALLOW_MEMO_KEY_MAX) {
     if (allowed.size >= ALLOW_MEMO_MAX) allowed.clear();
-    allowed.set(key, result);
+    allowed.set(
+      key,
+      Object.freeze({
+        ...result,
+        determiningPolicies: Object.freeze([...result.determiningPolicies]),
+      }) as AuthorizationResult,
+    );
   }
   return result;
 }
