@@ -12,9 +12,22 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
+
+// V8 (Node 20.20, found here) aborts the process ("Fatal error: unreachable code" in
+// Deoptimizer::DoComputeBuiltinContinuation) when a JS function that TurboFan compiled with its
+// calls into cedar-wasm inlined is deoptimized after a full GC: about one in a million
+// decisions under load, taking the whole platform down. Not inlining JS-to-Wasm calls avoids it
+// (repro: 3M decisions with a forced GC every 500k: abort without, none with). The flag only takes
+// effect for code optimized after it is set, which is all of ours: this module loads first.
+try {
+  setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+} catch {
+  // A runtime without the flag has nothing to avoid.
+}
 
 /** The schema's namespace; request types and actions are given unqualified and prefixed with it. */
 export const NAMESPACE = 'Trading';
