@@ -5,7 +5,7 @@
 //     (check_risk, request_approval, a checker's approve, confirm_approval, execute_trade,
 //     send_to_venue, update_positions), cycled evenly.
 // (b) per_order_ms: every `enforce` (functions/core/access.ts) one order passes through, awaited
-//     in sequence as the agents run them, with the entitlements from a warm cache-like stub and an
+//     in sequence as the agents run them, with the entitlements from a warm in-memory cache and an
 //     in-memory audit sink (an allowed call audits nothing). The headline is the approval path,
 //     the longest (8 decisions): every order costs at most that. The straight-through path (5
 //     decisions, no approval) is printed beside it. RecordFailure's log_event is on failure paths

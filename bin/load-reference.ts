@@ -80,7 +80,7 @@ export function parseReferenceInput(text: string): ReferenceInput {
     }
     try {
       // The stores' own checks, so the file is refused for what a put would refuse, before any
-      // write; the bookkeeping fields are the loader's to fill in later, placeholders here.
+      // write; the bookkeeping fields (who, when, version) are filled in at the write itself.
       const checked = normaliseTraderEntitlement({
         trader_id: entry.trader_id,
         accounts: entry.accounts,
