@@ -298,7 +298,7 @@ async function timeOrders(
   n: number,
   approval: boolean,
 ) {
-  // Every order has its own risk check, as in production (the orders' other fields repeat).
+  // Every order gets its own risk check id, as the risk agent issues one per decision (the orders' other fields repeat).
   const nth = (i: number): BenchOrder => ({ ...(orders[i % orders.length] as BenchOrder), riskCheckId: `RC-${i}` });
   for (let i = 0; i < 5_000; i++) await enforceOrder(agentsFor(i), nth(n + i), approval);
   const lat = new Float64Array(n);

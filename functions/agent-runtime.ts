@@ -1,7 +1,14 @@
 // What every agent handler shares: the logger contract and the task/API dispatch.
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { callerFromApi, callerFromTask, type TaskIdentityConfig } from './caller-identity.js';
-import { type AccessDeps, type Caller, decide, enforce, isCallerProblem, type ResolvedCaller } from './core/access.js';
+import {
+  type AccessDeps,
+  type Caller,
+  enforce,
+  isCallerProblem,
+  type ResolvedCaller,
+  refuseIfNeverAllowed,
+} from './core/access.js';
 import { NotFoundError } from './core/errors.js';
 import { errorResponse, isApiEvent, UnknownActionError } from './http.js';
 
@@ -137,28 +144,6 @@ async function identified(
   return enforce(deps, resolved, { action, ...(orderId ? { order_id: orderId } : {}) });
 }
 
-/**
- * A deferred action's first gate: if the policies refuse the caller even the most permissive
- * context, the refusal is recorded (by `enforce`, with that context) before anything is read.
- */
-async function probeFirst(
-  deps: AccessDeps,
-  caller: Caller,
-  action: string,
-  probe: (caller: Caller) => Record<string, unknown>,
-  subject: { order_id?: string },
-): Promise<void> {
-  const context = probe(caller);
-  if (probeAllows(deps, caller, action, context)) return;
-  await enforce(deps, caller, { action, context, ...subject, probe: true });
-}
-
-/** The probe's decision (an allow remembered like any other: functions/core/access.ts `decide`). */
-function probeAllows(deps: AccessDeps, caller: Caller, action: string, context: Record<string, unknown>): boolean {
-  const resource = { type: 'Agent', id: deps.self };
-  return decide(deps.policy, { principal: caller.principal, action, resource, context }).decision === 'allow';
-}
-
 async function serveApi(
   logger: AgentLogger,
   access: AgentAccess,
@@ -183,7 +168,8 @@ async function serveApi(
   };
   if (!route.deferred) await authorize(route.context?.(event) ?? {}, route.subject?.(event));
   const probe = async (): Promise<void> => {
-    if (route.probe) await probeFirst(access.deps, caller, route.action, route.probe, {});
+    if (route.probe)
+      await refuseIfNeverAllowed(access.deps, caller, { action: route.action, context: route.probe(caller) });
   };
   const response = await api.handle({ event, caller, authorize, probe });
   if (!authorised && response.statusCode < 400) throw new RouteNotAuthorised(`${key} answered without authorising`);

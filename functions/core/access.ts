@@ -184,6 +184,27 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
 }
 
 /**
+ * A caller the policies refuse even `request.context`, the most permissive context the action
+ * could have, is refused as such (recorded, marked `probe`) before the request's own facts are
+ * recorded anywhere; otherwise this resolves and the real decision comes later.
+ */
+export async function refuseIfNeverAllowed(
+  deps: AccessDeps,
+  caller: Caller,
+  request: AccessRequest & { context: Readonly<Record<string, unknown>> },
+): Promise<void> {
+  const resource = request.resource ?? { type: 'Agent', id: deps.self };
+  const decision = decide(deps.policy, {
+    principal: caller.principal,
+    action: request.action,
+    resource,
+    context: { ...request.context },
+  });
+  if (decision.decision === 'allow') return;
+  await enforce(deps, caller, { ...request, probe: true });
+}
+
+/**
  * A request that names an account gets `account_entitled`: whether the caller is a trader whose
  * entitlements in the store include it (never taken from the caller: it is set here, over anything
  * passed). Entitlements apply to traders only; for anyone else the answer is false, and the

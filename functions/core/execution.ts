@@ -12,13 +12,12 @@ import type {
   OrderStore,
   Venue,
 } from '../ports.js';
-import { type AccessDeps, type Caller, DEFAULT_DENY, decide, enforce, selfCaller } from './access.js';
+import { type AccessDeps, type Caller, DEFAULT_DENY, enforce, refuseIfNeverAllowed, selfCaller } from './access.js';
 import { releaseOrder } from './account-risk.js';
 import { approvalIdFor } from './approvals.js';
 import { TransientError } from './errors.js';
 import type { ControlResult, Fill, Order } from './model.js';
 import { orderHash } from './order.js';
-import type { AuthorizationRequest } from './policy-engine.js';
 import type { ReferenceCache } from './reference-cache.js';
 import { type ControlName, evaluateRisk } from './risk.js';
 import { loadRiskSnapshot, type RiskSnapshotDeps } from './risk-check.js';
@@ -80,13 +79,19 @@ export async function executeTrade(
   if (problem !== undefined) {
     // A caller that may not release orders at all is refused as such (access_denied), and leaves
     // no trade_failed record on an order that is not its business.
-    const released = { ...context, risk_approval_verified: true };
-    if (decide(deps.access.policy, request(deps, caller, released)).decision !== 'allow') {
-      await enforce(deps.access, caller, { action: 'execute_trade', context: released, ...subject, probe: true });
-    }
+    await refuseIfNeverAllowed(deps.access, caller, {
+      action: 'execute_trade',
+      context: { ...context, risk_approval_verified: true },
+      ...subject,
+    });
     // The releasing gate with an unverified approval: refused whatever the policies say (fail
     // closed); the record names the policy that decided.
-    const decision = deps.access.policy.authorize(request(deps, caller, context));
+    const decision = deps.access.policy.authorize({
+      principal: caller.principal,
+      action: 'execute_trade',
+      resource: { type: 'Agent', id: deps.access.self },
+      context,
+    });
     return blocked(deps, order, riskCheckId, problem, decidedBy(decision.determiningPolicies));
   }
   await enforce(deps.access, caller, { action: 'execute_trade', context, ...subject });
@@ -259,14 +264,6 @@ async function verify(
   }
   return undefined;
 }
-
-/** execute_trade on this agent, for `caller`, with `context`. */
-const request = (deps: ExecutionDeps, caller: Caller, context: Record<string, unknown>): AuthorizationRequest => ({
-  principal: caller.principal,
-  action: 'execute_trade',
-  resource: { type: 'Agent', id: deps.access.self },
-  context,
-});
 
 const decidedBy = (policies: readonly string[]): string[] => (policies.length > 0 ? [...policies] : [DEFAULT_DENY]);
 
