@@ -346,8 +346,13 @@ export async function policyBench(argv: string[]): Promise<void> {
     }),
   );
 
+  // The headline engine decides every action of the mix with the compiled evaluator (asking
+  // cedar-wasm too for one decision in DEFAULT_CROSS_CHECK_EVERY, which is timed with the rest).
+  const mixed = new Set(orderDecisions(orders[0] as BenchOrder).map((d) => d.request.action));
+  const notCompiled = [...mixed].filter((action) => engine.evaluators[action] !== 'compiled');
+  if (notCompiled.length > 0) throw new Error(`not compiled: ${notCompiled.join(', ')}`);
   const { lat, byKind } = timeDecisions(engine, orders, n);
-  console.log(JSON.stringify({ run: 'policy_decision_by_kind', ...byKind }));
+  console.log(JSON.stringify({ run: 'policy_decision_by_kind', evaluator: 'compiled', ...byKind }));
   console.log(
     JSON.stringify({
       run: 'policy_decision_detail',
@@ -358,10 +363,21 @@ export async function policyBench(argv: string[]): Promise<void> {
     }),
   );
 
-  // The engine's own floor on this machine: the same call with no policy at all and an empty
+  // The same decisions asked of cedar-wasm alone (the reference the compiled evaluator is held to).
+  const wasm = timeDecisions(loadPolicyEngine({ evaluator: 'cedar-wasm' }), orders, Math.min(n, 100_000));
+  console.log(
+    JSON.stringify({
+      run: 'policy_decision_cedar_wasm',
+      p50_us: round(percentile(wasm.lat, 50), 1),
+      p99_us: round(percentile(wasm.lat, 99), 1),
+      by_kind: wasm.byKind,
+    }),
+  );
+
+  // cedar-wasm's own floor on this machine: the same call with no policy at all and an empty
   // context (what no policy set, however small, can go below).
   const schema = readFileSync(new URL('../policies/schema.cedarschema', import.meta.url), 'utf8');
-  const empty = loadPolicyEngine({ policies: {}, schema });
+  const empty = loadPolicyEngine({ policies: {}, schema, evaluator: 'cedar-wasm' });
   const floorRequest: AuthorizationRequest = {
     principal: agent('order-router'),
     action: 'check_risk',
@@ -403,7 +419,12 @@ export async function policyBench(argv: string[]): Promise<void> {
   // Headline: every decision asked of Cedar (a view of the engine per order defeats the memory of
   // allows). Beside it, the steady state, where the lifecycle's fixed decisions are remembered.
   const entitlements = new WarmEntitlements(desks);
-  const fresh = () => agents({ authorize: engine.authorize, policyIds: engine.policyIds }, audit, entitlements);
+  const fresh = () =>
+    agents(
+      { authorize: engine.authorize, policyIds: engine.policyIds, evaluators: engine.evaluators },
+      audit,
+      entitlements,
+    );
   const straight = await timeOrders(fresh, orders, nOrders, false);
   const withApproval = await timeOrders(fresh, orders, nOrders, true);
   const warm = await timeOrders(() => a, orders, nOrders, true);

@@ -16,6 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { type CompiledAction, compilePolicies, NotCompilable } from './policy-compiler.js';
 
 // V8 (Node 20.20, found here) aborts the process ("Fatal error: unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation) when a JS function that TurboFan compiled with its
@@ -63,7 +64,18 @@ export interface PolicyEngine {
   authorize(request: AuthorizationRequest): AuthorizationResult;
   /** Every policy id loaded, sorted. */
   readonly policyIds: readonly string[];
+  /** For every action the schema declares, which evaluator decides it. */
+  readonly evaluators: Readonly<Record<string, Evaluator>>;
 }
+
+/**
+ * `compiled`: the policies compiled to JavaScript at load (policy-compiler.ts), for the actions
+ * they can be; `cedar-wasm`: every decision asked of cedar-wasm.
+ */
+export type Evaluator = 'compiled' | 'cedar-wasm';
+
+/** By default one compiled decision in this many is also asked of cedar-wasm, and must agree. */
+export const DEFAULT_CROSS_CHECK_EVERY = 1000;
 
 interface CommonOptions {
   /**
@@ -71,6 +83,17 @@ interface CommonOptions {
    * attributes and their types). Default true: a malformed request is denied with a reason.
    */
   validateRequest?: boolean;
+  /**
+   * Default `compiled`. The compiled evaluator needs request validation: with validateRequest
+   * false every action is decided by cedar-wasm.
+   */
+  evaluator?: Evaluator;
+  /**
+   * Ask cedar-wasm too for one compiled decision in this many (0: never); a disagreement denies,
+   * naming both answers in the errors, which the enforcement point audits. Default
+   * DEFAULT_CROSS_CHECK_EVERY.
+   */
+  crossCheckEvery?: number;
 }
 
 export type PolicyEngineOptions =
@@ -268,42 +291,56 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   };
   preparse(policySetId, policySet);
 
+  // Each policy's JSON form: what the slices below read their action scope from, and what the
+  // compiled evaluator is built from.
+  const policyJson = new Map(ids.map((id) => [id, toJson(policies[id] as string)]));
+  const schemaJson = schemaToJson(source.schema);
+
   // Cedar evaluates every policy of the set on every call (about 1.5-2 us each here, matched or
   // not), but a policy whose action scope excludes the request's action can neither apply nor
   // err: the scope is the first conjunct. So each action gets the slice of policies whose scope
   // can name it, pre-parsed once, and a call pays only for those. Same decisions, same ids.
   const actionType = `${NAMESPACE}::Action`;
+  const actions = schemaActions(schemaJson);
   const byAction = new Map<string, string>();
-  for (const action of schemaActions(source.schema)) {
+  for (const action of actions) {
     const slice: Record<string, string> = {};
     for (const id of ids) {
-      const text = policies[id] as string;
-      if (actionScopeMayName(text, actionType, action)) slice[id] = text;
+      if (actionScopeMayName(policyJson.get(id), actionType, action)) slice[id] = policies[id] as string;
     }
     const sliceId = `${policySetId}-${action}`;
     preparse(sliceId, { staticPolicies: slice });
     byAction.set(action, sliceId);
   }
 
+  // The compiled evaluator, for every action it can decide (the others stay with cedar-wasm).
+  const compiled = new Map<string, CompiledAction>();
+  const evaluators: Record<string, Evaluator> = {};
+  if ((options.evaluator ?? 'compiled') === 'compiled' && validateRequest) {
+    for (const [action, decide] of compilePolicies(schemaJson, policyJson, NAMESPACE).actions) {
+      if (!(decide instanceof NotCompilable)) compiled.set(action, decide);
+    }
+  }
+  for (const action of actions) evaluators[action] = compiled.has(action) ? 'compiled' : 'cedar-wasm';
+  const crossCheckEvery = options.crossCheckEvery ?? DEFAULT_CROSS_CHECK_EVERY;
+  let sinceCrossCheck = 0;
+
   const qualify = (type: string): string => (type.includes('::') ? type : `${NAMESPACE}::${type}`);
 
-  function authorize(request: AuthorizationRequest): AuthorizationResult {
-    const context = toCedarContext(request.context);
-    if (typeof context === 'string') return deny([context]);
-    const principal = { type: qualify(request.principal.type), id: request.principal.id };
+  function askCedar(principal: EntityRef, action: string, resource: EntityRef, context: Context): AuthorizationResult {
     let answer: AuthorizationAnswer;
     try {
       answer = cedar.statefulIsAuthorized({
         principal,
-        action: { type: actionType, id: request.action },
-        resource: { type: qualify(request.resource.type), id: request.resource.id },
+        action: { type: actionType, id: action },
+        resource,
         context,
         // No entity store: principals carry no attributes and no parents; what a decision needs
         // from the store (an entitlement, a verified approval) is in the context.
         entities: [],
         // An action the schema does not declare is refused by request validation; the whole set
         // decides it then (and when validation is off, which only the tests do).
-        preparsedPolicySetId: byAction.get(request.action) ?? policySetId,
+        preparsedPolicySetId: byAction.get(action) ?? policySetId,
         preparsedSchemaName: schemaName,
         validateRequest,
       });
@@ -319,30 +356,76 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
     if (errors.length > 0) {
       return { decision: 'deny', determiningPolicies: diagnostics.errors.map((e) => e.policyId), errors };
     }
-    return {
-      decision,
-      determiningPolicies: diagnostics.reason,
-      errors,
-    };
+    return { decision, determiningPolicies: diagnostics.reason, errors };
   }
 
-  return { authorize, policyIds: ids };
+  function authorize(request: AuthorizationRequest): AuthorizationResult {
+    const context = toCedarContext(request.context);
+    if (typeof context === 'string') return deny([context]);
+    const principal = { type: qualify(request.principal.type), id: request.principal.id };
+    const resource = { type: qualify(request.resource.type), id: request.resource.id };
+    const decide = compiled.get(request.action);
+    if (decide === undefined) return askCedar(principal, request.action, resource, context);
+    let result: AuthorizationResult;
+    try {
+      result = decide(principal, resource, context);
+    } catch (e) {
+      return deny([`policy engine failed: ${e instanceof Error ? e.message : String(e)}`]);
+    }
+    if (crossCheckEvery > 0 && ++sinceCrossCheck >= crossCheckEvery) {
+      sinceCrossCheck = 0;
+      const reference = askCedar(principal, request.action, resource, context);
+      if (!sameAnswer(result, reference)) {
+        // The compiled evaluator and Cedar itself disagree: a defect, never a decision. Deny, and
+        // say both, so the refusal's audit record carries what to fix.
+        return deny([
+          `policy evaluators disagree on ${request.action}: compiled ${describe(result)}, cedar-wasm ${describe(reference)}`,
+        ]);
+      }
+    }
+    return result;
+  }
+
+  return { authorize, policyIds: ids, evaluators };
+}
+
+/** Same decision, same deciding policies (in any order), and errors on both sides or neither. */
+function sameAnswer(a: AuthorizationResult, b: AuthorizationResult): boolean {
+  const aErred = a.errors.length > 0;
+  const bErred = b.errors.length > 0;
+  if (a.decision !== b.decision || aErred !== bErred) return false;
+  const x = [...a.determiningPolicies].sort();
+  const y = [...b.determiningPolicies].sort();
+  return x.length === y.length && x.every((id, i) => id === y[i]);
+}
+
+function describe(r: AuthorizationResult): string {
+  const by = [...r.determiningPolicies].sort().join(', ') || 'no policy';
+  return `${r.decision} (${by}${r.errors.length > 0 ? `; errors: ${r.errors.join('; ')}` : ''})`;
+}
+
+function toJson(policy: string): unknown {
+  const json = cedar.policyToJson(policy);
+  if (json.type === 'failure')
+    throw new PolicyParseError('a policy does not convert to JSON', json.errors.map(message));
+  return json.json;
+}
+
+function schemaToJson(schema: string): unknown {
+  const json = cedar.schemaToJson(schema);
+  if (json.type === 'failure') throw new PolicyParseError('schema does not parse', json.errors.map(message));
+  return json.json;
 }
 
 /** The actions the schema declares in the namespace. */
-function schemaActions(schema: string): string[] {
-  const json = cedar.schemaToJson(schema);
-  if (json.type === 'failure') throw new PolicyParseError('schema does not parse', json.errors.map(message));
-  const namespace = (json.json as Record<string, { actions?: Record<string, unknown> }>)[NAMESPACE];
+function schemaActions(schemaJson: unknown): string[] {
+  const namespace = (schemaJson as Record<string, { actions?: Record<string, unknown> }>)[NAMESPACE];
   return Object.keys(namespace?.actions ?? {});
 }
 
 /** Whether a policy's action scope can match `action` (no constraint, ==, or in a list/group that names it). */
-function actionScopeMayName(policy: string, actionType: string, action: string): boolean {
-  const json = cedar.policyToJson(policy);
-  if (json.type === 'failure')
-    throw new PolicyParseError('a policy does not convert to JSON', json.errors.map(message));
-  const scope = (json.json as { action?: ActionScope }).action;
+function actionScopeMayName(json: unknown, actionType: string, action: string): boolean {
+  const scope = (json as { action?: ActionScope }).action;
   const names = (e: { type: string; id: string } | undefined): boolean => e?.type === actionType && e.id === action;
   switch (scope?.op) {
     case '==':
