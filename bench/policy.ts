@@ -1,9 +1,11 @@
 // Policy benchmark (issue 5): what the Cedar enforcement points cost, on one core.
-// (a) One authorisation against the pre-parsed policy set (functions/core/policy-engine.ts): each
-//     decision timed on its own, over a mix of the decisions one order meets: a trader's
-//     submit_order (its entitlement answered from the store), then the agent-to-agent steps
-//     (check_risk, request_approval, a checker's approve, confirm_approval, execute_trade,
-//     send_to_venue, update_positions), cycled evenly.
+// (a) One authorisation against the pre-parsed policy set (functions/core/policy-engine.ts, as the
+//     agents load it: the policies compiled to JS, one decision in 1,000 also asked of cedar-wasm
+//     and compared): each decision timed on its own, over a mix of the decisions one order meets:
+//     a trader's submit_order (its entitlement answered from the store), then the agent-to-agent
+//     steps (check_risk, request_approval, a checker's approve, confirm_approval, execute_trade,
+//     send_to_venue, update_positions), cycled evenly. The same mix asked of cedar-wasm alone, and
+//     cedar-wasm's floor (no policy, empty context), are printed beside it.
 // (b) per_order_ms: every `enforce` (functions/core/access.ts) one order passes through, awaited
 //     in sequence as the agents run them, with the entitlements from a warm in-memory cache and an
 //     in-memory audit sink (an allowed call audits nothing). The headline is the approval path,
@@ -287,26 +289,16 @@ async function enforceOrder(a: Agents, o: BenchOrder, approval: boolean): Promis
   return decisions + 3;
 }
 
-/**
- * `agentsFor(i)`: the enforcement points order i meets. The same ones every order (allows the
- * points remember are remembered: functions/core/access.ts `decide`), or fresh ones each order, so
- * that every decision is Cedar's.
- */
-async function timeOrders(
-  agentsFor: (i: number) => Agents,
-  orders: readonly BenchOrder[],
-  n: number,
-  approval: boolean,
-) {
+/** `a`: the enforcement points every order meets (each decides every request: nothing is remembered). */
+async function timeOrders(a: Agents, orders: readonly BenchOrder[], n: number, approval: boolean) {
   // Every order gets its own risk check id, as the risk agent issues one per decision (the orders' other fields repeat).
   const nth = (i: number): BenchOrder => ({ ...(orders[i % orders.length] as BenchOrder), riskCheckId: `RC-${i}` });
-  for (let i = 0; i < 5_000; i++) await enforceOrder(agentsFor(i), nth(n + i), approval);
+  for (let i = 0; i < 5_000; i++) await enforceOrder(a, nth(n + i), approval);
   const lat = new Float64Array(n);
   let total = 0n;
   let decisions = 0;
   for (let i = 0; i < n; i++) {
     const o = nth(i);
-    const a = agentsFor(i);
     const s = process.hrtime.bigint();
     decisions = await enforceOrder(a, o, approval);
     const took = process.hrtime.bigint() - s;
@@ -416,23 +408,12 @@ export async function policyBench(argv: string[]): Promise<void> {
   if (!refused || audit.events.length !== 1) throw new Error('an unentitled submit was not refused and audited');
   await enforce(a.compliance, lifecycle('order-router', 'RecordFailure', stray.orderId), { action: 'log_event' });
 
-  // Headline: every decision asked of Cedar (a view of the engine per order defeats the memory of
-  // allows). Beside it, the steady state, where the lifecycle's fixed decisions are remembered.
-  const entitlements = new WarmEntitlements(desks);
-  const fresh = () =>
-    agents(
-      { authorize: engine.authorize, policyIds: engine.policyIds, evaluators: engine.evaluators },
-      audit,
-      entitlements,
-    );
-  const straight = await timeOrders(fresh, orders, nOrders, false);
-  const withApproval = await timeOrders(fresh, orders, nOrders, true);
-  const warm = await timeOrders(() => a, orders, nOrders, true);
+  const straight = await timeOrders(a, orders, nOrders, false);
+  const withApproval = await timeOrders(a, orders, nOrders, true);
   if (audit.events.length !== 1) throw new Error(`allowed calls audited ${audit.events.length - 1} events`);
   for (const [path, r] of [
     ['straight_through', straight],
     ['approval', withApproval],
-    ['approval_remembered_allows', warm],
   ] as const) {
     console.log(
       JSON.stringify({

@@ -1,17 +1,12 @@
 // The enforcement point every agent runs before it acts: the caller the platform established (a
 // client certificate, the lifecycle step, a schedule; never the request body) is authorised
 // against the pre-parsed Cedar policy set for (action, this agent, context). A refusal is audited
-// with the policy that decided, then thrown; an allowed call costs one cached decision and, for a
-// trader, one cached entitlement read.
+// with the policy that decided, then thrown; an allowed call costs one decision (a microsecond or
+// two, compiled: policy-compiler.ts) and, for a trader, one cached entitlement read. Every request
+// is decided: no decision is remembered.
 import type { AuditSink } from '../ports.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';
-import {
-  type AuthorizationRequest,
-  type AuthorizationResult,
-  type EntityRef,
-  isCedarContext,
-  type PolicyEngine,
-} from './policy-engine.js';
+import type { EntityRef, PolicyEngine } from './policy-engine.js';
 
 /** How the platform established who is calling. */
 export type CallerSource = 'client_certificate' | 'state_machine' | 'schedule' | 'self';
@@ -92,46 +87,6 @@ export const selfCaller = (agent: string, identity: string): Caller => ({
   evidence: { role: identity },
 });
 
-// A decision is a pure function of the policy set (parsed once per process and never changed), the
-// principal, the action, the resource and the context: there is no entity store. So an allow is
-// remembered for exactly that request (bounded), and the same request again is the same allow:
-// the lifecycle's fixed steps (check_risk, update_positions, ...) and a trader's repeat account
-// cost one Cedar call per process. A request with a new context (execute_trade carries the order's
-// risk check id) is decided by Cedar. Refusals are never remembered: each is decided and recorded.
-const ALLOW_MEMO_MAX = 10_000;
-const ALLOW_MEMO_KEY_MAX = 1024;
-const allowMemo = new WeakMap<PolicyEngine, Map<string, AuthorizationResult>>();
-
-/** The policies' decision on `request`, an allow remembered as above. */
-export function decide(policy: PolicyEngine, request: AuthorizationRequest): AuthorizationResult {
-  let allowed = allowMemo.get(policy);
-  if (!allowed) {
-    allowed = new Map();
-    allowMemo.set(policy, allowed);
-  }
-  const { principal, action, resource, context } = request;
-  // Only a context of Cedar values (strings, booleans, integers, sets, records) has a faithful JSON
-  // (no undefined, NaN or Date folding into something else); any other is simply not remembered.
-  if (Object.getPrototypeOf(context) !== Object.prototype || !isCedarContext(context)) return policy.authorize(request);
-  // An array's JSON is unambiguous: no two different requests share a key.
-  const key = JSON.stringify([principal.type, principal.id, action, resource.type, resource.id, context]);
-  const remembered = allowed.get(key);
-  if (remembered) return remembered;
-  const result = policy.authorize(request);
-  // A long key (a caller-chosen path value) is decided but not kept: the memory stays small.
-  if (result.decision === 'allow' && key.length <= ALLOW_MEMO_KEY_MAX) {
-    if (allowed.size >= ALLOW_MEMO_MAX) allowed.clear();
-    allowed.set(
-      key,
-      Object.freeze({
-        ...result,
-        determiningPolicies: Object.freeze([...result.determiningPolicies]),
-      }) as AuthorizationResult,
-    );
-  }
-  return result;
-}
-
 /**
  * Authorise `request` for `caller`; resolves with the caller when allowed. A refusal is recorded
  * (`access_denied`, with the deciding policies) before it is thrown, so nothing refused is lost.
@@ -158,7 +113,7 @@ export async function enforce(deps: AccessDeps, caller: ResolvedCaller, request:
   }
   const resource = request.resource ?? { type: 'Agent', id: deps.self };
   const context = await withEntitlement(deps, caller.principal, request.context ?? {});
-  const result = decide(deps.policy, { principal: caller.principal, action: request.action, resource, context });
+  const result = deps.policy.authorize({ principal: caller.principal, action: request.action, resource, context });
   if (result.decision === 'allow') return caller;
 
   const decidedBy = result.determiningPolicies.length > 0 ? result.determiningPolicies : [DEFAULT_DENY];
@@ -194,7 +149,7 @@ export async function refuseIfNeverAllowed(
   request: AccessRequest & { context: Readonly<Record<string, unknown>> },
 ): Promise<void> {
   const resource = request.resource ?? { type: 'Agent', id: deps.self };
-  const decision = decide(deps.policy, {
+  const decision = deps.policy.authorize({
     principal: caller.principal,
     action: request.action,
     resource,
