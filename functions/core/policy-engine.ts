@@ -366,6 +366,14 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   function authorize(request: AuthorizationRequest): AuthorizationResult {
     const context = toCedarContext(request.context);
     if (typeof context === 'string') return deny([context]);
+    for (const [name, ref] of [
+      ['principal', request.principal],
+      ['resource', request.resource],
+    ] as const) {
+      if (!wellFormed(ref.type) || !wellFormed(ref.id))
+        return deny([`${name}: not well-formed Unicode (a lone surrogate)`]);
+    }
+    if (!wellFormed(request.action)) return deny(['action: not well-formed Unicode (a lone surrogate)']);
     const principal = { type: qualify(request.principal.type), id: request.principal.id };
     const resource = { type: qualify(request.resource.type), id: request.resource.id };
     const decide = compiled.get(request.action);
@@ -457,6 +465,7 @@ function deny(errors: string[]): AuthorizationResult {
 function isCedarValue(v: unknown): v is CedarValueJson {
   switch (typeof v) {
     case 'string':
+      return wellFormed(v);
     case 'boolean':
       return true;
     case 'number':
@@ -465,15 +474,23 @@ function isCedarValue(v: unknown): v is CedarValueJson {
       if (v === null) return false;
       if (Array.isArray(v)) return v.every(isCedarValue);
       if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-      return Object.values(v).every(isCedarValue);
+      return Object.keys(v).every(wellFormed) && Object.values(v).every(isCedarValue);
     default:
       return false;
   }
 }
 
+// A lone UTF-16 surrogate is no Unicode character: cedar-wasm would turn it into U+FFFD on the way
+// in, so two different strings could be equal there and not in the compiled evaluator. Refused.
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
+
 function toCedarContext(context: Record<string, unknown>): Context | string {
   for (const [key, value] of Object.entries(context)) {
-    if (!isCedarValue(value)) return `context.${key}: not a Cedar value (string, boolean, integer, set, record)`;
+    if (!wellFormed(key)) return `context: an attribute name is not well-formed Unicode (a lone surrogate)`;
+    if (!isCedarValue(value)) {
+      return `context.${key}: not a Cedar value (a string of Unicode characters, boolean, integer, set, record)`;
+    }
   }
   return context as Context;
 }

@@ -137,6 +137,11 @@ describe('compiled semantics', () => {
       { ...read(readContext()), principal: DOC },
       { ...read(readContext()), resource: USER },
       { ...read(readContext()), principal: { type: 'Nobody', id: 'x' } },
+      // A lone surrogate is no Unicode character (cedar-wasm would make it U+FFFD): refused anywhere.
+      read(readContext({ label: 'a.b\ud800' })),
+      read(readContext({ tags: ['\udfff'] })),
+      read(readContext({ limits: { max: 1, '\ud800': 2 } })),
+      { ...read(readContext()), principal: { type: 'User', id: 'alice\ud800' } },
     ];
     for (const request of requests) {
       const compiled = engine.authorize(request);
