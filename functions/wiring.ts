@@ -1,6 +1,7 @@
 // AWS wiring: the SDK clients once per Lambda module, and the adapters an agent's configuration
 // names. Built lazily per service, so an agent only touches what its configuration provides
 // (loadConfig has already failed the cold start if anything it needs is missing).
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { createAwsClients } from './adapters/aws-clients.js';
 import { createCloudWatchMetrics } from './adapters/cloudwatch-metrics.js';
@@ -33,10 +34,14 @@ export interface AwsAgentContext {
   settle(): Promise<void>;
 }
 
-export function awsAgentContext(agent: AgentName, tracer?: Tracer): AwsAgentContext {
+export function awsAgentContext(agent: AgentName, tracer?: Tracer, logger?: Logger): AwsAgentContext {
   const config = loadConfig(agent);
-  // Parsed once per cold start; a policy set that does not validate fails the cold start.
-  const policy = loadPolicyEngine();
+  // Parsed once per cold start; a policy set that does not validate fails the cold start. A
+  // disagreement of the compiled evaluator with cedar-wasm is a defect: logged as an error (the
+  // request is also refused, and the refusal audited with both answers).
+  const policy = loadPolicyEngine({
+    onDisagreement: (disagreement) => logger?.error('policy evaluators disagree', { disagreement }),
+  });
   const clients = createAwsClients(tracer ? { tracer } : {});
   const clock = new SystemClock();
   const lazy = <T>(make: () => T): (() => T) => {

@@ -252,6 +252,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       if (auditArchiver) await auditArchiver.drain();
       return tree;
     });
+    const policyLog = new Logger({ serviceName: 'policy-engine', logLevel: options.logLevel ?? 'INFO' });
     const services: PlatformServices = {
       orders: stores.orders,
       reference: new ReferenceCache(stores.reference, clock),
@@ -267,7 +268,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       venue: new SimulatedVenue(),
       clock,
       approvalTimeoutSeconds,
-      policy: loadPolicyEngine(),
+      policy: loadPolicyEngine({
+        onDisagreement: (disagreement) => policyLog.error('policy evaluators disagree', { disagreement }),
+      }),
       stateMachineArn: workflow.stateMachineArn,
     };
     // The local risk sweep stands in for the risk agent's EventBridge rule (the checkpoint's time

@@ -8,7 +8,7 @@ import { createApprovalHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'approval' });
 const tracer = new Tracer({ serviceName: 'approval' });
-const { services, identity, access, settle } = awsAgentContext('approval', tracer);
+const { services, identity, access, settle } = awsAgentContext('approval', tracer, logger);
 
 export const handler = lambdaEntry(createApprovalHandler(approvalDeps(services, identity), logger, access), {
   logger,

@@ -8,7 +8,7 @@ import { createComplianceHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'compliance' });
 const tracer = new Tracer({ serviceName: 'compliance' });
-const { services, identity, access, settle } = awsAgentContext('compliance', tracer);
+const { services, identity, access, settle } = awsAgentContext('compliance', tracer, logger);
 
 export const handler = lambdaEntry(createComplianceHandler(complianceDeps(services, identity), logger, access), {
   logger,

@@ -116,11 +116,56 @@ export function valueEquals(a: Value, b: Value): boolean {
   if (isEntity(a) || isEntity(b)) return isEntity(a) && isEntity(b) && sameEntity(a, b);
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b)) return false;
-    return a.every((x) => b.some((y) => valueEquals(x, y))) && b.every((y) => a.some((x) => valueEquals(x, y)));
+    return containsAll(a, b) && containsAll(b, a);
   }
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.hasOwn(b, k) && valueEquals(a[k] as Value, b[k] as Value));
+}
+
+// Sets are arrays; past a few elements of strings, longs, booleans or entities, membership goes
+// through a hash set, so comparing two large sets stays linear (Cedar's sets are hash sets too).
+const SMALL_SET = 8;
+
+function flatKey(v: Value): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return `s${v}`;
+    case 'number':
+      return `n${v}`;
+    case 'boolean':
+      return v ? 'T' : 'F';
+    default:
+      return isEntity(v) ? `e${JSON.stringify([v.type, v.id])}` : undefined;
+  }
+}
+
+function flatKeys(set: readonly Value[]): Set<string> | undefined {
+  const keys = new Set<string>();
+  for (const v of set) {
+    const k = flatKey(v);
+    if (k === undefined) return undefined;
+    keys.add(k);
+  }
+  return keys;
+}
+
+/** Every element of `subset` is in `set`. */
+function containsAll(set: readonly Value[], subset: readonly Value[]): boolean {
+  if (set.length > SMALL_SET && subset.length > SMALL_SET) {
+    const keys = flatKeys(set);
+    if (keys !== undefined) return subset.every((x) => keys.has(flatKey(x) ?? ''));
+  }
+  return subset.every((x) => set.some((e) => valueEquals(e, x)));
+}
+
+/** Some element of `other` is in `set`. */
+function containsAny(set: readonly Value[], other: readonly Value[]): boolean {
+  if (set.length > SMALL_SET && other.length > SMALL_SET) {
+    const keys = flatKeys(set);
+    if (keys !== undefined) return other.some((x) => keys.has(flatKey(x) ?? ''));
+  }
+  return other.some((x) => set.some((e) => valueEquals(e, x)));
 }
 
 /** A literal of the policy's JSON form (`Value`): entity escapes become EntityUid. */
@@ -202,12 +247,9 @@ interface ActionShape {
   principalTypes: ReadonlySet<string>;
   resourceTypes: ReadonlySet<string>;
   context: TypeCheck;
-  /** The action's groups, transitively (not including itself). */
-  ancestors: readonly EntityUid[];
 }
 
 interface Schema {
-  entityTypes: ReadonlySet<string>;
   /** Qualified action uid `Ns::Action::"id"` -> shape (NotCompilable: why it cannot be compiled). */
   actions: Map<string, ActionShape | NotCompilable>;
   /** Qualified action uid -> its groups, transitively. */
@@ -218,10 +260,52 @@ const actionKey = (type: string, id: string): string => `${type}::${JSON.stringi
 
 const qualifiedIn = (namespace: string, name: string): string => (namespace === '' ? name : `${namespace}::${name}`);
 
+/**
+ * Every action's groups in the schema (memberOf, transitively), by qualified action uid
+ * (`Ns::Action::"id"`). A `memberOf` type is namespace-relative unless it is qualified.
+ */
+export function actionAncestorsOf(json: unknown): Map<string, readonly EntityUid[]> {
+  if (!isObject(json)) throw new NotCompilable('schema: not an object');
+  const parents = new Map<string, EntityUid[]>();
+  for (const [namespace, body] of Object.entries(json)) {
+    const actionType = qualifiedIn(namespace, 'Action');
+    for (const [id, decl] of Object.entries(isObject(body) && isObject(body.actions) ? body.actions : {})) {
+      if (!isObject(decl)) throw new NotCompilable(`action ${id}: not an object`);
+      if (decl.memberOf !== undefined && !Array.isArray(decl.memberOf))
+        throw new NotCompilable(`action ${id}: memberOf`);
+      parents.set(
+        actionKey(actionType, id),
+        (decl.memberOf ?? []).map((m, i) => {
+          if (!isObject(m)) throw new NotCompilable(`action ${id}: memberOf[${i}]`);
+          onlyKeys(m, ['id', 'type'], `action ${id} memberOf`);
+          const named = m.type === undefined ? undefined : str(m.type, 'memberOf type');
+          const type = named === undefined ? actionType : named.includes('::') ? named : qualifiedIn(namespace, named);
+          return new EntityUid(type, str(m.id, 'memberOf id'));
+        }),
+      );
+    }
+  }
+  const ancestors = new Map<string, readonly EntityUid[]>();
+  for (const key of parents.keys()) {
+    const seen = new Map<string, EntityUid>();
+    const stack = [...(parents.get(key) ?? [])];
+    while (stack.length > 0) {
+      const p = stack.pop() as EntityUid;
+      const k = actionKey(p.type, p.id);
+      if (seen.has(k)) continue;
+      seen.set(k, p);
+      stack.push(...(parents.get(k) ?? []));
+    }
+    ancestors.set(key, [...seen.values()]);
+  }
+  return ancestors;
+}
+
 function readSchema(json: unknown): Schema {
   if (!isObject(json)) throw new NotCompilable('schema: not an object');
   const entityTypes = new Set<string>();
-  const commonTypes = new Map<string, Json>();
+  // A common type's body names types relative to the namespace that declares it.
+  const commonTypes = new Map<string, { namespace: string; decl: Json }>();
   for (const [namespace, body] of Object.entries(json)) {
     if (!isObject(body)) throw new NotCompilable(`schema ${namespace}: not an object`);
     onlyKeys(body, ['entityTypes', 'actions', 'commonTypes', 'annotations'], `schema ${namespace}`);
@@ -231,13 +315,16 @@ function readSchema(json: unknown): Schema {
       entityTypes.add(qualifiedIn(namespace, name));
     }
     for (const [name, decl] of Object.entries(isObject(body.commonTypes) ? body.commonTypes : {})) {
-      commonTypes.set(qualifiedIn(namespace, name), decl);
+      commonTypes.set(qualifiedIn(namespace, name), { namespace, decl });
     }
   }
 
   // Resolve a type name written in `namespace` as Cedar does: a common type, then an entity type,
   // of the namespace, then of the empty namespace, then a primitive.
-  const resolve = (namespace: string, name: string): { common: Json } | { entity: string } | { primitive: string } => {
+  const resolve = (
+    namespace: string,
+    name: string,
+  ): { common: { namespace: string; decl: Json } } | { entity: string } | { primitive: string } => {
     const candidates = name.includes('::') ? [name] : [qualifiedIn(namespace, name), name];
     for (const c of candidates) {
       const common = commonTypes.get(c);
@@ -282,7 +369,7 @@ function readSchema(json: unknown): Schema {
       case 'EntityOrCommon': {
         onlyKeys(type, ['type', 'name', 'required', 'annotations'], 'schema EntityOrCommon');
         const resolved = resolve(namespace, str(type.name, 'schema type name'));
-        if ('common' in resolved) return compileType(namespace, resolved.common, depth + 1);
+        if ('common' in resolved) return compileType(resolved.common.namespace, resolved.common.decl, depth + 1);
         if ('entity' in resolved) return entityCheck(resolved.entity);
         return primitiveCheck(resolved.primitive === 'Bool' ? 'Boolean' : resolved.primitive);
       }
@@ -292,45 +379,20 @@ function readSchema(json: unknown): Schema {
         // A bare common type reference: { "type": "MyType" }.
         onlyKeys(type, ['type', 'required', 'annotations'], `schema ${kind}`);
         const resolved = resolve(namespace, kind);
-        if ('common' in resolved) return compileType(namespace, resolved.common, depth + 1);
+        if ('common' in resolved) return compileType(resolved.common.namespace, resolved.common.decl, depth + 1);
         throw new NotCompilable(`schema: type ${kind} is not compiled`);
       }
     }
   };
 
-  // Action groups first: `action in Group` needs every action's ancestors.
-  const parents = new Map<string, EntityUid[]>();
+  const actionAncestors = actionAncestorsOf(json);
   const declared: Array<{ namespace: string; key: string; decl: { [key: string]: Json } }> = [];
   for (const [namespace, body] of Object.entries(json)) {
     const actionType = qualifiedIn(namespace, 'Action');
     for (const [id, decl] of Object.entries(isObject(body) && isObject(body.actions) ? body.actions : {})) {
       if (!isObject(decl)) throw new NotCompilable(`action ${id}: not an object`);
-      const key = actionKey(actionType, id);
-      const memberOf = Array.isArray(decl.memberOf) ? decl.memberOf : [];
-      parents.set(
-        key,
-        memberOf.map((m, i) => {
-          if (!isObject(m)) throw new NotCompilable(`action ${id}: memberOf[${i}]`);
-          onlyKeys(m, ['id', 'type'], `action ${id} memberOf`);
-          const type = m.type === undefined ? actionType : qualifiedIn(namespace, str(m.type, 'memberOf type'));
-          return new EntityUid(type, str(m.id, 'memberOf id'));
-        }),
-      );
-      declared.push({ namespace, key, decl });
+      declared.push({ namespace, key: actionKey(actionType, id), decl });
     }
-  }
-  const actionAncestors = new Map<string, readonly EntityUid[]>();
-  for (const key of parents.keys()) {
-    const seen = new Map<string, EntityUid>();
-    const stack = [...(parents.get(key) ?? [])];
-    while (stack.length > 0) {
-      const p = stack.pop() as EntityUid;
-      const k = actionKey(p.type, p.id);
-      if (seen.has(k)) continue;
-      seen.set(k, p);
-      stack.push(...(parents.get(k) ?? []));
-    }
-    actionAncestors.set(key, [...seen.values()]);
   }
 
   const actions = new Map<string, ActionShape | NotCompilable>();
@@ -350,14 +412,13 @@ function readSchema(json: unknown): Schema {
         principalTypes: types(appliesTo.principalTypes, 'principalTypes'),
         resourceTypes: types(appliesTo.resourceTypes, 'resourceTypes'),
         context: appliesTo.context === undefined ? recordCheck([]) : compileType(namespace, appliesTo.context, 0),
-        ancestors: actionAncestors.get(key) ?? [],
       });
     } catch (e) {
       if (!(e instanceof NotCompilable)) throw e;
       actions.set(key, e);
     }
   }
-  return { entityTypes, actions, actionAncestors };
+  return { actions, actionAncestors };
 }
 
 function entityName(
@@ -521,7 +582,7 @@ function compileExpr(json: Json | undefined, schema: Schema): Expr {
       onlyKeys(body, ['left', 'pattern'], op);
       const left = compileExpr(body.left, schema);
       const pattern = likePattern(body.pattern);
-      return (env) => pattern.test(expectString(left(env), 'like'));
+      return (env) => likeMatches(expectString(left(env), 'like'), pattern);
     }
     case 'if-then-else': {
       onlyKeys(body, ['if', 'then', 'else'], op);
@@ -565,15 +626,15 @@ function binary(op: string, left: Expr, right: Expr, schema: Schema): Expr {
     case 'containsAll':
       return (env) => {
         const set = expectSet(left(env), 'containsAll');
-        return expectSet(right(env), 'containsAll').every((x) => set.some((e) => valueEquals(e, x)));
+        return containsAll(set, expectSet(right(env), 'containsAll'));
       };
-    default: {
-      // containsAny
+    case 'containsAny':
       return (env) => {
         const set = expectSet(left(env), 'containsAny');
-        return expectSet(right(env), 'containsAny').some((x) => set.some((e) => valueEquals(e, x)));
+        return containsAny(set, expectSet(right(env), 'containsAny'));
       };
-    }
+    default:
+      throw new NotCompilable(`'${op}' is not compiled`);
   }
 }
 
@@ -588,17 +649,46 @@ function entityIn(entity: EntityUid, target: Value, schema: Schema): boolean {
   return within(expectEntity(target, 'in'));
 }
 
-/** A `like` pattern: literal runs and `*` wildcards, matched on whole Unicode characters. */
-function likePattern(json: Json | undefined): RegExp {
+const WILDCARD = Symbol('wildcard');
+type Glob = ReadonlyArray<string | typeof WILDCARD>;
+
+/** A `like` pattern: characters (code points) and `*` wildcards. */
+function likePattern(json: Json | undefined): Glob {
   if (!Array.isArray(json)) throw new NotCompilable('like: pattern is not a list');
-  const parts = json.map((p) => {
-    if (p === 'Wildcard') return '[\\s\\S]*';
-    if (isObject(p) && Object.keys(p).length === 1 && typeof p.Literal === 'string') {
-      return p.Literal.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-    }
+  return json.flatMap((p): Array<string | typeof WILDCARD> => {
+    if (p === 'Wildcard') return [WILDCARD];
+    if (isObject(p) && Object.keys(p).length === 1 && typeof p.Literal === 'string') return Array.from(p.Literal);
     throw new NotCompilable('like: a pattern element is not compiled');
   });
-  return new RegExp(`^${parts.join('')}$`, 'u');
+}
+
+/**
+ * Glob match over whole Unicode characters, as Cedar's `like`. Backtracks only to the last `*`
+ * (time at most characters x pattern length): a RegExp here could take seconds on a hostile string.
+ */
+function likeMatches(text: string, pattern: Glob): boolean {
+  const chars = Array.from(text);
+  let c = 0;
+  let p = 0;
+  let star = -1;
+  let resume = 0;
+  while (c < chars.length) {
+    const want = pattern[p];
+    if (want === WILDCARD) {
+      star = p++;
+      resume = c;
+    } else if (want !== undefined && want === chars[c]) {
+      c++;
+      p++;
+    } else if (star >= 0) {
+      p = star + 1;
+      c = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === WILDCARD) p++;
+  return p === pattern.length;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { type CompiledAction, compilePolicies, NotCompilable } from './policy-compiler.js';
+import { actionAncestorsOf, type CompiledAction, compilePolicies, NotCompilable } from './policy-compiler.js';
 
 // V8 (Node 20.20, found here) aborts the process ("Fatal error: unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation) when a JS function that TurboFan compiled with its
@@ -98,6 +98,17 @@ interface CommonOptions {
    * DEFAULT_CROSS_CHECK_EVERY.
    */
   crossCheckEvery?: number;
+  /** Told of every disagreement the cross-check finds (the agents log it as an error). */
+  onDisagreement?: (disagreement: Disagreement) => void;
+}
+
+/** What the cross-check found: the request and both evaluators' answers. */
+export interface Disagreement {
+  action: string;
+  principal: EntityRef;
+  resource: EntityRef;
+  compiled: AuthorizationResult;
+  cedarWasm: AuthorizationResult;
 }
 
 export type PolicyEngineOptions =
@@ -306,11 +317,18 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   // can name it, pre-parsed once, and a call pays only for those. Same decisions, same ids.
   const actionType = `${NAMESPACE}::Action`;
   const actions = schemaActions(schemaJson);
+  const groups = actionGroups(schemaJson);
   const byAction = new Map<string, string>();
   for (const action of actions) {
     const slice: Record<string, string> = {};
+    const names = (e: { type: string; id: string } | undefined): boolean =>
+      e !== undefined && e.type === actionType && e.id === action;
+    const within = (e: { type: string; id: string } | undefined): boolean =>
+      names(e) ||
+      (groups?.get(`${actionType}::${JSON.stringify(action)}`)?.some((g) => g.type === e?.type && g.id === e?.id) ??
+        true);
     for (const id of ids) {
-      if (actionScopeMayName(policyJson.get(id), actionType, action)) slice[id] = policies[id] as string;
+      if (actionScopeMayName(policyJson.get(id), names, within)) slice[id] = policies[id] as string;
     }
     const sliceId = `${policySetId}-${action}`;
     preparse(sliceId, { staticPolicies: slice });
@@ -327,7 +345,10 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   }
   for (const action of actions) evaluators[action] = compiled.has(action) ? 'compiled' : 'cedar-wasm';
   const crossCheckEvery = options.crossCheckEvery ?? DEFAULT_CROSS_CHECK_EVERY;
-  let sinceCrossCheck = 0;
+  if (!Number.isSafeInteger(crossCheckEvery) || crossCheckEvery < 0) {
+    throw new RangeError(`crossCheckEvery must be a whole number of decisions, 0 or more: ${crossCheckEvery}`);
+  }
+  const onDisagreement = options.onDisagreement;
 
   const qualify = (type: string): string => (type.includes('::') ? type : `${NAMESPACE}::${type}`);
 
@@ -363,39 +384,39 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
     return { decision, determiningPolicies: diagnostics.reason, errors };
   }
 
-  function authorize(request: AuthorizationRequest): AuthorizationResult {
+  function decideRequest(request: AuthorizationRequest): AuthorizationResult {
+    const refs = requestRefs(request);
+    if (typeof refs === 'string') return deny([refs]);
     const context = toCedarContext(request.context);
     if (typeof context === 'string') return deny([context]);
-    for (const [name, ref] of [
-      ['principal', request.principal],
-      ['resource', request.resource],
-    ] as const) {
-      if (!wellFormed(ref.type) || !wellFormed(ref.id))
-        return deny([`${name}: not well-formed Unicode (a lone surrogate)`]);
-    }
-    if (!wellFormed(request.action)) return deny(['action: not well-formed Unicode (a lone surrogate)']);
-    const principal = { type: qualify(request.principal.type), id: request.principal.id };
-    const resource = { type: qualify(request.resource.type), id: request.resource.id };
-    const decide = compiled.get(request.action);
-    if (decide === undefined) return askCedar(principal, request.action, resource, context);
-    let result: AuthorizationResult;
-    try {
-      result = decide(principal, resource, context);
-    } catch (e) {
-      return deny([`policy engine failed: ${e instanceof Error ? e.message : String(e)}`]);
-    }
-    if (crossCheckEvery > 0 && ++sinceCrossCheck >= crossCheckEvery) {
-      sinceCrossCheck = 0;
-      const reference = askCedar(principal, request.action, resource, context);
+    const principal = { type: qualify(refs.principal.type), id: refs.principal.id };
+    const resource = { type: qualify(refs.resource.type), id: refs.resource.id };
+    const decide = compiled.get(refs.action);
+    if (decide === undefined) return askCedar(principal, refs.action, resource, context);
+    const result = decide(principal, resource, context);
+    // Sampled at random, so that which decision is checked cannot be predicted.
+    if (crossCheckEvery > 0 && Math.random() * crossCheckEvery < 1) {
+      const reference = askCedar(principal, refs.action, resource, context);
       if (!sameAnswer(result, reference)) {
+        onDisagreement?.({ action: refs.action, principal, resource, compiled: result, cedarWasm: reference });
         // The compiled evaluator and Cedar itself disagree: a defect, never a decision. Deny, and
         // say both, so the refusal's audit record carries what to fix.
         return deny([
-          `policy evaluators disagree on ${request.action}: compiled ${describe(result)}, cedar-wasm ${describe(reference)}`,
+          `policy evaluators disagree on ${refs.action}: compiled ${describe(result)}, cedar-wasm ${describe(reference)}`,
         ]);
       }
     }
     return result;
+  }
+
+  function authorize(request: AuthorizationRequest): AuthorizationResult {
+    try {
+      return decideRequest(request);
+    } catch (e) {
+      // Fail closed, with a reason the enforcement point records, on anything thrown: a request
+      // that is not shaped as typed (from untyped code), a getter that throws, a defect.
+      return deny([`policy engine failed: ${e instanceof Error ? e.message : String(e)}`]);
+    }
   }
 
   return { authorize, policyIds: ids, evaluators };
@@ -436,17 +457,30 @@ function schemaActions(schemaJson: unknown): string[] {
 }
 
 /** Whether a policy's action scope can match `action` (no constraint, ==, or in a list/group that names it). */
-function actionScopeMayName(json: unknown, actionType: string, action: string): boolean {
+function actionScopeMayName(
+  json: unknown,
+  names: (e: { type: string; id: string } | undefined) => boolean,
+  within: (e: { type: string; id: string } | undefined) => boolean,
+): boolean {
   const scope = (json as { action?: ActionScope }).action;
-  const names = (e: { type: string; id: string } | undefined): boolean => e?.type === actionType && e.id === action;
   switch (scope?.op) {
     case '==':
       return names(scope.entity);
     case 'in':
-      // `in` a single entity may be an action group: kept, as membership is not resolved here.
-      return scope.entities ? scope.entities.some(names) : true;
+      // The action itself or one of its groups (unknown groups: kept).
+      return Array.isArray(scope.entities) ? scope.entities.some(within) : within(scope.entity);
     default:
       return true;
+  }
+}
+
+/** The schema's action groups, or undefined when they cannot be read (every `in` scope is then kept). */
+function actionGroups(schemaJson: unknown): Map<string, ReadonlyArray<{ type: string; id: string }>> | undefined {
+  try {
+    return actionAncestorsOf(schemaJson);
+  } catch (e) {
+    if (e instanceof NotCompilable) return undefined;
+    throw e;
   }
 }
 
@@ -461,36 +495,95 @@ function deny(errors: string[]): AuthorizationResult {
 }
 
 // Cedar values are strings, booleans, 64-bit integers, sets and records. Anything else (undefined,
-// null, a float, a Date) is refused here with a readable reason instead of an opaque engine error.
-function isCedarValue(v: unknown): v is CedarValueJson {
-  switch (typeof v) {
-    case 'string':
-      return wellFormed(v);
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isSafeInteger(v);
-    case 'object':
-      if (v === null) return false;
-      if (Array.isArray(v)) return v.every(isCedarValue);
-      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-      return Object.keys(v).every(wellFormed) && Object.values(v).every(isCedarValue);
-    default:
-      return false;
-  }
-}
+// null, a float, a Date, a sparse array, a class instance) is refused here with a readable reason
+// instead of an opaque engine error. The context is copied as it is checked (own enumerable keys
+// only, each read once), so both evaluators see the same plain data.
+const MAX_DEPTH = 32;
 
 // A lone UTF-16 surrogate is no Unicode character: cedar-wasm would turn it into U+FFFD on the way
 // in, so two different strings could be equal there and not in the compiled evaluator. Refused.
 const LONE_SURROGATE = /\p{Cs}/u;
 const wellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
 
-function toCedarContext(context: Record<string, unknown>): Context | string {
-  for (const [key, value] of Object.entries(context)) {
-    if (!wellFormed(key)) return `context: an attribute name is not well-formed Unicode (a lone surrogate)`;
-    if (!isCedarValue(value)) {
-      return `context.${key}: not a Cedar value (a string of Unicode characters, boolean, integer, set, record)`;
+/** Thrown while copying a context: the path and the rule it broke. */
+class NotACedarValue extends Error {
+  override readonly name = 'NotACedarValue';
+}
+
+function cedarValue(v: unknown, path: string, depth: number): CedarValueJson {
+  const rule = 'a string of Unicode characters, boolean, integer, set or record';
+  switch (typeof v) {
+    case 'string':
+      if (!wellFormed(v)) throw new NotACedarValue(`${path}: not well-formed Unicode (a lone surrogate)`);
+      return v;
+    case 'boolean':
+      return v;
+    case 'number':
+      if (!Number.isSafeInteger(v)) throw new NotACedarValue(`${path}: not a Cedar value (${rule}): ${v}`);
+      return v;
+    case 'object': {
+      if (v === null) throw new NotACedarValue(`${path}: not a Cedar value (${rule}): null`);
+      if (depth >= MAX_DEPTH) throw new NotACedarValue(`${path}: nested more than ${MAX_DEPTH} deep`);
+      if (Array.isArray(v)) {
+        const out: CedarValueJson[] = [];
+        for (let i = 0; i < v.length; i++) {
+          if (!Object.hasOwn(v, i)) throw new NotACedarValue(`${path}[${i}]: a hole in the set`);
+          out.push(cedarValue(v[i], `${path}[${i}]`, depth + 1));
+        }
+        return out;
+      }
+      return cedarRecord(v, path, depth + 1);
     }
+    default:
+      throw new NotACedarValue(`${path}: not a Cedar value (${rule}): ${typeof v}`);
   }
-  return context as Context;
+}
+
+function cedarRecord(v: object, path: string, depth: number): Record<string, CedarValueJson> {
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new NotACedarValue(`${path}: not a Cedar value (a plain record): ${v.constructor?.name ?? 'object'}`);
+  }
+  const out: Record<string, CedarValueJson> = {};
+  for (const key of Object.keys(v)) {
+    if (!wellFormed(key)) throw new NotACedarValue(`${path}: an attribute name is not well-formed Unicode`);
+    const value = cedarValue((v as Record<string, unknown>)[key], `${path}.${key}`, depth);
+    // An attribute named __proto__ stays an attribute (assignment would set the prototype).
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
+  return out;
+}
+
+function toCedarContext(context: unknown): Context | string {
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) return 'context: not a record';
+  try {
+    return cedarRecord(context, 'context', 0);
+  } catch (e) {
+    if (e instanceof NotACedarValue) return e.message;
+    throw e;
+  }
+}
+
+/** The request's principal, action and resource, each checked to be what the types say. */
+function requestRefs(
+  request: AuthorizationRequest,
+): { principal: EntityRef; action: string; resource: EntityRef } | string {
+  const refs: Array<[string, unknown]> = [
+    ['principal', request.principal],
+    ['resource', request.resource],
+  ];
+  for (const [name, ref] of refs) {
+    if (typeof ref !== 'object' || ref === null) return `${name}: not an entity reference`;
+    const { type, id } = ref as Record<string, unknown>;
+    if (typeof type !== 'string' || typeof id !== 'string') return `${name}: type and id must be strings`;
+    if (!wellFormed(type) || !wellFormed(id)) return `${name}: not well-formed Unicode (a lone surrogate)`;
+  }
+  if (typeof request.action !== 'string' || !wellFormed(request.action)) return 'action: not a well-formed string';
+  return {
+    principal: { type: request.principal.type, id: request.principal.id },
+    action: request.action,
+    resource: { type: request.resource.type, id: request.resource.id },
+  };
 }

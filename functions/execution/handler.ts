@@ -8,7 +8,7 @@ import { createExecutionHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'execution' });
 const tracer = new Tracer({ serviceName: 'execution' });
-const { services, identity, access, settle } = awsAgentContext('execution', tracer);
+const { services, identity, access, settle } = awsAgentContext('execution', tracer, logger);
 
 export const handler = lambdaEntry(createExecutionHandler(executionDeps(services, identity), logger, access), {
   logger,

@@ -8,7 +8,7 @@ import { createOrderRouterHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'order-router' });
 const tracer = new Tracer({ serviceName: 'order-router' });
-const { services, identity, access, settle } = awsAgentContext('order-router', tracer);
+const { services, identity, access, settle } = awsAgentContext('order-router', tracer, logger);
 
 export const handler = lambdaEntry(createOrderRouterHandler(routerDeps(services, identity), logger, access), {
   logger,

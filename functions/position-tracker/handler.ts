@@ -8,7 +8,7 @@ import { createPositionTrackerHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'position-tracker' });
 const tracer = new Tracer({ serviceName: 'position-tracker' });
-const { services, identity, access, settle } = awsAgentContext('position-tracker', tracer);
+const { services, identity, access, settle } = awsAgentContext('position-tracker', tracer, logger);
 
 export const handler = lambdaEntry(createPositionTrackerHandler(positionDeps(services, identity), logger, access), {
   logger,

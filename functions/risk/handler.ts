@@ -8,7 +8,7 @@ import { createRiskHandler } from './app.js';
 
 const logger = new Logger({ serviceName: 'risk' });
 const tracer = new Tracer({ serviceName: 'risk' });
-const { services, identity, access, settle } = awsAgentContext('risk', tracer);
+const { services, identity, access, settle } = awsAgentContext('risk', tracer, logger);
 
 export const handler = lambdaEntry(
   createRiskHandler({ check: riskDeps(services, identity), admin: riskAdminDeps(services, identity) }, logger, access),

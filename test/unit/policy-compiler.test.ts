@@ -17,6 +17,14 @@ const SCHEMA = `namespace Trading {
 }`;
 
 const USER = { type: 'User', id: 'alice' };
+const LIKE_POLICIES = {
+  'like.cedar':
+    '@id("like") permit(principal, action == Trading::Action::"read", resource) when { context.label like "a.b*" };',
+  'star.cedar':
+    '@id("star") permit(principal, action == Trading::Action::"read", resource) when { context.label like "x\\*y" };',
+  'note.cedar':
+    '@id("note") forbid(principal, action == Trading::Action::"read", resource) when { context.limits has note && context.limits.note == "frozen" };',
+};
 const DOC = { type: 'Doc', id: 'd1' };
 const readContext = (over: Record<string, unknown> = {}) => ({
   label: 'a.bc',
@@ -96,26 +104,37 @@ describe('which evaluator decides', () => {
 });
 
 describe('compiled semantics', () => {
-  const engine = loadPolicyEngine({
-    schema: SCHEMA,
-    policies: {
-      'like.cedar':
-        '@id("like") permit(principal, action == Trading::Action::"read", resource) when { context.label like "a.b*" };',
-      'star.cedar':
-        '@id("star") permit(principal, action == Trading::Action::"read", resource) when { context.label like "x\\*y" };',
-      'note.cedar':
-        '@id("note") forbid(principal, action == Trading::Action::"read", resource) when { context.limits has note && context.limits.note == "frozen" };',
-    },
-    crossCheckEvery: 0,
-  });
-  const reference = loadPolicyEngine({ schema: SCHEMA, policies: {}, evaluator: 'cedar-wasm' });
+  const engine = loadPolicyEngine({ schema: SCHEMA, policies: LIKE_POLICIES, crossCheckEvery: 0 });
+  const reference = loadPolicyEngine({ schema: SCHEMA, policies: LIKE_POLICIES, evaluator: 'cedar-wasm' });
 
-  it('like: a literal dot is a dot, * is any run, \\* a literal star', () => {
-    expect(engine.authorize(read(readContext({ label: 'a.b' }))).determiningPolicies).toEqual(['like.cedar#like']);
-    expect(engine.authorize(read(readContext({ label: 'a.b\n€x' }))).decision).toBe('allow');
-    expect(engine.authorize(read(readContext({ label: 'axbc' }))).decision).toBe('deny');
-    expect(engine.authorize(read(readContext({ label: 'x*y' }))).determiningPolicies).toEqual(['star.cedar#star']);
-    expect(engine.authorize(read(readContext({ label: 'xzy' }))).decision).toBe('deny');
+  it('like: a literal dot is a dot, * is any run, \\* a literal star; as cedar-wasm says', () => {
+    const both = (label: string) => {
+      const compiled = engine.authorize(read(readContext({ label })));
+      expect(reference.authorize(read(readContext({ label }))), label).toEqual(compiled);
+      return compiled;
+    };
+    expect(both('a.b').determiningPolicies).toEqual(['like.cedar#like']);
+    expect(both('a.b\n€x').decision).toBe('allow');
+    expect(both('axbc').decision).toBe('deny');
+    expect(both('x*y').determiningPolicies).toEqual(['star.cedar#star']);
+    expect(both('xzy').decision).toBe('deny');
+    expect(both('x*y😀').decision).toBe('deny');
+  });
+
+  it('like takes time in proportion to the text and the pattern, never exponential', () => {
+    const slow = loadPolicyEngine({
+      schema: SCHEMA,
+      policies: {
+        'glob.cedar':
+          'permit(principal, action == Trading::Action::"read", resource) when { context.label like "*a*a*a*a*a*a*b" };',
+      },
+      crossCheckEvery: 0,
+    });
+    // A backtracking RegExp took minutes on this; the matcher, milliseconds.
+    const started = performance.now();
+    expect(slow.authorize(read(readContext({ label: 'a'.repeat(2000) }))).decision).toBe('deny');
+    expect(slow.authorize(read(readContext({ label: `${'a'.repeat(2000)}b` }))).decision).toBe('allow');
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('an optional attribute: absent is not an error, present is read', () => {
@@ -137,7 +156,8 @@ describe('compiled semantics', () => {
       { ...read(readContext()), principal: DOC },
       { ...read(readContext()), resource: USER },
       { ...read(readContext()), principal: { type: 'Nobody', id: 'x' } },
-      // A lone surrogate is no Unicode character (cedar-wasm would make it U+FFFD): refused anywhere.
+      // A lone surrogate is no Unicode character (cedar-wasm would make it U+FFFD): the engine refuses
+      // it anywhere, before either evaluator.
       read(readContext({ label: 'a.b\ud800' })),
       read(readContext({ tags: ['\udfff'] })),
       read(readContext({ limits: { max: 1, '\ud800': 2 } })),
@@ -209,19 +229,32 @@ describe('the live cross-check against cedar-wasm', () => {
     context: {},
   };
 
-  it('asks cedar-wasm for one compiled decision in N', () => {
-    const engine = loadPolicyEngine({ crossCheckEvery: 3 });
+  it('asks cedar-wasm for one compiled decision in N, at random; every one with 1, none with 0', () => {
     const spy = vi.spyOn(cedar, 'statefulIsAuthorized');
-    for (let i = 0; i < 9; i++) expect(engine.authorize(request).decision).toBe('allow');
-    expect(spy).toHaveBeenCalledTimes(3);
+    const sampled = loadPolicyEngine({ crossCheckEvery: 4 });
+    for (let i = 0; i < 4000; i++) expect(sampled.authorize(request).decision).toBe('allow');
+    // Binomial(4000, 1/4): mean 1000, sd 27; outside 800..1200 is a defect, not chance.
+    expect(spy.mock.calls.length).toBeGreaterThan(800);
+    expect(spy.mock.calls.length).toBeLessThan(1200);
+    spy.mockClear();
+    const every = loadPolicyEngine({ crossCheckEvery: 1 });
+    for (let i = 0; i < 9; i++) every.authorize(request);
+    expect(spy).toHaveBeenCalledTimes(9);
     spy.mockClear();
     const never = loadPolicyEngine({ crossCheckEvery: 0 });
     for (let i = 0; i < 9; i++) never.authorize(request);
     expect(spy).not.toHaveBeenCalled();
   });
 
-  it('a disagreement denies, and says both answers', () => {
-    const engine = loadPolicyEngine({ crossCheckEvery: 1 });
+  it('refuses a sampling rate that is not a whole number of decisions', () => {
+    for (const crossCheckEvery of [Number.NaN, Number.POSITIVE_INFINITY, -1, 2.5]) {
+      expect(() => loadPolicyEngine({ crossCheckEvery }), String(crossCheckEvery)).toThrow(RangeError);
+    }
+  });
+
+  it('a disagreement denies, says both answers, and is reported', () => {
+    const reported: unknown[] = [];
+    const engine = loadPolicyEngine({ crossCheckEvery: 1, onDisagreement: (d) => reported.push(d) });
     vi.spyOn(cedar, 'statefulIsAuthorized').mockReturnValue({
       type: 'success',
       response: { decision: 'deny', diagnostics: { reason: [], errors: [] } },
@@ -231,6 +264,15 @@ describe('the live cross-check against cedar-wasm', () => {
     expect(result.decision).toBe('deny');
     expect(result.errors).toEqual([
       'policy evaluators disagree on check_risk: compiled allow (router-to-risk.cedar), cedar-wasm deny (no policy)',
+    ]);
+    expect(reported).toEqual([
+      {
+        action: 'check_risk',
+        principal: { type: 'Trading::Agent', id: 'order-router' },
+        resource: { type: 'Trading::Agent', id: 'risk' },
+        compiled: { decision: 'allow', determiningPolicies: ['router-to-risk.cedar'], errors: [] },
+        cedarWasm: { decision: 'deny', determiningPolicies: [], errors: [] },
+      },
     ]);
   });
 
@@ -243,5 +285,133 @@ describe('the live cross-check against cedar-wasm', () => {
       errors: [],
     });
     expect(engine.authorize(refused)).toEqual({ decision: 'deny', determiningPolicies: [], errors: [] });
+  });
+});
+
+describe('found in review: what the compiler and the slices must get right', () => {
+  // Cedar itself on the whole set, no slices: the reference for the two engines.
+  const cedarOnWholeSet = (schema: string, policies: Record<string, string>, request: AuthorizationRequest) => {
+    const q = (t: string) => (t.includes('::') ? t : `Trading::${t}`);
+    const answer = cedar.isAuthorized({
+      principal: { type: q(request.principal.type), id: request.principal.id },
+      action: { type: 'Trading::Action', id: request.action },
+      resource: { type: q(request.resource.type), id: request.resource.id },
+      context: request.context as Record<string, never>,
+      policies: { staticPolicies: policies },
+      entities: [],
+      schema,
+      validateRequest: true,
+    });
+    if (answer.type === 'failure') return { decision: 'deny', errored: true, reasons: [] as string[] };
+    return {
+      decision: answer.response.decision,
+      errored: false,
+      reasons: [...answer.response.diagnostics.reason].sort(),
+    };
+  };
+  const agree = (schema: string, policies: Record<string, string>, request: AuthorizationRequest) => {
+    const expected = cedarOnWholeSet(schema, policies, request);
+    for (const evaluator of ['compiled', 'cedar-wasm'] as const) {
+      const result = loadPolicyEngine({ schema, policies, evaluator, crossCheckEvery: 0 }).authorize(request);
+      expect(
+        {
+          decision: result.decision,
+          errored: result.errors.length > 0,
+          reasons: [...result.determiningPolicies].sort(),
+        },
+        evaluator,
+      ).toEqual(expected);
+    }
+    return expected;
+  };
+
+  const GROUPS = `namespace Trading {
+    entity User, Doc;
+    action "guarded";
+    action "other";
+    action act in [Trading::Action::"guarded"] appliesTo { principal: [User], resource: [Doc] };
+    action nested in ["act"] appliesTo { principal: [User], resource: [Doc] };
+  }`;
+  const request = (action: string): AuthorizationRequest => ({ principal: USER, action, resource: DOC, context: {} });
+
+  it('an action group named with its namespace is the action group (qualified memberOf)', () => {
+    const policies = {
+      'allow.cedar': 'permit(principal, action, resource);',
+      'guard.cedar': 'forbid(principal, action in Trading::Action::"guarded", resource);',
+    };
+    expect(agree(GROUPS, policies, request('act'))).toMatchObject({ decision: 'deny', reasons: ['guard.cedar'] });
+    expect(agree(GROUPS, policies, request('nested')).decision).toBe('deny');
+  });
+
+  it('a group in an `in` list reaches its members, in either evaluator, also when the policy is not compiled', () => {
+    const listed = {
+      'allow.cedar': 'permit(principal, action, resource);',
+      'guard.cedar': 'forbid(principal, action in [Trading::Action::"other", Trading::Action::"guarded"], resource);',
+    };
+    expect(agree(GROUPS, listed, request('act')).decision).toBe('deny');
+    const notCompiled = {
+      'allow.cedar': 'permit(principal, action, resource);',
+      'guard.cedar':
+        'forbid(principal, action in [Trading::Action::"other", Trading::Action::"guarded"], resource) when { 1 + 1 == 2 };',
+    };
+    expect(loadPolicyEngine({ schema: GROUPS, policies: notCompiled }).evaluators.act).toBe('cedar-wasm');
+    expect(agree(GROUPS, notCompiled, request('act')).decision).toBe('deny');
+    // In a condition too.
+    const inCondition = {
+      'allow.cedar': 'permit(principal, action, resource) when { action in Trading::Action::"guarded" };',
+    };
+    expect(agree(GROUPS, inCondition, request('nested')).decision).toBe('allow');
+  });
+
+  it("a common type's names are those of the namespace that declares it", () => {
+    const schema = `namespace Other { entity User; type Ctx = { who: User }; }
+      namespace Trading { entity User, Doc; action act appliesTo { principal: [User], resource: [Doc], context: Other::Ctx }; }`;
+    const policies = { 'allow.cedar': 'permit(principal, action, resource);' };
+    const who = (type: string): AuthorizationRequest => ({
+      ...request('act'),
+      context: { who: { __entity: { type, id: 'u' } } },
+    });
+    expect(loadPolicyEngine({ schema, policies }).evaluators.act).toBe('compiled');
+    expect(agree(schema, policies, who('Other::User')).decision).toBe('allow');
+    expect(agree(schema, policies, who('Trading::User'))).toMatchObject({ decision: 'deny', errored: true });
+  });
+
+  it('a request that is not what the types say is refused with a reason, never thrown', () => {
+    const engine = loadPolicyEngine();
+    const valid = {
+      principal: { type: 'Agent', id: 'execution' },
+      action: 'send_to_venue',
+      resource: { type: 'Agent', id: 'exchange' },
+      context: { risk_check_id: 'RC-1', risk_approval_verified: true },
+    };
+    expect(engine.authorize(valid).decision).toBe('allow');
+    let deep: unknown = 'x';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const throwing = {};
+    Object.defineProperty(throwing, 'risk_check_id', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
+    const hidden = { risk_check_id: 'RC-1' };
+    Object.defineProperty(hidden, 'risk_approval_verified', { enumerable: false, value: true });
+    const sparse: unknown[] = [];
+    sparse[1] = 'x';
+    const odd: unknown[] = [
+      { ...valid, context: null },
+      { ...valid, context: { ...valid.context, extra: deep } },
+      { ...valid, context: throwing },
+      { ...valid, context: hidden },
+      { ...valid, context: { ...valid.context, set: sparse } },
+      { ...valid, principal: { type: 42, id: 'execution' } },
+      { ...valid, principal: undefined },
+      { ...valid, action: undefined },
+    ];
+    for (const request of odd) {
+      const result = engine.authorize(request as AuthorizationRequest);
+      expect(result.decision, String(result.errors)).toBe('deny');
+      expect(result.errors.length).toBeGreaterThan(0);
+    }
   });
 });
