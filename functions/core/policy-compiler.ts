@@ -304,6 +304,7 @@ export function actionAncestorsOf(json: unknown): Map<string, readonly EntityUid
 function readSchema(json: unknown): Schema {
   if (!isObject(json)) throw new NotCompilable('schema: not an object');
   const entityTypes = new Set<string>();
+  const enumerated = new Set<string>();
   // A common type's body names types relative to the namespace that declares it.
   const commonTypes = new Map<string, { namespace: string; decl: Json }>();
   for (const [namespace, body] of Object.entries(json)) {
@@ -311,7 +312,9 @@ function readSchema(json: unknown): Schema {
     onlyKeys(body, ['entityTypes', 'actions', 'commonTypes', 'annotations'], `schema ${namespace}`);
     for (const [name, decl] of Object.entries(isObject(body.entityTypes) ? body.entityTypes : {})) {
       // Enumerated entity types restrict ids, which request validation would have to check.
-      if (isObject(decl) && decl.enum !== undefined) throw new NotCompilable(`entity type ${name}: enum`);
+      // Enumerated entity types restrict ids, which request validation would have to check: an
+      // action whose request can name one is left to cedar-wasm (see resolve).
+      if (isObject(decl) && decl.enum !== undefined) enumerated.add(qualifiedIn(namespace, name));
       entityTypes.add(qualifiedIn(namespace, name));
     }
     for (const [name, decl] of Object.entries(isObject(body.commonTypes) ? body.commonTypes : {})) {
@@ -329,6 +332,7 @@ function readSchema(json: unknown): Schema {
     for (const c of candidates) {
       const common = commonTypes.get(c);
       if (common !== undefined) return { common };
+      if (enumerated.has(c)) throw new NotCompilable(`entity type ${c} is enumerated`);
       if (entityTypes.has(c)) return { entity: c };
     }
     const builtin = name.startsWith('__cedar::') ? name.slice('__cedar::'.length) : name;
@@ -449,15 +453,18 @@ function primitiveCheck(kind: string): TypeCheck {
   }
 }
 
-// An entity in a request's JSON: `{"__entity": {"type", "id"}}`, or, where the schema expects an
-// entity, `{"type", "id"}` (Cedar's schema-directed parsing accepts both).
+// An entity in a request's JSON, as Cedar's schema-directed parsing reads one: `{"__entity":
+// {"type", "id"}}`, or else (no such escape, or one that is not a reference) the object's own
+// `type` and `id`. Other keys are ignored, as Cedar ignores them.
+const isRef = (v: unknown): v is { type: string; id: string } =>
+  isObject(v) && typeof v.type === 'string' && typeof v.id === 'string';
+
 function entityCheck(type: string): TypeCheck {
   return (v, path) => {
     if (!isObject(v)) throw new RequestInvalid(`${path}: expected an entity of type ${type}`);
-    const ref = Object.hasOwn(v, '__entity') ? v.__entity : v;
-    if (!isObject(ref) || typeof ref.type !== 'string' || typeof ref.id !== 'string') {
-      throw new RequestInvalid(`${path}: expected an entity of type ${type}`);
-    }
+    const escaped = Object.hasOwn(v, '__entity') ? v.__entity : undefined;
+    const ref = isRef(escaped) ? escaped : v;
+    if (!isRef(ref)) throw new RequestInvalid(`${path}: expected an entity of type ${type}`);
     if (ref.type !== type) throw new RequestInvalid(`${path}: expected an entity of type ${type}, got ${ref.type}`);
     return new EntityUid(ref.type, ref.id);
   };
@@ -466,9 +473,9 @@ function entityCheck(type: string): TypeCheck {
 function recordCheck(attributes: ReadonlyArray<{ name: string; required: boolean; check: TypeCheck }>): TypeCheck {
   const known = new Set(attributes.map((a) => a.name));
   return (v, path) => {
-    if (!isObject(v) || Object.hasOwn(v, '__entity') || Object.hasOwn(v, '__extn')) {
-      throw new RequestInvalid(`${path}: expected a record`);
-    }
+    // Where the schema expects a record, Cedar reads an object as one: `__entity` or `__extn` is
+    // then just an attribute name (declared or not).
+    if (!isObject(v)) throw new RequestInvalid(`${path}: expected a record`);
     for (const k of Object.keys(v)) {
       if (!known.has(k))
         throw new RequestInvalid(`${path}: attribute \`${k}\` should not exist according to the schema`);
