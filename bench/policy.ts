@@ -1,6 +1,6 @@
 // Policy benchmark (issue 5): what the Cedar enforcement points cost, on one core.
 // (a) One authorisation against the pre-parsed policy set (functions/core/policy-engine.ts, as the
-//     agents load it: the policies compiled to JS, one decision in 1,000 also asked of cedar-wasm
+//     agents load it: the policies compiled to JS, one decision in 1,000 (at random) also asked of cedar-wasm
 //     and compared): each decision timed on its own, over a mix of the decisions one order meets:
 //     a trader's submit_order (its entitlement answered from the store), then the agent-to-agent
 //     steps (check_risk, request_approval, a checker's approve, confirm_approval, execute_trade,

@@ -7,7 +7,8 @@
 // cedar-wasm call with no policy at all, the cost being its marshalling). An action whose policies
 // or context type step outside the compiled subset is decided by cedar-wasm, from its per-thread
 // cache (preparsePolicySet / preparseSchema, statefulIsAuthorized); so is every decision with
-// request validation off, and one compiled decision in DEFAULT_CROSS_CHECK_EVERY, which must agree.
+// request validation off, and one compiled decision in DEFAULT_CROSS_CHECK_EVERY (at random), which
+// must agree.
 //
 // Packaging: the nodejs build reads `${__dirname}/cedar_wasm_bg.wasm` at import, so a bundle must
 // ship that file next to itself; ship policies/*.cedar and schema.cedarschema next to it too and the
