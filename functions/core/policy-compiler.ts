@@ -266,6 +266,21 @@ const qualifiedIn = (namespace: string, name: string): string => (namespace === 
  */
 export function actionAncestorsOf(json: unknown): Map<string, readonly EntityUid[]> {
   if (!isObject(json)) throw new NotCompilable('schema: not an object');
+  const declared = new Set<string>();
+  for (const [namespace, body] of Object.entries(json)) {
+    for (const id of Object.keys(isObject(body) && isObject(body.actions) ? body.actions : {})) {
+      declared.add(actionKey(qualifiedIn(namespace, 'Action'), id));
+    }
+  }
+  // A group named without a namespace is this namespace's action if it declares one, else the
+  // empty namespace's (Cedar refuses a schema where both do); a qualified one is as written.
+  const group = (namespace: string, type: string | undefined, id: string): EntityUid => {
+    const candidates =
+      type?.includes('::') === true ? [type] : [qualifiedIn(namespace, type ?? 'Action'), type ?? 'Action'];
+    const found = candidates.find((t) => declared.has(actionKey(t, id)));
+    if (found === undefined) throw new NotCompilable(`action group ${id}: not declared`);
+    return new EntityUid(found, id);
+  };
   const parents = new Map<string, EntityUid[]>();
   for (const [namespace, body] of Object.entries(json)) {
     const actionType = qualifiedIn(namespace, 'Action');
@@ -279,8 +294,7 @@ export function actionAncestorsOf(json: unknown): Map<string, readonly EntityUid
           if (!isObject(m)) throw new NotCompilable(`action ${id}: memberOf[${i}]`);
           onlyKeys(m, ['id', 'type'], `action ${id} memberOf`);
           const named = m.type === undefined ? undefined : str(m.type, 'memberOf type');
-          const type = named === undefined ? actionType : named.includes('::') ? named : qualifiedIn(namespace, named);
-          return new EntityUid(type, str(m.id, 'memberOf id'));
+          return group(namespace, named, str(m.id, 'memberOf id'));
         }),
       );
     }

@@ -399,7 +399,11 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
     if (crossCheckEvery > 0 && Math.random() * crossCheckEvery < 1) {
       const reference = askCedar(principal, refs.action, resource, context);
       if (!sameAnswer(result, reference)) {
-        onDisagreement?.({ action: refs.action, principal, resource, compiled: result, cedarWasm: reference });
+        try {
+          onDisagreement?.({ action: refs.action, principal, resource, compiled: result, cedarWasm: reference });
+        } catch {
+          // Reporting must not replace the refusal below, which carries the same facts.
+        }
         // The compiled evaluator and Cedar itself disagree: a defect, never a decision. Deny, and
         // say both, so the refusal's audit record carries what to fix.
         return deny([
@@ -571,20 +575,19 @@ function toCedarContext(context: unknown): Context | string {
 function requestRefs(
   request: AuthorizationRequest,
 ): { principal: EntityRef; action: string; resource: EntityRef } | string {
-  const refs: Array<[string, unknown]> = [
-    ['principal', request.principal],
-    ['resource', request.resource],
-  ];
-  for (const [name, ref] of refs) {
+  // Each field is read once: what is checked is what is used.
+  const entity = (name: string, ref: unknown): EntityRef | string => {
     if (typeof ref !== 'object' || ref === null) return `${name}: not an entity reference`;
     const { type, id } = ref as Record<string, unknown>;
     if (typeof type !== 'string' || typeof id !== 'string') return `${name}: type and id must be strings`;
     if (!wellFormed(type) || !wellFormed(id)) return `${name}: not well-formed Unicode (a lone surrogate)`;
-  }
-  if (typeof request.action !== 'string' || !wellFormed(request.action)) return 'action: not a well-formed string';
-  return {
-    principal: { type: request.principal.type, id: request.principal.id },
-    action: request.action,
-    resource: { type: request.resource.type, id: request.resource.id },
+    return { type, id };
   };
+  const principal = entity('principal', request.principal);
+  if (typeof principal === 'string') return principal;
+  const resource = entity('resource', request.resource);
+  if (typeof resource === 'string') return resource;
+  const action: unknown = request.action;
+  if (typeof action !== 'string' || !wellFormed(action)) return 'action: not a well-formed string';
+  return { principal, action, resource };
 }

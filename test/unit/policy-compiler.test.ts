@@ -363,6 +363,26 @@ describe('found in review: what the compiler and the slices must get right', () 
     expect(agree(GROUPS, inCondition, request('nested')).decision).toBe('allow');
   });
 
+  it("a group named without a namespace is the empty namespace's when this one does not declare it", () => {
+    const schema = `action grp;
+      namespace Trading {
+        entity User, Doc;
+        action act in [grp] appliesTo { principal: [User], resource: [Doc] };
+        action typed in [Action::"grp"] appliesTo { principal: [User], resource: [Doc] };
+      }`;
+    const policies = {
+      'allow.cedar': 'permit(principal, action, resource);',
+      'guard.cedar': 'forbid(principal, action in Action::"grp", resource);',
+    };
+    expect(loadPolicyEngine({ schema, policies }).evaluators.act).toBe('compiled');
+    for (const action of ['act', 'typed']) {
+      expect(agree(schema, policies, request(action)), action).toMatchObject({
+        decision: 'deny',
+        reasons: ['guard.cedar'],
+      });
+    }
+  });
+
   it("a common type's names are those of the namespace that declares it", () => {
     const schema = `namespace Other { entity User; type Ctx = { who: User }; }
       namespace Trading { entity User, Doc; action act appliesTo { principal: [User], resource: [Doc], context: Other::Ctx }; }`;
@@ -396,6 +416,18 @@ describe('found in review: what the compiler and the slices must get right', () 
     });
     const hidden = { risk_check_id: 'RC-1' };
     Object.defineProperty(hidden, 'risk_approval_verified', { enumerable: false, value: true });
+    // A principal that reads well the first time and not the second: what is checked is what is used.
+    let reads = 0;
+    const shifty = {
+      type: 'Agent',
+      get id() {
+        reads++;
+        return reads === 1 ? 'execution' : '\ud800';
+      },
+    };
+    const once = engine.authorize({ ...valid, principal: shifty });
+    expect(once.decision).toBe('allow');
+    expect(reads).toBe(1);
     const sparse: unknown[] = [];
     sparse[1] = 'x';
     const odd: unknown[] = [
