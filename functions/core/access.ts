@@ -1,8 +1,8 @@
 // The enforcement point every agent runs before it acts: the caller the platform established (a
 // client certificate, the lifecycle step, a schedule; never the request body) is authorised
 // against the pre-parsed Cedar policy set for (action, this agent, context). A refusal is audited
-// with the policy that decided, then thrown; an allowed call costs one decision (a microsecond or
-// two, compiled: policy-compiler.ts) and, for a trader, one cached entitlement read. Every request
+// with the policy that decided, then thrown; an allowed call costs one decision (a few microseconds,
+// compiled: policy-compiler.ts) and, for a trader, one cached entitlement read. Every request
 // is decided: no decision is remembered.
 import type { AuditSink } from '../ports.js';
 import { ForbiddenError, UnauthenticatedError } from './errors.js';

@@ -3,7 +3,7 @@
 //
 // cedar-wasm parses the schema and the policies, validates the policies against the schema (strict;
 // warnings fatal) and gives each policy's JSON form. Decisions are then made by the policies
-// compiled to JS from that form (policy-compiler.ts: about 1-3 us, against 25-80 us for a
+// compiled to JS from that form (policy-compiler.ts: about 2-6 us, against 25-100 us for a
 // cedar-wasm call with no policy at all, the cost being its marshalling). An action whose policies
 // or context type step outside the compiled subset is decided by cedar-wasm, from its per-thread
 // cache (preparsePolicySet / preparseSchema, statefulIsAuthorized); so is every decision with
