@@ -16,6 +16,7 @@ import { MtlsTruststore } from './constructs/mtls-truststore.js';
 import { OrderApi } from './constructs/order-api.js';
 import { approvalTimeoutSeconds, OrderLifecycle } from './constructs/order-lifecycle.js';
 import { PlatformKey } from './constructs/platform-key.js';
+import { PolicyAlarms } from './constructs/policy-alarms.js';
 import { ORDER_LIFECYCLE_ASL, PROJECT_ROOT } from './project-paths.js';
 
 export interface TradingPlatformStackProps extends StackProps {
@@ -48,6 +49,7 @@ export class TradingPlatformStack extends Stack {
   public readonly auditArchive: AuditArchive;
   public readonly auditSigningKey: AuditSigningKey;
   public readonly auditAlarms: AuditAlarms;
+  public readonly policyAlarms: PolicyAlarms;
   /** The time rule of the audit checkpoints on AWS (a frozen Lambda runs no timers). */
   public readonly auditCheckpointSchedule: AgentSchedule;
   /** Glue table over the archive, the Athena workgroup and the named queries. */
@@ -83,7 +85,10 @@ export class TradingPlatformStack extends Stack {
 
     this.auditSigningKey = new AuditSigningKey(this, 'AuditSigningKey');
     this.auditLogOrigin = `acme-trading/${this.account}/${this.region}/${this.stackName}/audit`;
-    this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', { topicEncryptionKey: key });
+    this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', {
+      topicEncryptionKey: key,
+      otherAlarmNames: [PolicyAlarms.defaultName(this)],
+    });
     this.auditAnalytics = new AuditAnalytics(this, 'AuditAnalytics', {
       archiveBucket: this.auditArchive.bucket,
       encryptionKey: key,
@@ -157,6 +162,12 @@ export class TradingPlatformStack extends Stack {
         SCHEDULE_RULE_ARN: AgentSchedule.arnFor(this, checkpointRule),
       }),
     };
+    // A sampled decision on which the compiled policy evaluator and cedar-wasm disagree pages the
+    // same on-call as a failed audit write.
+    this.policyAlarms = new PolicyAlarms(this, 'PolicyAlarms', {
+      logGroups: Object.values(this.agents).map((a) => a.logGroup),
+      ...(this.auditAlarms.topic ? { topic: this.auditAlarms.topic } : {}),
+    });
 
     this.lifecycle = new OrderLifecycle(this, 'OrderLifecycle', {
       definitionFile,

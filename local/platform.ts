@@ -25,7 +25,7 @@ import { AuditLog, isCommittingIndex } from '../functions/core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer, type CheckpointerOptions } from '../functions/core/audit-checkpointer.js';
 import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
-import { loadPolicyEngine } from '../functions/core/policy-engine.js';
+import { DISAGREEMENT_LOG_MESSAGE, loadPolicyEngine } from '../functions/core/policy-engine.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../functions/core/simulated-venue.js';
 import { formatNs, SystemClock } from '../functions/core/time.js';
@@ -269,7 +269,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       clock,
       approvalTimeoutSeconds,
       policy: loadPolicyEngine({
-        onDisagreement: (disagreement) => policyLog.error('policy evaluators disagree', { disagreement }),
+        onDisagreement: (disagreement) => policyLog.error(DISAGREEMENT_LOG_MESSAGE, { disagreement }),
       }),
       stateMachineArn: workflow.stateMachineArn,
     };

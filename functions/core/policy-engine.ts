@@ -79,6 +79,9 @@ export interface PolicyEngine {
  */
 export type Evaluator = 'compiled' | 'cedar-wasm';
 
+/** What the agents log (as an error) on a disagreement: the stack's alarm matches this message. */
+export const DISAGREEMENT_LOG_MESSAGE = 'policy evaluators disagree';
+
 /** By default one compiled decision in this many is also asked of cedar-wasm, and must agree. */
 export const DEFAULT_CROSS_CHECK_EVERY = 1000;
 

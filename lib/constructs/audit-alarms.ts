@@ -27,6 +27,12 @@ export interface AuditAlarmsProps {
   readonly topicEncryptionKey?: kms.IKey;
   /** @default `<stack name>-audit-write-failures` */
   readonly alarmName?: string;
+  /**
+   * Other alarms of this stack, by name, that may publish to the topic too (the policy evaluator's,
+   * PolicyAlarms): the on-call has one topic to subscribe to.
+   * @default none
+   */
+  readonly otherAlarmNames?: readonly string[];
 }
 
 /**
@@ -44,12 +50,14 @@ export class AuditAlarms extends Construct {
     // Named, so the key and topic policies can name the alarm without depending on it (the key's
     // policy referring to the alarm, which refers to the topic, which refers to the key: a cycle).
     const alarmName = props.alarmName ?? `${stack.stackName}-audit-write-failures`;
-    const alarmArn = stack.formatArn({
-      service: 'cloudwatch',
-      resource: 'alarm',
-      resourceName: alarmName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const arnOf = (name: string) =>
+      stack.formatArn({
+        service: 'cloudwatch',
+        resource: 'alarm',
+        resourceName: name,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+    const publishers = [alarmName, ...(props.otherAlarmNames ?? [])].map(arnOf);
 
     const { namespace, metricName, dimension, stages } = AUDIT_ALARM_METRIC;
     const period = Duration.minutes(1);
@@ -83,7 +91,7 @@ export class AuditAlarms extends Construct {
     });
 
     if (props.topicEncryptionKey) {
-      this.topic = this.alarmTopic(props.topicEncryptionKey, alarmArn);
+      this.topic = this.alarmTopic(props.topicEncryptionKey, publishers);
       this.alarm.addAlarmAction(new actions.SnsAction(this.topic));
     } else {
       this.topic = undefined;
@@ -95,11 +103,11 @@ export class AuditAlarms extends Construct {
     }
   }
 
-  /** An SNS topic, KMS-encrypted and TLS-only, that only this alarm's CloudWatch may publish to. */
-  private alarmTopic(key: kms.IKey, alarmArn: string): sns.Topic {
+  /** An SNS topic, KMS-encrypted and TLS-only, that only the named alarms' CloudWatch may publish to. */
+  private alarmTopic(key: kms.IKey, alarmArns: readonly string[]): sns.Topic {
     const account = Stack.of(this).account;
     const fromThisAlarm = {
-      ArnLike: { 'aws:SourceArn': alarmArn },
+      ArnLike: { 'aws:SourceArn': alarmArns.length === 1 ? alarmArns[0] : [...alarmArns] },
       StringEquals: { 'aws:SourceAccount': account },
     };
     // CloudWatch cannot publish to a KMS-encrypted topic without the use of its key.

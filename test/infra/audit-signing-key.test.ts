@@ -5,12 +5,15 @@ import { App, ArnFormat, type IPolicyValidationPlugin, Stack, Validations } from
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type { NagPack } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
+import { DISAGREEMENT_LOG_MESSAGE } from '../../functions/core/policy-engine.js';
 import { compliancePacks } from '../../lib/compliance-packs.js';
 import { AUDIT_ALARM_METRIC, AuditAlarms } from '../../lib/constructs/audit-alarms.js';
 import { AuditSigningKey } from '../../lib/constructs/audit-signing-key.js';
+import { POLICY_ALARM_METRIC, PolicyAlarms } from '../../lib/constructs/policy-alarms.js';
 import { cdkJsonContext } from './synth-platform.js';
 
 interface Statement {
@@ -265,5 +268,30 @@ describe('AuditAlarms', () => {
       'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
     );
     expect(() => new AuditAlarms(stack, 'AuditAlarms', { topicEncryptionKey: imported })).toThrow(/imported key/);
+  });
+});
+
+describe('PolicyAlarms', () => {
+  const withoutTopic = (stack: Stack) => {
+    const logGroups = ['a', 'b'].map((name) => new logs.LogGroup(stack, `Logs-${name}`));
+    new PolicyAlarms(stack, 'PolicyAlarms', { logGroups });
+  };
+
+  it('a metric filter per log group; without a topic the missing action is acknowledged on the alarm alone', () => {
+    const { app, stack, template } = probe(withoutTopic);
+    template.resourceCountIs('AWS::Logs::MetricFilter', 2);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: `{ $.message = "${POLICY_ALARM_METRIC.logMessage}" }`,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'Probe-policy-evaluator-disagreements' });
+    expect(Object.values(template.findResources('AWS::CloudWatch::Alarm'))[0]).not.toHaveProperty(
+      'Properties.AlarmActions',
+    );
+    expect(nagFindings(app, stack).filter((f) => f.includes('PolicyAlarms'))).toEqual([]);
+    expect(staleAcknowledgments(withoutTopic, app).filter((f) => f.includes('PolicyAlarms'))).toEqual([]);
+  });
+
+  it('matches the line the agents log', () => {
+    expect(POLICY_ALARM_METRIC.logMessage).toBe(DISAGREEMENT_LOG_MESSAGE);
   });
 });

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DISAGREEMENT_LOG_MESSAGE } from '../../functions/core/policy-engine.js';
 import { AGENT_NAMES, type AgentName, policyEngineFiles } from '../../lib/constructs/agent-function.js';
 import { truststoreKey } from '../../lib/constructs/mtls-truststore.js';
 import { ORDER_API_ROUTES } from '../../lib/constructs/order-api.js';
@@ -84,6 +85,7 @@ const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Actio
 const resourcesOf = (s: Statement): unknown[] => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
 const getAtt = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
 
 function defined<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`not in the template: ${what}`);
@@ -317,6 +319,41 @@ describe('the synthesized platform', () => {
         Threshold: 1,
         TreatMissingData: 'notBreaching',
       });
+    });
+
+    it("a policy evaluators' disagreement logged by any agent pages the audit alarms' on-call", () => {
+      // Every agent's log group turns the line into the metric.
+      const filters = Object.values(resources(template, 'AWS::Logs::MetricFilter'));
+      const logGroupOf = (fnProps: Record<string, unknown>) =>
+        (fnProps.LoggingConfig as { LogGroup: unknown }).LogGroup;
+      expect(filters.map((f) => f.Properties.LogGroupName).sort(byJson)).toEqual(
+        AGENT_NAMES.map((agent) => logGroupOf(functions[agent].props)).sort(byJson),
+      );
+      for (const f of filters) {
+        expect(f.Properties.FilterPattern).toBe(`{ $.message = "${DISAGREEMENT_LOG_MESSAGE}" }`);
+        expect(f.Properties.MetricTransformations).toEqual([
+          { MetricNamespace: 'TradingPlatform/Policy', MetricName: 'EvaluatorDisagreements', MetricValue: '1' },
+        ]);
+      }
+      const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm'));
+      const policy = alarms.find((a) => a.Properties.MetricName === 'EvaluatorDisagreements');
+      expect(policy?.Properties).toMatchObject({
+        AlarmName: 'TradingPlatform-policy-evaluator-disagreements',
+        Namespace: 'TradingPlatform/Policy',
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      // The same topic as the audit alarm, whose policy lets both alarms publish.
+      const audit = alarms.find((a) => a.Properties.AlarmName === 'TradingPlatform-audit-write-failures');
+      expect(policy?.Properties.AlarmActions).toEqual(audit?.Properties.AlarmActions);
+      const publish = Object.values(resources(template, 'AWS::SNS::TopicPolicy'))
+        .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+        .find((st) => st.Effect === 'Allow' && JSON.stringify(st.Action) === '"sns:Publish"');
+      expect(JSON.stringify(publish?.Condition)).toContain('TradingPlatform-policy-evaluator-disagreements');
+      expect(JSON.stringify(publish?.Condition)).toContain('TradingPlatform-audit-write-failures');
     });
   });
 
