@@ -1,4 +1,5 @@
 // Configuration is read once, here, at start-up; a missing variable fails the cold start, not an order.
+import { EVALUATORS } from './core/policy-compiler.js';
 
 export const AGENTS = ['order-router', 'risk', 'approval', 'execution', 'position-tracker', 'compliance'] as const;
 export type AgentName = (typeof AGENTS)[number];
@@ -14,6 +15,9 @@ const COMMON = [
   'AUDIT_LOG_ORIGIN',
   // Every agent serves lifecycle tasks (or starts them) and refuses tasks from anything else.
   'STATE_MACHINE_ARN',
+  // Who decides authorisations: the policies compiled to JS, or cedar-wasm for every decision
+  // (the switch back, should the compiled evaluator be in doubt).
+  'POLICY_EVALUATOR',
 ] as const;
 const PER_AGENT = {
   'order-router': ['ORDERS_TABLE', 'REFERENCE_TABLE'],
@@ -37,6 +41,11 @@ export function loadConfig(agent: AgentName, env: NodeJS.ProcessEnv = process.en
   if (missing.length > 0) throw new ConfigError(`${agent}: missing environment variables ${missing.join(', ')}`);
   const out: Record<string, string> = {};
   for (const n of names) out[n] = env[n] as string;
+  if (!(EVALUATORS as readonly string[]).includes(out.POLICY_EVALUATOR ?? '')) {
+    throw new ConfigError(
+      `${agent}: POLICY_EVALUATOR must be one of ${EVALUATORS.join(', ')}, got ${out.POLICY_EVALUATOR}`,
+    );
+  }
   return out as AgentConfig;
 }
 

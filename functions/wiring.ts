@@ -18,7 +18,7 @@ import type { AgentAccess } from './agent-runtime.js';
 import { type AgentConfig, type AgentName, loadConfig, required } from './config.js';
 import { AuditLog } from './core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer } from './core/audit-checkpointer.js';
-import { DISAGREEMENT_LOG_MESSAGE, loadPolicyEngine } from './core/policy-engine.js';
+import { DISAGREEMENT_LOG_MESSAGE, type Evaluator, loadPolicyEngine } from './core/policy-engine.js';
 import { ReferenceCache } from './core/reference-cache.js';
 import { SimulatedVenue } from './core/simulated-venue.js';
 import { SystemClock } from './core/time.js';
@@ -40,6 +40,7 @@ export function awsAgentContext(agent: AgentName, tracer?: Tracer, logger?: Logg
   // disagreement of the compiled evaluator with cedar-wasm is a defect: logged as an error (the
   // request is also refused, and the refusal audited with both answers).
   const policy = loadPolicyEngine({
+    evaluator: config.POLICY_EVALUATOR as Evaluator,
     onDisagreement: (disagreement) => logger?.error(DISAGREEMENT_LOG_MESSAGE, { disagreement }),
   });
   const clients = createAwsClients(tracer ? { tracer } : {});

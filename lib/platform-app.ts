@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { EVALUATORS, type Evaluator } from '../functions/core/policy-compiler.js';
 import { PROJECT_ROOT } from './project-paths.js';
 import { TradingPlatformStack } from './trading-platform-stack.js';
 
@@ -16,7 +17,12 @@ export interface PlatformSettings {
   readonly logRetention: logs.RetentionDays;
   /** The mTLS truststore bundle (PEM), and the file it was read from. */
   readonly truststore: { readonly pem: string; readonly file: string };
+  /** Who decides authorisations in the agents (POLICY_EVALUATOR). */
+  readonly policyEvaluator: Evaluator;
 }
+
+/** The context key choosing the agents' policy evaluator; `cedar-wasm` is the switch back. */
+export const POLICY_EVALUATOR_CONTEXT = 'policyEvaluator';
 
 /** The context key naming the truststore bundle file. */
 export const TRUSTSTORE_FILE_CONTEXT = 'mtlsTruststoreFile';
@@ -44,10 +50,16 @@ export function readPlatformSettings(app: App): PlatformSettings {
     throw new Error(`context logRetentionDays must be one of CloudWatch Logs' values (${retentions.join(', ')})`);
   }
 
+  const evaluator = text(app, POLICY_EVALUATOR_CONTEXT) ?? 'compiled';
+  if (!(EVALUATORS as readonly string[]).includes(evaluator)) {
+    throw new Error(`context ${POLICY_EVALUATOR_CONTEXT} must be one of ${EVALUATORS.join(', ')}, got ${evaluator}`);
+  }
+
   return {
     auditRetentionDays: integer(app, 'auditRetentionDays', DEFAULT_AUDIT_RETENTION_DAYS),
     logRetention: logDays as logs.RetentionDays,
     truststore: readTruststore(app),
+    policyEvaluator: evaluator as Evaluator,
   };
 }
 

@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { Evaluator } from '../functions/core/policy-compiler.js';
 import { AGENT_ACCESS } from './agent-access.js';
 import { AgentFunction, type AgentName } from './constructs/agent-function.js';
 import { AgentSchedule } from './constructs/agent-schedule.js';
@@ -25,6 +26,8 @@ export interface TradingPlatformStackProps extends StackProps {
   readonly logRetention: logs.RetentionDays;
   /** The mTLS truststore bundle (PEM) and the file it came from (for messages). */
   readonly truststore: { readonly pem: string; readonly file: string };
+  /** Who decides authorisations in the agents (POLICY_EVALUATOR). @default 'compiled' */
+  readonly policyEvaluator?: Evaluator;
   /** Defaults to the shared ASL file. */
   readonly definitionFile?: string;
 }
@@ -108,6 +111,7 @@ export class TradingPlatformStack extends Stack {
           AUDIT_BUCKET: this.auditArchive.bucket.bucketName,
           AUDIT_SIGNING_KEY_ARN: this.auditSigningKey.key.keyArn,
           AUDIT_LOG_ORIGIN: this.auditLogOrigin,
+          POLICY_EVALUATOR: props.policyEvaluator ?? 'compiled',
         },
         auditRetentionDays: props.auditRetentionDays,
         logKey: key,

@@ -17,6 +17,13 @@
 // needs from the store is in the context), so an entity's only ancestor is itself; an action's
 // ancestors are its groups in the schema (memberOf).
 
+/**
+ * Who decides an authorisation: `compiled`, these closures (for the actions they cover), or
+ * `cedar-wasm` for every decision. No import of cedar-wasm here, so the CDK app can name them.
+ */
+export const EVALUATORS = ['compiled', 'cedar-wasm'] as const;
+export type Evaluator = (typeof EVALUATORS)[number];
+
 /** An entity reference at evaluation time. */
 export class EntityUid {
   constructor(

@@ -21,7 +21,13 @@ import { setFlagsFromString } from 'node:v8';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } from '@cedar-policy/cedar-wasm/nodejs';
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { actionAncestorsOf, type CompiledAction, compilePolicies, NotCompilable } from './policy-compiler.js';
+import {
+  actionAncestorsOf,
+  type CompiledAction,
+  compilePolicies,
+  type Evaluator,
+  NotCompilable,
+} from './policy-compiler.js';
 
 // V8 (Node 20.20, found here) aborts the process ("Fatal error: unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation) when a JS function that TurboFan compiled with its
@@ -77,7 +83,7 @@ export interface PolicyEngine {
  * `compiled`: the policies compiled to JavaScript at load (policy-compiler.ts), for the actions
  * they can be; `cedar-wasm`: every decision asked of cedar-wasm.
  */
-export type Evaluator = 'compiled' | 'cedar-wasm';
+export { EVALUATORS, type Evaluator } from './policy-compiler.js';
 
 /** What the agents log (as an error) on a disagreement: the stack's alarm matches this message. */
 export const DISAGREEMENT_LOG_MESSAGE = 'policy evaluators disagree';

@@ -52,6 +52,7 @@ const COMMON_ENV = [
   'AUDIT_RETENTION_DAYS',
   'AUDIT_SIGNING_KEY_ARN',
   'AUDIT_LOG_ORIGIN',
+  'POLICY_EVALUATOR',
   'POWERTOOLS_SERVICE_NAME',
   'POWERTOOLS_LOG_LEVEL',
 ];
@@ -909,6 +910,18 @@ describe('context', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ AUDIT_RETENTION_DAYS: '3650' }) },
     });
+  });
+
+  it('gives every agent the policy evaluator: compiled by default, cedar-wasm when asked (the switch back)', () => {
+    const evaluators = (template: Template) =>
+      Object.values(resources(template, 'AWS::Lambda::Function'))
+        .map((fn) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables)
+        .filter((env) => typeof env.AGENT_NAME === 'string')
+        .map((env) => env.POLICY_EVALUATOR);
+    expect(evaluators(synthesizePlatform().template)).toEqual(AGENT_NAMES.map(() => 'compiled'));
+    const back = synthesizePlatform({ context: { policyEvaluator: 'cedar-wasm' } }).template;
+    expect(evaluators(back)).toEqual(AGENT_NAMES.map(() => 'cedar-wasm'));
+    expect(() => createPlatformApp({ context: { policyEvaluator: 'opa' } })).toThrow(/policyEvaluator must be one of/);
   });
 
   it('refuses a retention S3 Object Lock cannot hold', () => {
