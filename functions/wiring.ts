@@ -1,7 +1,7 @@
 // AWS wiring: the SDK clients once per Lambda module, and the adapters an agent's configuration
 // names. Built lazily per service, so an agent only touches what its configuration provides
 // (loadConfig has already failed the cold start if anything it needs is missing).
-import type { Logger } from '@aws-lambda-powertools/logger';
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { createAwsClients } from './adapters/aws-clients.js';
 import { createCloudWatchMetrics } from './adapters/cloudwatch-metrics.js';
@@ -34,15 +34,21 @@ export interface AwsAgentContext {
   settle(): Promise<void>;
 }
 
-export function awsAgentContext(agent: AgentName, tracer?: Tracer, logger?: Logger): AwsAgentContext {
+export function awsAgentContext(
+  agent: AgentName,
+  tracer?: Tracer,
+  logger: Logger = new Logger({ serviceName: agent }),
+): AwsAgentContext {
   const config = loadConfig(agent);
   // Parsed once per cold start; a policy set that does not validate fails the cold start. A
   // disagreement of the compiled evaluator with cedar-wasm is a defect: logged as an error (the
   // request is also refused, and the refusal audited with both answers).
   const policy = loadPolicyEngine({
     evaluator: config.POLICY_EVALUATOR as Evaluator,
-    onDisagreement: (disagreement) => logger?.error(DISAGREEMENT_LOG_MESSAGE, { disagreement }),
+    onDisagreement: (disagreement) => logger.error(DISAGREEMENT_LOG_MESSAGE, { disagreement }),
   });
+  // Which evaluator decides each action, so a switch (POLICY_EVALUATOR) can be seen to have taken.
+  logger.info('policy engine loaded', { evaluators: policy.evaluators });
   const clients = createAwsClients(tracer ? { tracer } : {});
   const clock = new SystemClock();
   const lazy = <T>(make: () => T): (() => T) => {

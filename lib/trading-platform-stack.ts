@@ -88,9 +88,11 @@ export class TradingPlatformStack extends Stack {
 
     this.auditSigningKey = new AuditSigningKey(this, 'AuditSigningKey');
     this.auditLogOrigin = `acme-trading/${this.account}/${this.region}/${this.stackName}/audit`;
+    // Named here, once: the topic's policy must name the alarm that publishes to it.
+    const policyAlarmName = PolicyAlarms.defaultName(this);
     this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', {
       topicEncryptionKey: key,
-      otherAlarmNames: [PolicyAlarms.defaultName(this)],
+      otherAlarmNames: [policyAlarmName],
     });
     this.auditAnalytics = new AuditAnalytics(this, 'AuditAnalytics', {
       archiveBucket: this.auditArchive.bucket,
@@ -169,6 +171,7 @@ export class TradingPlatformStack extends Stack {
     // A sampled decision on which the compiled policy evaluator and cedar-wasm disagree pages the
     // same on-call as a failed audit write.
     this.policyAlarms = new PolicyAlarms(this, 'PolicyAlarms', {
+      alarmName: policyAlarmName,
       logGroups: Object.values(this.agents).map((a) => a.logGroup),
       ...(this.auditAlarms.topic ? { topic: this.auditAlarms.topic } : {}),
     });

@@ -25,6 +25,7 @@ import {
   actionAncestorsOf,
   type CompiledAction,
   compilePolicies,
+  EVALUATORS,
   type Evaluator,
   NotCompilable,
 } from './policy-compiler.js';
@@ -348,7 +349,11 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   // The compiled evaluator, for every action it can decide (the others stay with cedar-wasm).
   const compiled = new Map<string, CompiledAction>();
   const evaluators: Record<string, Evaluator> = {};
-  if ((options.evaluator ?? 'compiled') === 'compiled' && validateRequest) {
+  const evaluator: unknown = options.evaluator ?? 'compiled';
+  if (!(EVALUATORS as readonly unknown[]).includes(evaluator)) {
+    throw new RangeError(`evaluator must be one of ${EVALUATORS.join(', ')}: ${String(evaluator)}`);
+  }
+  if (evaluator === 'compiled' && validateRequest) {
     for (const [action, decide] of compilePolicies(schemaJson, policyJson, NAMESPACE).actions) {
       if (!(decide instanceof NotCompilable)) compiled.set(action, decide);
     }

@@ -127,7 +127,7 @@ export class AuditAlarms extends Construct {
       );
     }
     const topic = new sns.Topic(this, 'Topic', {
-      displayName: 'ACME trading platform: audit write failures',
+      displayName: 'ACME trading platform: alarms (audit writes, policy evaluators)',
       masterKey: key,
       enforceSSL: true,
     });

@@ -1,6 +1,7 @@
 // The checkpoint signing key and the audit-failure alarm, each in a bare stack: their resources,
 // their grants, and cdk-nag (AWS Solutions, NIST 800-53 rev 5, PCI DSS 3.2.1) with no finding left
 // unacknowledged and no acknowledgment without a finding.
+import { Logger } from '@aws-lambda-powertools/logger';
 import { App, ArnFormat, type IPolicyValidationPlugin, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,7 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { NagPack } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DISAGREEMENT_LOG_MESSAGE } from '../../functions/core/policy-engine.js';
 import { compliancePacks } from '../../lib/compliance-packs.js';
 import { AUDIT_ALARM_METRIC, AuditAlarms } from '../../lib/constructs/audit-alarms.js';
@@ -291,7 +292,32 @@ describe('PolicyAlarms', () => {
     expect(staleAcknowledgments(withoutTopic, app).filter((f) => f.includes('PolicyAlarms'))).toEqual([]);
   });
 
-  it('matches the line the agents log', () => {
+  it('matches the line the agents log: Powertools puts the message at the top level of its JSON', () => {
     expect(POLICY_ALARM_METRIC.logMessage).toBe(DISAGREEMENT_LOG_MESSAGE);
+    const written: string[] = [];
+    const capture = (chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    };
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    try {
+      new Logger({ serviceName: 'risk' }).error(DISAGREEMENT_LOG_MESSAGE, { disagreement: { action: 'check_risk' } });
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+    const lines = written
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        message: POLICY_ALARM_METRIC.logMessage,
+        disagreement: { action: 'check_risk' },
+      }),
+    ]);
   });
 });

@@ -416,7 +416,13 @@ describe('the synthesized platform', () => {
       // Every handler starts: no module-resolution error, no missing configuration.
       expect(run.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)|Dynamic require|ConfigError/);
       expect(run.status).toBe(0);
-      expect(run.stdout.trim()).toBe('handler:function');
+      // The cold start says which evaluator decides each action: in the real bundle, every one compiled.
+      const [loaded, ...rest] = run.stdout.trim().split('\n');
+      expect(rest).toEqual(['handler:function']);
+      const line = JSON.parse(loaded ?? '{}') as { message?: string; evaluators?: Record<string, string> };
+      expect(line.message).toBe('policy engine loaded');
+      expect(Object.keys(line.evaluators ?? {}).length).toBeGreaterThan(0);
+      expect(new Set(Object.values(line.evaluators ?? {}))).toEqual(new Set([env.POLICY_EVALUATOR]));
     });
   });
 

@@ -246,6 +246,10 @@ describe('the live cross-check against cedar-wasm', () => {
     expect(spy).not.toHaveBeenCalled();
   });
 
+  it('refuses an evaluator it does not know', () => {
+    expect(() => loadPolicyEngine({ evaluator: 'opa' as 'compiled' })).toThrow(/evaluator must be one of/);
+  });
+
   it('refuses a sampling rate that is not a whole number of decisions', () => {
     for (const crossCheckEvery of [Number.NaN, Number.POSITIVE_INFINITY, -1, 2.5]) {
       expect(() => loadPolicyEngine({ crossCheckEvery }), String(crossCheckEvery)).toThrow(RangeError);
