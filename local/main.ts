@@ -1,6 +1,7 @@
 // `npm start`: the whole platform in one process, no AWS account, no Docker.
 import './polyfills.js';
 import { relative } from 'node:path';
+import { EVALUATORS, type Evaluator } from '../functions/core/policy-compiler.js';
 import { type LocalStoreKind, startLocalPlatform } from './platform.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -15,7 +16,20 @@ if (store !== 'journal' && store !== 'dynalite') {
   process.exit(2);
 }
 
-const platform = await startLocalPlatform({ dataDir, port, host, logLevel, store: store as LocalStoreKind });
+const policyEvaluator = process.env.POLICY_EVALUATOR ?? 'compiled';
+if (!(EVALUATORS as readonly string[]).includes(policyEvaluator)) {
+  console.error(`POLICY_EVALUATOR must be one of ${EVALUATORS.join(', ')}, got '${policyEvaluator}'`);
+  process.exit(2);
+}
+
+const platform = await startLocalPlatform({
+  dataDir,
+  port,
+  host,
+  logLevel,
+  store: store as LocalStoreKind,
+  policyEvaluator: policyEvaluator as Evaluator,
+});
 const rel = (p: string) => relative(process.cwd(), p) || p;
 const trader = platform.pki.clients.trader;
 const approver = platform.pki.clients.approver;
@@ -32,7 +46,7 @@ const lines = [
   `  trader:    ${rel(trader.cert)}  ${rel(trader.key)}   (CN=TRADER-123)`,
   `  approver:  ${rel(approver.cert)}  ${rel(approver.key)}   (CN=RISK-OFFICER-1)`,
   `  auditor:   ${rel(auditor.cert)}  ${rel(auditor.key)}   (CN=AUDITOR-1)`,
-  `Every call is authorised by the Cedar policies in policies/ (refusals: 403, audited as access_denied).`,
+  `Every call is authorised by the Cedar policies in policies/ (refusals: 403, audited as access_denied), decided by ${policyEvaluator === 'compiled' ? 'the policies compiled to JS (POLICY_EVALUATOR=cedar-wasm: by cedar-wasm)' : 'cedar-wasm'}.`,
   `TRADER-123 is entitled to ${((await platform.services.referenceStore.getTraderEntitlement('TRADER-123'))?.accounts ?? []).join(', ') || 'no account'}.`,
   '',
   'Submit an order:',

@@ -25,7 +25,7 @@ import { AuditLog, isCommittingIndex } from '../functions/core/audit-chain.js';
 import { CheckpointedTrail, Checkpointer, type CheckpointerOptions } from '../functions/core/audit-checkpointer.js';
 import { recordFailure } from '../functions/core/compliance.js';
 import type { Order } from '../functions/core/model.js';
-import { DISAGREEMENT_LOG_MESSAGE, loadPolicyEngine } from '../functions/core/policy-engine.js';
+import { DISAGREEMENT_LOG_MESSAGE, type Evaluator, loadPolicyEngine } from '../functions/core/policy-engine.js';
 import { ReferenceCache } from '../functions/core/reference-cache.js';
 import { SimulatedVenue } from '../functions/core/simulated-venue.js';
 import { formatNs, SystemClock } from '../functions/core/time.js';
@@ -87,6 +87,13 @@ export interface LocalPlatformOptions {
   clock?: Clock;
   /** The database: the journaled in-process store (default) or dynalite through the AWS SDK. */
   store?: LocalStoreKind;
+  /** Who decides authorisations (POLICY_EVALUATOR on AWS): default `compiled`. */
+  policyEvaluator?: Evaluator;
+  /**
+   * Ask cedar-wasm too for one compiled decision in this many (default the engine's, 1,000); the
+   * integration tests use 1, so every decision they cause is checked against cedar-wasm.
+   */
+  policyCrossCheckEvery?: number;
   /**
    * How often the simulated market-data feed republishes the seeded symbols' prices (ms); 0 turns
    * it off (prices then go stale after the firm's max_price_age_ms, and orders are rejected).
@@ -269,6 +276,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       clock,
       approvalTimeoutSeconds,
       policy: loadPolicyEngine({
+        evaluator: options.policyEvaluator ?? 'compiled',
+        ...(options.policyCrossCheckEvery !== undefined ? { crossCheckEvery: options.policyCrossCheckEvery } : {}),
         onDisagreement: (disagreement) => policyLog.error(DISAGREEMENT_LOG_MESSAGE, { disagreement }),
       }),
       stateMachineArn: workflow.stateMachineArn,

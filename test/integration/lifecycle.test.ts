@@ -151,6 +151,8 @@ async function boot(): Promise<void> {
     approvalTimeoutSeconds: APPROVAL_TIMEOUT_S,
     logLevel: 'ERROR',
     store,
+    // Every decision of these lifecycles is also asked of cedar-wasm: a disagreement would refuse it.
+    policyCrossCheckEvery: 1,
   });
   watchDurability(platform);
   ca = await readFile(platform.pki.caCert, 'utf8');

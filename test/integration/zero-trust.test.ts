@@ -68,7 +68,14 @@ async function expectTaskRefused(
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'zero-trust-'));
-  platform = await startLocalPlatform({ dataDir, port: 0, approvalTimeoutSeconds: 4, logLevel: 'ERROR' });
+  // Every decision these tests cause is also asked of cedar-wasm: a disagreement would refuse it.
+  platform = await startLocalPlatform({
+    dataDir,
+    port: 0,
+    approvalTimeoutSeconds: 4,
+    logLevel: 'ERROR',
+    policyCrossCheckEvery: 1,
+  });
   ca = await readFile(platform.pki.caCert, 'utf8');
   for (const who of ['trader', 'approver', 'auditor', 'risk-officer'] as const) {
     const paths = platform.pki.clients[who];
@@ -314,5 +321,24 @@ describe('a caller the platform cannot vouch for is refused, audited', () => {
     // Nothing was accepted for either.
     expect(await platform.services.orders.get('ZT-ID-5')).toBeUndefined();
     expect(await platform.services.orders.get('ZT-ID-6')).toBeUndefined();
+  });
+});
+
+describe('the switch back: POLICY_EVALUATOR=cedar-wasm', () => {
+  it('has cedar-wasm decide every action, and still refuses and records what the policies deny', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zero-trust-wasm-'));
+    const local = await startLocalPlatform({ dataDir: dir, port: 0, logLevel: 'ERROR', policyEvaluator: 'cedar-wasm' });
+    try {
+      expect(new Set(Object.values(local.services.policy.evaluators))).toEqual(new Set(['cedar-wasm']));
+      expect(new Set(Object.values(platform.services.policy.evaluators))).toEqual(new Set(['compiled']));
+      await expect(
+        local.handlers.risk(fromStep('RequestApproval', { action: 'check_risk', order: order('ZT-WASM-1') })),
+      ).rejects.toMatchObject({ name: 'AccessDenied' });
+      const records = await local.services.auditIndex.queryByOrder('ZT-WASM-1', 10);
+      expect(records.items.map((r) => r.event_type)).toEqual(['access_denied']);
+    } finally {
+      await local.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
