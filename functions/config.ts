@@ -1,5 +1,5 @@
 // Configuration is read once, here, at start-up; a missing variable fails the cold start, not an order.
-import { EVALUATORS } from './core/policy-compiler.js';
+import { EVALUATORS, isEvaluator } from './core/policy-compiler.js';
 
 export const AGENTS = ['order-router', 'risk', 'approval', 'execution', 'position-tracker', 'compliance'] as const;
 export type AgentName = (typeof AGENTS)[number];
@@ -41,7 +41,7 @@ export function loadConfig(agent: AgentName, env: NodeJS.ProcessEnv = process.en
   if (missing.length > 0) throw new ConfigError(`${agent}: missing environment variables ${missing.join(', ')}`);
   const out: Record<string, string> = {};
   for (const n of names) out[n] = env[n] as string;
-  if (!(EVALUATORS as readonly string[]).includes(out.POLICY_EVALUATOR ?? '')) {
+  if (!isEvaluator(out.POLICY_EVALUATOR)) {
     throw new ConfigError(
       `${agent}: POLICY_EVALUATOR must be one of ${EVALUATORS.join(', ')}, got ${out.POLICY_EVALUATOR}`,
     );

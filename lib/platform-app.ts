@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { EVALUATORS, type Evaluator } from '../functions/core/policy-compiler.js';
+import { EVALUATORS, type Evaluator, isEvaluator } from '../functions/core/policy-compiler.js';
 import { PROJECT_ROOT } from './project-paths.js';
 import { TradingPlatformStack } from './trading-platform-stack.js';
 
@@ -51,7 +51,7 @@ export function readPlatformSettings(app: App): PlatformSettings {
   }
 
   const evaluator = text(app, POLICY_EVALUATOR_CONTEXT) ?? 'compiled';
-  if (!(EVALUATORS as readonly string[]).includes(evaluator)) {
+  if (!isEvaluator(evaluator)) {
     throw new Error(`context ${POLICY_EVALUATOR_CONTEXT} must be one of ${EVALUATORS.join(', ')}, got ${evaluator}`);
   }
 
@@ -59,7 +59,7 @@ export function readPlatformSettings(app: App): PlatformSettings {
     auditRetentionDays: integer(app, 'auditRetentionDays', DEFAULT_AUDIT_RETENTION_DAYS),
     logRetention: logDays as logs.RetentionDays,
     truststore: readTruststore(app),
-    policyEvaluator: evaluator as Evaluator,
+    policyEvaluator: evaluator,
   };
 }
 

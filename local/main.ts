@@ -1,7 +1,7 @@
 // `npm start`: the whole platform in one process, no AWS account, no Docker.
 import './polyfills.js';
 import { relative } from 'node:path';
-import { EVALUATORS, type Evaluator } from '../functions/core/policy-compiler.js';
+import { EVALUATORS, isEvaluator } from '../functions/core/policy-compiler.js';
 import { type LocalStoreKind, startLocalPlatform } from './platform.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -17,7 +17,7 @@ if (store !== 'journal' && store !== 'dynalite') {
 }
 
 const policyEvaluator = process.env.POLICY_EVALUATOR ?? 'compiled';
-if (!(EVALUATORS as readonly string[]).includes(policyEvaluator)) {
+if (!isEvaluator(policyEvaluator)) {
   console.error(`POLICY_EVALUATOR must be one of ${EVALUATORS.join(', ')}, got '${policyEvaluator}'`);
   process.exit(2);
 }
@@ -28,7 +28,7 @@ const platform = await startLocalPlatform({
   host,
   logLevel,
   store: store as LocalStoreKind,
-  policyEvaluator: policyEvaluator as Evaluator,
+  policyEvaluator,
 });
 const rel = (p: string) => relative(process.cwd(), p) || p;
 const trader = platform.pki.clients.trader;

@@ -23,6 +23,7 @@
  */
 export const EVALUATORS = ['compiled', 'cedar-wasm'] as const;
 export type Evaluator = (typeof EVALUATORS)[number];
+export const isEvaluator = (v: unknown): v is Evaluator => (EVALUATORS as readonly unknown[]).includes(v);
 
 /** An entity reference at evaluation time. */
 export class EntityUid {
@@ -256,6 +257,9 @@ interface ActionShape {
   context: TypeCheck;
 }
 
+/** Qualified action uid `Ns::Action::"id"` -> its groups, transitively. */
+type Ancestry = ReadonlyMap<string, readonly EntityUid[]>;
+
 interface Schema {
   /** Qualified action uid `Ns::Action::"id"` -> shape (NotCompilable: why it cannot be compiled). */
   actions: Map<string, ActionShape | NotCompilable>;
@@ -376,7 +380,8 @@ function readSchema(json: unknown): Schema {
         const element = compileType(namespace, type.element, depth + 1);
         return (v, path) => {
           if (!Array.isArray(v)) throw new RequestInvalid(`${path}: expected a set`);
-          return v.map((x, i) => element(x, `${path}[${i}]`));
+          const out = v.map((x, i) => element(x, `${path}[${i}]`));
+          return out.every((x, i) => x === v[i]) ? (v as Value[]) : out;
         };
       }
       case 'Record':
@@ -502,14 +507,19 @@ function recordCheck(attributes: ReadonlyArray<{ name: string; required: boolean
         throw new RequestInvalid(`${path}: attribute \`${k}\` should not exist according to the schema`);
     }
     const out: Array<[string, Value]> = [];
+    let converted = false;
     for (const { name, required, check } of attributes) {
       if (!Object.hasOwn(v, name)) {
         if (required) throw new RequestInvalid(`${path}: expected the record to have an attribute \`${name}\``);
         continue;
       }
-      out.push([name, check(v[name], `${path}.${name}`)]);
+      const value = check(v[name], `${path}.${name}`);
+      converted ||= value !== v[name];
+      out.push([name, value]);
     }
-    return record(out);
+    // Nothing to convert (no entity reference inside): the checked record is the value. The engine
+    // hands over its own plain copy of the request, so this is not a second copy of it.
+    return converted ? record(out) : (v as { [key: string]: Value });
   };
 }
 
@@ -518,7 +528,7 @@ function recordCheck(attributes: ReadonlyArray<{ name: string; required: boolean
 
 const BINARY = ['==', '!=', 'in', '<', '<=', '>', '>=', '&&', '||', 'contains', 'containsAll', 'containsAny'];
 
-function compileExpr(json: Json | undefined, schema: Schema): Expr {
+function compileExpr(json: Json | undefined, ancestry: Ancestry): Expr {
   if (!isObject(json)) throw new NotCompilable('expression: not an object');
   const keys = Object.keys(json);
   if (keys.length !== 1) throw new NotCompilable(`expression: ${keys.join(',') || 'empty'}`);
@@ -545,34 +555,34 @@ function compileExpr(json: Json | undefined, schema: Schema): Expr {
   }
   if (op === 'Set') {
     if (!Array.isArray(body)) throw new NotCompilable('Set: not a list');
-    const items = body.map((e) => compileExpr(e, schema));
+    const items = body.map((e) => compileExpr(e, ancestry));
     return (env) => items.map((f) => f(env));
   }
   if (op === 'Record') {
     if (!isObject(body)) throw new NotCompilable('Record: not an object');
-    const fields = Object.entries(body).map(([k, e]) => [k, compileExpr(e, schema)] as const);
+    const fields = Object.entries(body).map(([k, e]) => [k, compileExpr(e, ancestry)] as const);
     return (env) => record(fields.map(([k, f]) => [k, f(env)]));
   }
   if (!isObject(body)) throw new NotCompilable(`${op}: not an object`);
 
   if (BINARY.includes(op)) {
     onlyKeys(body, ['left', 'right'], op);
-    return binary(op, compileExpr(body.left, schema), compileExpr(body.right, schema), schema);
+    return binary(op, compileExpr(body.left, ancestry), compileExpr(body.right, ancestry), ancestry);
   }
   switch (op) {
     case '!': {
       onlyKeys(body, ['arg'], op);
-      const arg = compileExpr(body.arg, schema);
+      const arg = compileExpr(body.arg, ancestry);
       return (env) => !expectBool(arg(env), '!');
     }
     case 'isEmpty': {
       onlyKeys(body, ['arg'], op);
-      const arg = compileExpr(body.arg, schema);
+      const arg = compileExpr(body.arg, ancestry);
       return (env) => expectSet(arg(env), 'isEmpty').length === 0;
     }
     case '.': {
       onlyKeys(body, ['left', 'attr'], op);
-      const left = compileExpr(body.left, schema);
+      const left = compileExpr(body.left, ancestry);
       const attr = str(body.attr, '.attr');
       return (env) => {
         const v = left(env);
@@ -585,7 +595,7 @@ function compileExpr(json: Json | undefined, schema: Schema): Expr {
     }
     case 'has': {
       onlyKeys(body, ['left', 'attr'], op);
-      const left = compileExpr(body.left, schema);
+      const left = compileExpr(body.left, ancestry);
       const attr = str(body.attr, 'has.attr');
       return (env) => {
         const v = left(env);
@@ -597,26 +607,26 @@ function compileExpr(json: Json | undefined, schema: Schema): Expr {
     }
     case 'is': {
       onlyKeys(body, ['left', 'entity_type', 'in'], op);
-      const left = compileExpr(body.left, schema);
+      const left = compileExpr(body.left, ancestry);
       const type = str(body.entity_type, 'is.entity_type');
-      const within = body.in === undefined ? undefined : compileExpr(body.in, schema);
+      const within = body.in === undefined ? undefined : compileExpr(body.in, ancestry);
       return (env) => {
         const v = expectEntity(left(env), 'is');
         if (v.type !== type) return false;
-        return within === undefined ? true : entityIn(v, within(env), schema);
+        return within === undefined ? true : entityIn(v, within(env), ancestry);
       };
     }
     case 'like': {
       onlyKeys(body, ['left', 'pattern'], op);
-      const left = compileExpr(body.left, schema);
+      const left = compileExpr(body.left, ancestry);
       const pattern = likePattern(body.pattern);
       return (env) => likeMatches(expectString(left(env), 'like'), pattern);
     }
     case 'if-then-else': {
       onlyKeys(body, ['if', 'then', 'else'], op);
-      const cond = compileExpr(body.if, schema);
-      const then = compileExpr(body.then, schema);
-      const otherwise = compileExpr(body.else, schema);
+      const cond = compileExpr(body.if, ancestry);
+      const then = compileExpr(body.then, ancestry);
+      const otherwise = compileExpr(body.else, ancestry);
       return (env) => (expectBool(cond(env), 'if') ? then(env) : otherwise(env));
     }
     default:
@@ -625,7 +635,7 @@ function compileExpr(json: Json | undefined, schema: Schema): Expr {
   }
 }
 
-function binary(op: string, left: Expr, right: Expr, schema: Schema): Expr {
+function binary(op: string, left: Expr, right: Expr, ancestry: Ancestry): Expr {
   switch (op) {
     case '==':
       return (env) => valueEquals(left(env), right(env));
@@ -644,7 +654,7 @@ function binary(op: string, left: Expr, right: Expr, schema: Schema): Expr {
     case '>=':
       return (env) => expectLong(left(env), '>=') >= expectLong(right(env), '>=');
     case 'in':
-      return (env) => entityIn(expectEntity(left(env), 'in'), right(env), schema);
+      return (env) => entityIn(expectEntity(left(env), 'in'), right(env), ancestry);
     case 'contains':
       return (env) => {
         const set = expectSet(left(env), 'contains');
@@ -667,8 +677,8 @@ function binary(op: string, left: Expr, right: Expr, schema: Schema): Expr {
 }
 
 /** Cedar `in`: the entity itself or one of its ancestors (only actions have any: their groups). */
-function entityIn(entity: EntityUid, target: Value, schema: Schema): boolean {
-  const ancestors = schema.actionAncestors.get(actionKey(entity.type, entity.id)) ?? [];
+function entityIn(entity: EntityUid, target: Value, ancestry: Ancestry): boolean {
+  const ancestors = ancestry.get(actionKey(entity.type, entity.id)) ?? [];
   const within = (t: EntityUid) => sameEntity(entity, t) || ancestors.some((a) => sameEntity(a, t));
   if (Array.isArray(target)) {
     const targets = target.map((t) => expectEntity(t, 'in'));
@@ -731,7 +741,7 @@ interface CompiledPolicy {
 
 type ScopeTest = (entity: EntityUid) => boolean;
 
-function scopeTest(json: Json | undefined, what: string, schema: Schema): ScopeTest {
+function scopeTest(json: Json | undefined, what: string, ancestry: Ancestry): ScopeTest {
   if (!isObject(json)) throw new NotCompilable(`${what} scope: not an object`);
   const op = str(json.op, `${what} scope op`);
   switch (op) {
@@ -748,7 +758,7 @@ function scopeTest(json: Json | undefined, what: string, schema: Schema): ScopeT
       const list = json.entities;
       if (list !== undefined && !Array.isArray(list)) throw new NotCompilable(`${what}: entities`);
       const targets = list !== undefined ? list.map((t) => entityJson(t, what)) : [entityJson(json.entity, what)];
-      return (e) => entityIn(e, targets, schema);
+      return (e) => entityIn(e, targets, ancestry);
     }
     case 'is': {
       onlyKeys(json, ['op', 'entity_type', 'in'], what);
@@ -757,7 +767,7 @@ function scopeTest(json: Json | undefined, what: string, schema: Schema): ScopeT
       if (!isObject(json.in)) throw new NotCompilable(`${what} is-in`);
       onlyKeys(json.in, ['entity'], `${what} is-in`);
       const target = entityJson(json.in.entity, what);
-      return (e) => e.type === type && entityIn(e, target, schema);
+      return (e) => e.type === type && entityIn(e, target, ancestry);
     }
     default:
       throw new NotCompilable(`${what} scope '${op}' is not compiled`);
@@ -767,28 +777,29 @@ function scopeTest(json: Json | undefined, what: string, schema: Schema): ScopeT
 interface PolicyJson {
   effect: 'permit' | 'forbid';
   principal: ScopeTest;
-  action: ScopeTest;
   resource: ScopeTest;
   conditions: Array<{ kind: 'when' | 'unless'; body: Expr }>;
 }
 
-function readPolicy(json: unknown, schema: Schema): PolicyJson {
+function readPolicy(json: unknown, ancestry: Ancestry): PolicyJson {
   if (!isObject(json)) throw new NotCompilable('policy: not an object');
   onlyKeys(json, ['effect', 'principal', 'action', 'resource', 'conditions', 'annotations'], 'policy');
   const effect = json.effect;
   if (effect !== 'permit' && effect !== 'forbid') throw new NotCompilable(`policy effect ${String(effect)}`);
+  // The action scope is decided once per action (actionSlices); read here so that one outside the
+  // subset makes the policy NotCompilable.
+  scopeTest(json.action, 'action', ancestry);
   const conditions = Array.isArray(json.conditions) ? json.conditions : [];
   if (json.conditions !== undefined && !Array.isArray(json.conditions)) throw new NotCompilable('policy conditions');
   return {
     effect,
-    principal: scopeTest(json.principal, 'principal', schema),
-    action: scopeTest(json.action, 'action', schema),
-    resource: scopeTest(json.resource, 'resource', schema),
+    principal: scopeTest(json.principal, 'principal', ancestry),
+    resource: scopeTest(json.resource, 'resource', ancestry),
     conditions: conditions.map((c) => {
       if (!isObject(c)) throw new NotCompilable('condition: not an object');
       onlyKeys(c, ['kind', 'body'], 'condition');
       if (c.kind !== 'when' && c.kind !== 'unless') throw new NotCompilable(`condition kind ${String(c.kind)}`);
-      return { kind: c.kind, body: compileExpr(c.body, schema) };
+      return { kind: c.kind, body: compileExpr(c.body, ancestry) };
     }),
   };
 }
@@ -806,9 +817,47 @@ function conditionTest(policy: PolicyJson): (env: Env) => boolean {
 }
 
 /**
+ * For every action of `namespace` the schema declares, the ids of the policies whose action scope
+ * can name it: the action itself or one of its groups. A policy whose action scope excludes the
+ * request's action can neither apply nor err (the scope is the first conjunct), so both evaluators
+ * use only these: the compiled one compiles them, cedar-wasm is given them as a pre-parsed slice.
+ * A scope this cannot read, or a schema whose groups it cannot read, is taken to name every action.
+ */
+export function actionSlices(
+  schemaJson: unknown,
+  policies: ReadonlyMap<string, unknown>,
+  namespace: string,
+): Map<string, string[]> {
+  let ancestry: Ancestry | undefined;
+  try {
+    ancestry = actionAncestorsOf(schemaJson);
+  } catch (e) {
+    if (!(e instanceof NotCompilable)) throw e;
+  }
+  const scopes = [...policies].map(([id, json]) => ({ id, names: ancestry && actionScope(json, ancestry) }));
+  const actionType = qualifiedIn(namespace, 'Action');
+  return new Map(
+    schemaActionIds(schemaJson, namespace).map((action) => {
+      const uid = new EntityUid(actionType, action);
+      return [action, scopes.filter(({ names }) => names === undefined || names(uid)).map(({ id }) => id)];
+    }),
+  );
+}
+
+/** A policy's action scope as a test, or undefined when it cannot be read. */
+function actionScope(json: unknown, ancestry: Ancestry): ScopeTest | undefined {
+  try {
+    return isObject(json) ? scopeTest(json.action, 'action', ancestry) : undefined;
+  } catch (e) {
+    if (e instanceof NotCompilable) return undefined;
+    throw e;
+  }
+}
+
+/**
  * Compile the policies (id -> JSON form) for every action of `namespace` the schema declares.
- * Each action gets the policies whose action scope names it (decided here, once); an action whose
- * shape or any of whose policies is outside the compiled subset maps to NotCompilable.
+ * Each action gets its slice (actionSlices); an action whose shape or any of whose policies is
+ * outside the compiled subset maps to NotCompilable.
  */
 export function compilePolicies(
   schemaJson: unknown,
@@ -829,7 +878,7 @@ export function compilePolicies(
   const read = new Map<string, PolicyJson | NotCompilable>();
   for (const [id, json] of policies) {
     try {
-      read.set(id, readPolicy(json, schema));
+      read.set(id, readPolicy(json, schema.actionAncestors));
     } catch (e) {
       if (!(e instanceof NotCompilable)) throw e;
       read.set(id, new NotCompilable(`${id}: ${e.message}`));
@@ -837,39 +886,26 @@ export function compilePolicies(
   }
 
   const actionType = qualifiedIn(namespace, 'Action');
-  for (const [key, shape] of schema.actions) {
-    const prefix = `${actionType}::`;
-    if (!key.startsWith(prefix)) continue;
-    const id = JSON.parse(key.slice(prefix.length)) as string;
-    if (shape instanceof NotCompilable) {
-      actions.set(id, shape);
+  for (const [id, policyIds] of actionSlices(schemaJson, policies, namespace)) {
+    const shape = schema.actions.get(actionKey(actionType, id));
+    if (shape === undefined || shape instanceof NotCompilable) {
+      actions.set(id, shape ?? new NotCompilable(`action ${id}: not declared`));
       continue;
     }
-    const action = new EntityUid(actionType, id);
     const slice: CompiledPolicy[] = [];
     let failure: NotCompilable | undefined;
-    for (const [policyId, policy] of read) {
-      if (policy instanceof NotCompilable) {
-        // A policy that cannot be compiled: every action its scope might name goes to cedar-wasm.
-        if (mayName(policies.get(policyId), action, schema)) failure = policy;
+    for (const policyId of policyIds) {
+      const policy = read.get(policyId);
+      // A policy that cannot be compiled: every action its scope might name goes to cedar-wasm.
+      if (policy === undefined || policy instanceof NotCompilable) {
+        failure = policy ?? new NotCompilable(`${policyId}: not read`);
         continue;
       }
-      if (!policy.action(action)) continue;
       slice.push({ id: policyId, effect: policy.effect, applies: conditionTest(policy) });
     }
-    actions.set(id, failure ?? decider(action, shape, slice));
+    actions.set(id, failure ?? decider(new EntityUid(actionType, id), shape, slice));
   }
   return { actions };
-}
-
-/** Whether a policy's action scope can name `action`; unreadable scopes are assumed to. */
-function mayName(json: unknown, action: EntityUid, schema: Schema): boolean {
-  try {
-    if (!isObject(json)) return true;
-    return scopeTest(json.action, 'action', schema)(action);
-  } catch {
-    return true;
-  }
 }
 
 function schemaActionIds(json: unknown, namespace: string): string[] {
@@ -879,8 +915,6 @@ function schemaActionIds(json: unknown, namespace: string): string[] {
 }
 
 function decider(action: EntityUid, shape: ActionShape, slice: readonly CompiledPolicy[]): CompiledAction {
-  const forbids = slice.filter((p) => p.effect === 'forbid');
-  const permits = slice.filter((p) => p.effect === 'permit');
   const actionName = `${action.type}::${JSON.stringify(action.id)}`;
   return (principal, resource, context) => {
     if (!shape.principalTypes.has(principal.type)) {
@@ -904,22 +938,18 @@ function decider(action: EntityUid, shape: ActionShape, slice: readonly Compiled
     };
     const errors: string[] = [];
     const erred: string[] = [];
-    const satisfied = (policies: readonly CompiledPolicy[]): string[] => {
-      const ids: string[] = [];
-      for (const p of policies) {
-        try {
-          if (p.applies(env)) ids.push(p.id);
-        } catch (e) {
-          if (!(e instanceof EvaluationError)) throw e;
-          erred.push(p.id);
-          errors.push(`${p.id}: ${e.message}`);
-        }
-      }
-      return ids;
-    };
+    const forbidden: string[] = [];
+    const permitted: string[] = [];
     // Every policy is evaluated, as Cedar does, so that each one that errs is reported.
-    const forbidden = satisfied(forbids);
-    const permitted = satisfied(permits);
+    for (const p of slice) {
+      try {
+        if (p.applies(env)) (p.effect === 'forbid' ? forbidden : permitted).push(p.id);
+      } catch (e) {
+        if (!(e instanceof EvaluationError)) throw e;
+        erred.push(p.id);
+        errors.push(`${p.id}: ${e.message}`);
+      }
+    }
     // Cedar would skip a policy that errs; the engine fails closed instead (any error denies).
     if (errors.length > 0) return { decision: 'deny', determiningPolicies: erred, errors };
     if (forbidden.length > 0) return { decision: 'deny', determiningPolicies: forbidden, errors };

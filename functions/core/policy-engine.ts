@@ -22,11 +22,12 @@ import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicySet } fr
 // The nodejs build is CommonJS: a default import works under tsx, vitest and esbuild alike.
 import cedar from '@cedar-policy/cedar-wasm/nodejs';
 import {
-  actionAncestorsOf,
+  actionSlices,
   type CompiledAction,
   compilePolicies,
   EVALUATORS,
   type Evaluator,
+  isEvaluator,
   NotCompilable,
 } from './policy-compiler.js';
 
@@ -323,26 +324,15 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   const schemaJson = schemaToJson(source.schema);
 
   // Cedar evaluates every policy of the set on every call (about 1.5-2 us each here, matched or
-  // not), but a policy whose action scope excludes the request's action can neither apply nor
-  // err: the scope is the first conjunct. So each action gets the slice of policies whose scope
-  // can name it, pre-parsed once, and a call pays only for those. Same decisions, same ids.
+  // not), so each action gets its slice (the policies whose action scope can name it:
+  // actionSlices, which the compiled evaluator uses too), pre-parsed once. Same decisions, same ids.
   const actionType = `${NAMESPACE}::Action`;
-  const actions = schemaActions(schemaJson);
-  const groups = actionGroups(schemaJson);
+  const slices = actionSlices(schemaJson, policyJson, NAMESPACE);
+  const actions = [...slices.keys()];
   const byAction = new Map<string, string>();
-  for (const action of actions) {
-    const slice: Record<string, string> = {};
-    const names = (e: { type: string; id: string } | undefined): boolean =>
-      e !== undefined && e.type === actionType && e.id === action;
-    const within = (e: { type: string; id: string } | undefined): boolean =>
-      names(e) ||
-      (groups?.get(`${actionType}::${JSON.stringify(action)}`)?.some((g) => g.type === e?.type && g.id === e?.id) ??
-        true);
-    for (const id of ids) {
-      if (actionScopeMayName(policyJson.get(id), names, within)) slice[id] = policies[id] as string;
-    }
+  for (const [action, sliceIds] of slices) {
     const sliceId = `${policySetId}-${action}`;
-    preparse(sliceId, { staticPolicies: slice });
+    preparse(sliceId, { staticPolicies: Object.fromEntries(sliceIds.map((id) => [id, policies[id] as string])) });
     byAction.set(action, sliceId);
   }
 
@@ -350,7 +340,7 @@ export function loadPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngin
   const compiled = new Map<string, CompiledAction>();
   const evaluators: Record<string, Evaluator> = {};
   const evaluator: unknown = options.evaluator ?? 'compiled';
-  if (!(EVALUATORS as readonly unknown[]).includes(evaluator)) {
+  if (!isEvaluator(evaluator)) {
     throw new RangeError(`evaluator must be one of ${EVALUATORS.join(', ')}: ${String(evaluator)}`);
   }
   if (evaluator === 'compiled' && validateRequest) {
@@ -467,46 +457,6 @@ function schemaToJson(schema: string): unknown {
   const json = cedar.schemaToJson(schema);
   if (json.type === 'failure') throw new PolicyParseError('schema does not parse', json.errors.map(message));
   return json.json;
-}
-
-/** The actions the schema declares in the namespace. */
-function schemaActions(schemaJson: unknown): string[] {
-  const namespace = (schemaJson as Record<string, { actions?: Record<string, unknown> }>)[NAMESPACE];
-  return Object.keys(namespace?.actions ?? {});
-}
-
-/** Whether a policy's action scope can match `action` (no constraint, ==, or in a list/group that names it). */
-function actionScopeMayName(
-  json: unknown,
-  names: (e: { type: string; id: string } | undefined) => boolean,
-  within: (e: { type: string; id: string } | undefined) => boolean,
-): boolean {
-  const scope = (json as { action?: ActionScope }).action;
-  switch (scope?.op) {
-    case '==':
-      return names(scope.entity);
-    case 'in':
-      // The action itself or one of its groups (unknown groups: kept).
-      return Array.isArray(scope.entities) ? scope.entities.some(within) : within(scope.entity);
-    default:
-      return true;
-  }
-}
-
-/** The schema's action groups, or undefined when they cannot be read (every `in` scope is then kept). */
-function actionGroups(schemaJson: unknown): Map<string, ReadonlyArray<{ type: string; id: string }>> | undefined {
-  try {
-    return actionAncestorsOf(schemaJson);
-  } catch (e) {
-    if (e instanceof NotCompilable) return undefined;
-    throw e;
-  }
-}
-
-interface ActionScope {
-  op?: string;
-  entity?: { type: string; id: string };
-  entities?: Array<{ type: string; id: string }>;
 }
 
 function deny(errors: string[]): AuthorizationResult {
