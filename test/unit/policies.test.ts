@@ -14,7 +14,6 @@ import cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { describe, expect, it } from 'vitest';
 import {
   type AuthorizationRequest,
-  type EntityRef,
   loadPolicyEngine,
   type PolicyEngine,
   PolicyParseError,
@@ -24,6 +23,7 @@ import {
   seedRequest,
   spiffeToEntity,
 } from '../../functions/core/policy-engine.js';
+import { isScheduleRule, peopleRowRequest, seedRowRequest } from '../support/decision-tables.js';
 
 const TABLE_PATH = new URL('../policy-decisions.json', import.meta.url);
 const PEOPLE_TABLE_PATH = new URL('../policy-decisions-people.json', import.meta.url);
@@ -131,7 +131,6 @@ function hasRiskApproval(context: Record<string, unknown> | undefined, on: Reado
   );
 }
 
-const isScheduleRule = (id: string): boolean => id.startsWith('arn:aws:events:');
 // An agent is one path segment under the trust domain's agent path.
 const isAgent = (id: string): boolean =>
   id.startsWith(AGENT) && /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id.slice(AGENT.length));
@@ -348,14 +347,6 @@ function seedInput(row: RowKey, table: Pick<Table, 'identities' | 'contexts'>): 
   }
   return { caller_spiffe_id: caller, callee_spiffe_id: callee, action: row.action, context };
 }
-
-// A schedule is named by its rule ARN (functions/caller-identity.ts); a SPIFFE id maps as the engine maps it.
-const entityOf = (id: string): EntityRef => (isScheduleRule(id) ? { type: 'Schedule', id } : spiffeToEntity(id));
-const cedarRequest = (input: SeedInput): AuthorizationRequest => ({
-  ...seedRequest(input),
-  principal: entityOf(input.caller_spiffe_id),
-  resource: entityOf(input.callee_spiffe_id),
-});
 
 /** The row as the evaluator sees it: expected decision, attributing file, literal-Rego difference. */
 function expectedRow(key: RowKey, table: Pick<Table, 'identities' | 'contexts'>): Row {
@@ -585,24 +576,10 @@ function generatePeopleTable(): PeopleTable {
   };
 }
 
-/**
- * The request as the enforcement point builds it: an account is answered `account_entitled` from
- * the principal's entitlements (false for anyone but a trader), the order's trader is an entity.
- */
+/** The request as the enforcement point builds it (test/support/decision-tables.ts), names checked. */
 function peopleRequest(key: PeopleRowKey): AuthorizationRequest {
-  const { principal, context } = lookUp(key);
-  const { trader_id: traderId, ...rest } = context;
-  const cedarContext: Record<string, unknown> = { ...rest };
-  if (typeof context.account_id === 'string') {
-    cedarContext.account_entitled = (principal.accounts ?? []).includes(context.account_id);
-  }
-  if (typeof traderId === 'string') cedarContext.order_trader = traderRef(traderId);
-  return {
-    principal: { type: principal.type, id: principal.id },
-    action: key.action,
-    resource: { type: 'Agent', id: key.resource },
-    context: cedarContext,
-  };
+  lookUp(key);
+  return peopleRowRequest(key, { principals: PRINCIPALS, contexts: PEOPLE_CONTEXTS });
 }
 
 // =============================================================================================
@@ -706,7 +683,7 @@ describe('seed decision table (test/policy-decisions.json)', () => {
 
   it('Cedar gives the expected decision on every row; an allow names its file, a forbid its file', () => {
     const mismatches = table.rows.flatMap((row) => {
-      const result = engine.authorize(cedarRequest(seedInput(row, table)));
+      const result = engine.authorize(seedRowRequest(row, table));
       const files = uniqueSorted(result.determiningPolicies.map(fileOf));
       const expected = (row.expect === 'allow' ? row.by : row.denied_by) ?? [];
       const ok = result.decision === row.expect && isDeepStrictEqual(files, expected);
@@ -799,7 +776,7 @@ describe('both tables', () => {
   it('between them make every policy decide some row', () => {
     const engine = loadPolicyEngine();
     const decisive = new Set([
-      ...table.rows.flatMap((row) => engine.authorize(cedarRequest(seedInput(row, table))).determiningPolicies),
+      ...table.rows.flatMap((row) => engine.authorize(seedRowRequest(row, table)).determiningPolicies),
       ...peopleTable.rows.flatMap((row) => engine.authorize(peopleRequest(row)).determiningPolicies),
     ]);
     expect([...decisive].sort()).toEqual([...engine.policyIds]);

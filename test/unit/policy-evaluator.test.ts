@@ -31,7 +31,6 @@ import {
   PolicyParseError,
   PolicyValidationError,
   SEED_AGENTS,
-  spiffeToEntity,
 } from '../../functions/core/policy-engine.js';
 import {
   type Pools,
@@ -43,6 +42,7 @@ import {
   type SchemaModel,
   schemaModel,
 } from '../support/cedar-fuzz.js';
+import { peopleRowRequest, seedRowRequest } from '../support/decision-tables.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260521);
 const REAL_SCHEMA = readFileSync(new URL('../../policies/schema.cedarschema', import.meta.url), 'utf8');
@@ -214,37 +214,6 @@ const peopleTable = JSON.parse(
   readFileSync(new URL('../policy-decisions-people.json', import.meta.url), 'utf8'),
 ) as PeopleTable;
 
-// A schedule is named by its rule ARN; a SPIFFE id maps as the engine maps it.
-const entityOf = (id: string): EntityRef =>
-  id.startsWith('arn:aws:events:') ? { type: 'Schedule', id } : spiffeToEntity(id);
-
-function seedRowRequest(row: SeedTable['rows'][number]): AuthorizationRequest {
-  const caller = seedTable.identities[row.caller];
-  const callee = seedTable.identities[row.callee];
-  const context = seedTable.contexts[row.context];
-  if (caller === undefined || callee === undefined || context === undefined) throw new Error(show(row));
-  return { principal: entityOf(caller), action: row.action, resource: entityOf(callee), context };
-}
-
-/** As the enforcement point builds it: `account_entitled` from the principal's accounts, the order's trader an entity. */
-function peopleRowRequest(row: PeopleTable['rows'][number]): AuthorizationRequest {
-  const principal = peopleTable.principals[row.principal];
-  const context = peopleTable.contexts[row.context];
-  if (principal === undefined || context === undefined) throw new Error(show(row));
-  const { trader_id: traderId, ...rest } = context;
-  const cedarContext: Record<string, unknown> = { ...rest };
-  if (typeof context.account_id === 'string') {
-    cedarContext.account_entitled = (principal.accounts ?? []).includes(context.account_id);
-  }
-  if (typeof traderId === 'string') cedarContext.order_trader = { __entity: { type: 'Trading::Trader', id: traderId } };
-  return {
-    principal: { type: principal.type, id: principal.id },
-    action: row.action,
-    resource: { type: 'Agent', id: row.resource },
-    context: cedarContext,
-  };
-}
-
 const realEngines = pair();
 
 describe('the real policies', () => {
@@ -261,8 +230,8 @@ describe('the real policies', () => {
 
   it('decide every row of both decision tables as cedar-wasm does', () => {
     const tally = new Tally();
-    for (const row of seedTable.rows) tally.check(realEngines, seedRowRequest(row));
-    for (const row of peopleTable.rows) tally.check(realEngines, peopleRowRequest(row));
+    for (const row of seedTable.rows) tally.check(realEngines, seedRowRequest(row, seedTable));
+    for (const row of peopleTable.rows) tally.check(realEngines, peopleRowRequest(row, peopleTable));
     expect(tally.disagreements.length, tally.report('decision tables')).toBe(0);
     expect(tally.requests).toBe(seedTable.rows.length + peopleTable.rows.length);
     expect(tally.requests).toBeGreaterThan(5000);
